@@ -1,0 +1,211 @@
+"""Plugin discovery through entry points, lazy and cached.
+
+Two entry-point groups make modelexport extensible without core naming any plugin:
+
+* ``modelexport.frameworks``: each entry names an object following :class:`FrameworkPlugin`
+  (PyTorch and TensorFlow ship as ``modelexport-pt`` and ``modelexport-tf``).
+* ``modelexport.backends``: each entry names a module that, when imported, registers
+  ``(model_type, task) -> export config`` for the backend the entry is named after. Several
+  distributions may publish an entry of the same name: all are loaded, so a third-party
+  package can add architectures to the ``onnx`` backend.
+
+Entry points are read once, under a lock, the first time they are needed; loading a plugin
+never imports torch, TensorFlow or transformers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from importlib import metadata
+from typing import Any, Protocol, runtime_checkable
+
+from .errors import BackendNotInstalledError, FrameworkNotInstalledError, PluginLoadError
+
+FRAMEWORKS_GROUP = "modelexport.frameworks"
+BACKENDS_GROUP = "modelexport.backends"
+
+#: Name of the distribution that conventionally provides a plugin called ``name``.
+DISTRIBUTION_PREFIX = "modelexport-"
+
+
+@runtime_checkable
+class FrameworkPlugin(Protocol):
+    """What a framework contributes: its AutoClass table, weight files and model loading."""
+
+    name: str
+    display_name: str
+    distribution: str
+    priority: int
+    weight_files: tuple[str, ...]
+
+    def autoclass_table(self) -> Mapping[str, str | tuple[str, ...]]:
+        """Canonical base task -> AutoClass name (or names tried in order)."""
+        ...
+
+    def is_available(self) -> bool:
+        """Whether the framework's libraries are importable (checked without importing)."""
+        ...
+
+    def missing_requirements(self) -> list[str]:
+        """Top-level modules the framework needs that are not installed."""
+        ...
+
+    def resolve_class(self, names: str | tuple[str, ...]) -> type:
+        """Import the library and return the first class of ``names`` that exists."""
+        ...
+
+    def load_model(self, model_class: type, model: str, **kwargs: Any) -> Any:
+        """Load ``model`` (a local directory or a Hub id) with ``model_class``."""
+        ...
+
+    def owns_model(self, model: Any) -> bool:
+        """Whether ``model`` (an instance or a class) belongs to this framework."""
+        ...
+
+
+class _EntryPointCache:
+    """Entry points of one group, read once and shared by every thread."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self._lock = threading.RLock()
+        self._entry_points: tuple[metadata.EntryPoint, ...] | None = None
+
+    def entry_points(self) -> tuple[metadata.EntryPoint, ...]:
+        if self._entry_points is None:
+            with self._lock:
+                if self._entry_points is None:
+                    found = metadata.entry_points(group=self.group)
+                    # Several installs of one distribution on sys.path repeat an entry: keep one.
+                    unique = {(ep.name, ep.value): ep for ep in found}
+                    self._entry_points = tuple(unique.values())
+        return self._entry_points
+
+    def names(self) -> list[str]:
+        return sorted({ep.name for ep in self.entry_points()})
+
+    def reset(self) -> None:
+        with self._lock:
+            self._entry_points = None
+
+
+_framework_eps = _EntryPointCache(FRAMEWORKS_GROUP)
+_backend_eps = _EntryPointCache(BACKENDS_GROUP)
+_frameworks_lock = threading.RLock()
+_frameworks: dict[str, FrameworkPlugin] | None = None
+_backends_lock = threading.RLock()
+_loaded_backends: set[str] = set()
+
+
+def _load_entry_point(ep: metadata.EntryPoint) -> Any:
+    try:
+        return ep.load()
+    except Exception as exc:  # a broken plugin must say which one it is
+        raise PluginLoadError(
+            f"The {ep.group} plugin {ep.name!r} ({ep.value}) failed to load: "
+            f"{type(exc).__name__}: {exc}. Reinstall or upgrade the package that provides it."
+        ) from exc
+
+
+def _framework_plugins() -> dict[str, FrameworkPlugin]:
+    global _frameworks
+    if _frameworks is None:
+        with _frameworks_lock:
+            if _frameworks is None:
+                found: dict[str, FrameworkPlugin] = {}
+                for ep in _framework_eps.entry_points():
+                    plugin = _load_entry_point(ep)
+                    if not isinstance(plugin, FrameworkPlugin):
+                        raise PluginLoadError(
+                            f"The framework plugin {ep.name!r} ({ep.value}) does not provide "
+                            "the FrameworkPlugin interface (name, weight_files, autoclass_table, "
+                            "is_available, load_model, ...)."
+                        )
+                    found.setdefault(ep.name, plugin)
+                _frameworks = found
+    return _frameworks
+
+
+def framework_plugins() -> list[FrameworkPlugin]:
+    """Every installed framework plugin, most preferred first (lowest priority number)."""
+    return sorted(_framework_plugins().values(), key=lambda p: (p.priority, p.name))
+
+
+def framework_names() -> list[str]:
+    """Names of the installed framework plugins, most preferred first."""
+    return [p.name for p in framework_plugins()]
+
+
+def install_hint(name: str) -> str:
+    """How to get the plugin called ``name`` (modelexport's own naming convention)."""
+    return f"pip install {DISTRIBUTION_PREFIX}{name}"
+
+
+def get_framework(name: str, *, require_available: bool = True) -> FrameworkPlugin:
+    """The framework plugin called ``name``.
+
+    Raises :class:`FrameworkNotInstalledError` when no plugin has that name, or when its
+    libraries are missing and ``require_available`` is set.
+    """
+    plugins = _framework_plugins()
+    key = name.strip().lower() if isinstance(name, str) else name
+    plugin = plugins.get(key)
+    if plugin is None:
+        installed = ", ".join(sorted(plugins)) or "none"
+        raise FrameworkNotInstalledError(
+            f"Framework {name!r} is not installed (installed frameworks: {installed}). "
+            f"Install its plugin with `{install_hint(str(key))}`."
+        )
+    if require_available and not plugin.is_available():
+        missing = ", ".join(plugin.missing_requirements())
+        raise FrameworkNotInstalledError(
+            f"Framework {plugin.name!r} ({plugin.display_name}) needs {missing}, which "
+            f"{'is' if ',' not in missing else 'are'} not installed. "
+            f"Install it with `pip install {plugin.distribution}` (which pulls its requirements)."
+        )
+    return plugin
+
+
+def backend_names() -> list[str]:
+    """Names of the backends some installed package provides (nothing is imported)."""
+    return _backend_eps.names()
+
+
+def ensure_backend_loaded(name: str) -> None:
+    """Import every module registered for backend ``name``, once.
+
+    Raises :class:`BackendNotInstalledError` when no installed package provides it.
+    """
+    if name in _loaded_backends:
+        return
+    with _backends_lock:
+        if name in _loaded_backends:
+            return
+        entries = [ep for ep in _backend_eps.entry_points() if ep.name == name]
+        if not entries:
+            from .registry import registry
+
+            if registry.has_backend(name):  # registered by hand (decorator), no package
+                _loaded_backends.add(name)
+                return
+            known = ", ".join(backend_names()) or "none"
+            raise BackendNotInstalledError(
+                f"Backend {name!r} is not installed (installed backends: {known}). "
+                f"Install it with `{install_hint(name)}`."
+            )
+        # The package named after the backend registers first, third-party additions after.
+        entries.sort(key=lambda ep: (ep.dist is None or ep.dist.name != DISTRIBUTION_PREFIX + name, ep.value))
+        for ep in entries:
+            _load_entry_point(ep)
+        _loaded_backends.add(name)
+
+
+def reset_plugin_cache() -> None:
+    """Forget discovered plugins (for tests that install a plugin at run time)."""
+    global _frameworks
+    with _frameworks_lock, _backends_lock:
+        _framework_eps.reset()
+        _backend_eps.reset()
+        _frameworks = None
+        _loaded_backends.clear()

@@ -1,0 +1,115 @@
+"""The export-config registry: ``(backend, model_type, task) -> config constructor``.
+
+Backends fill it when their entry-point module is imported (see :mod:`.plugins`); a one-off
+architecture can be added with :func:`register_exporter_config`. Model types are stored
+normalized (``xlm_roberta`` and ``xlm-roberta`` are one type) and tasks canonical.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .tasks import map_from_synonym
+
+ConfigConstructor = Callable[..., Any]
+C = TypeVar("C", bound=Callable[..., Any])
+
+
+def normalize_model_type(model_type: str) -> str:
+    """One spelling per model type: lower case, ``_`` as ``-``."""
+    return model_type.strip().lower().replace("_", "-")
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One exportable ``(model_type, task)`` pair of one backend."""
+
+    backend: str
+    model_type: str
+    task: str
+    constructor: ConfigConstructor
+    #: Frameworks the pair is known to work for; ``None`` means every framework.
+    frameworks: frozenset[str] | None = None
+
+    def supports_framework(self, framework: str | None) -> bool:
+        return framework is None or self.frameworks is None or framework in self.frameworks
+
+
+class ExporterConfigRegistry:
+    """Thread-safe store of registry entries, filled by backends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._entries: dict[str, dict[str, dict[str, RegistryEntry]]] = {}
+
+    def register(
+        self,
+        backend: str,
+        model_type: str,
+        tasks: Iterable[str],
+        constructor: ConfigConstructor,
+        *,
+        frameworks: Iterable[str] | None = None,
+    ) -> None:
+        """Register ``constructor`` for each task of ``model_type`` on ``backend``.
+
+        ``constructor(config, task=task, **kwargs)`` must build the export config. A later
+        registration of the same pair replaces the earlier one (a plugin may override).
+        """
+        normalized = normalize_model_type(model_type)
+        allowed = frozenset(frameworks) if frameworks is not None else None
+        task_list = [map_from_synonym(t) for t in tasks]
+        if not task_list:
+            raise ValueError(f"Registering {model_type!r} for backend {backend!r} needs at least one task.")
+        with self._lock:
+            per_type = self._entries.setdefault(backend, {}).setdefault(normalized, {})
+            for task in task_list:
+                per_type[task] = RegistryEntry(backend, normalized, task, constructor, allowed)
+
+    def has_backend(self, backend: str) -> bool:
+        return backend in self._entries
+
+    def model_types(self, backend: str) -> list[str]:
+        return sorted(self._entries.get(backend, {}))
+
+    def entries_for(self, backend: str, model_type: str) -> dict[str, RegistryEntry] | None:
+        per_type = self._entries.get(backend, {}).get(normalize_model_type(model_type))
+        return dict(per_type) if per_type is not None else None
+
+    def all_entries(self, backend: str) -> list[RegistryEntry]:
+        return [e for per_type in self._entries.get(backend, {}).values() for e in per_type.values()]
+
+    def unregister_model_type(self, backend: str, model_type: str) -> None:
+        with self._lock:
+            self._entries.get(backend, {}).pop(normalize_model_type(model_type), None)
+
+
+#: The process-wide registry that :class:`~modelexport_core.TasksManager` reads.
+registry = ExporterConfigRegistry()
+
+
+def register_exporter_config(
+    backend: str, model_type: str, *tasks: str, frameworks: Iterable[str] | None = None
+) -> Callable[[C], C]:
+    """Decorator registering an export-config class (or factory) for ``model_type``.
+
+    Example::
+
+        @register_exporter_config("onnx", "my-arch", "default", "masked-lm")
+        class MyArchOnnxConfig(TextEncoderOnnxConfig): ...
+    """
+
+    def decorator(constructor: C) -> C:
+        registry.register(backend, model_type, tasks, constructor, frameworks=frameworks)
+        return constructor
+
+    return decorator
+
+
+def bind_task(entry: RegistryEntry) -> ConfigConstructor:
+    """The constructor of ``entry`` with its task filled in: call it with the model config."""
+    return functools.partial(entry.constructor, task=entry.task)

@@ -1,0 +1,235 @@
+"""``TasksManager``: the one entry point, following optimum's ``TasksManager`` API.
+
+It answers registry questions from the plugins' tables (strings only, no framework import)
+and resolves AutoClass names to classes only in :meth:`TasksManager.get_model_class_for_task`
+and :meth:`TasksManager.get_model_from_task`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import framework as _framework
+from . import inference as _inference
+from . import tasks as _tasks
+from .errors import UnknownModelTypeError, UnsupportedTaskError, did_you_mean
+from .model_source import read_model_config, resolve_model
+from .plugins import backend_names, ensure_backend_loaded, framework_plugins, get_framework
+from .registry import ConfigConstructor, RegistryEntry, bind_task, normalize_model_type, registry
+
+
+class TasksManager:
+    """Task taxonomy, export-config registry, framework detection and model loading."""
+
+    # --- task names -----------------------------------------------------------------------
+
+    @staticmethod
+    def get_all_tasks() -> list[str]:
+        """Every canonical task name."""
+        return _tasks.get_all_tasks()
+
+    @staticmethod
+    def map_from_synonym(task: str) -> str:
+        """The canonical name of ``task`` (a synonym or canonical name)."""
+        return _tasks.map_from_synonym(task)
+
+    @staticmethod
+    def synonyms_for_task(task: str) -> set[str]:
+        """Every name meaning ``task``, the canonical name included."""
+        return _tasks.synonyms_for_task(task)
+
+    # --- frameworks -------------------------------------------------------------------------
+
+    @staticmethod
+    def get_available_frameworks() -> list[str]:
+        """Frameworks whose plugin is installed and whose libraries are importable."""
+        return [p.name for p in framework_plugins() if p.is_available()]
+
+    @staticmethod
+    def get_autoclass_name(task: str, framework: str = "pt") -> str | tuple[str, ...]:
+        """The AutoClass name(s) of ``task`` for ``framework``, without importing anything."""
+        plugin = get_framework(framework, require_available=False)
+        base = _tasks.base_task(task)
+        table = plugin.autoclass_table()
+        if base not in table:
+            supported = ", ".join(t for t in _tasks.get_all_tasks() if _tasks.base_task(t) in table)
+            raise UnsupportedTaskError(
+                f"Task {task!r} has no {plugin.display_name} model class. "
+                f"{plugin.display_name} supports: {supported}."
+            )
+        return table[base]
+
+    @staticmethod
+    def get_model_class_for_task(
+        task: str,
+        framework: str = "pt",
+        model_type: str | None = None,
+        model_class_name: str | None = None,
+        library: str = "transformers",
+    ) -> type:
+        """The transformers class that loads models for ``task`` in ``framework``."""
+        if library != "transformers":
+            raise UnsupportedTaskError(f"Only the 'transformers' library is supported, not {library!r}.")
+        plugin = get_framework(framework)
+        if model_class_name is not None:
+            return plugin.resolve_class(model_class_name)
+        return plugin.resolve_class(TasksManager.get_autoclass_name(task, plugin.name))
+
+    @staticmethod
+    def determine_framework(
+        model: Any,
+        subfolder: str = "",
+        revision: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        framework: str | None = None,
+    ) -> str:
+        """The framework to load ``model`` with: the argument, the weight files, what is installed."""
+        return _framework.determine_framework(model, subfolder, revision, cache_dir, framework)
+
+    @staticmethod
+    def infer_task_from_model(
+        model: Any,
+        subfolder: str = "",
+        revision: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> str:
+        """The canonical task of a local directory, Hub id, model instance or model class."""
+        return _inference.infer_task_from_model(model, subfolder, revision, cache_dir)
+
+    @staticmethod
+    def get_model_from_task(
+        task: str | None,
+        model: str | os.PathLike[str],
+        subfolder: str = "",
+        revision: str | None = None,
+        framework: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        trust_remote_code: bool = False,
+        **model_kwargs: Any,
+    ) -> Any:
+        """Load ``model`` with the class of ``task`` (``None`` or ``"auto"``: inferred).
+
+        Safetensors weights are preferred, remote code runs only when ``trust_remote_code``
+        is set, and pickled weights load with torch's ``weights_only``.
+        """
+        source = resolve_model(model, subfolder)
+        if task is None or task == "auto":
+            task = _inference.infer_task_from_model(model, subfolder, revision, cache_dir)
+        task = _tasks.map_from_synonym(task)
+        name = _framework.determine_framework(model, subfolder, revision, cache_dir, framework)
+        plugin = get_framework(name)
+        model_class = TasksManager.get_model_class_for_task(task, plugin.name)
+        location = str(source.local_dir) if source.local_dir is not None else str(source.hub_id)
+        if source.hub_id is not None:
+            from .hub import hub_cache_dir
+
+            cache_dir = hub_cache_dir(cache_dir)
+        return plugin.load_model(
+            model_class,
+            location,
+            subfolder=subfolder,
+            revision=revision,
+            cache_dir=os.fspath(cache_dir) if cache_dir is not None else None,
+            trust_remote_code=trust_remote_code,
+            **model_kwargs,
+        )
+
+    @staticmethod
+    def get_model_config(
+        model: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None, revision: str | None = None
+    ) -> dict[str, Any]:
+        """The checked ``config.json`` of a local or Hub model, as a dict."""
+        return read_model_config(model, cache_dir, revision)
+
+    # --- export configs ---------------------------------------------------------------------
+
+    @staticmethod
+    def get_supported_backends() -> list[str]:
+        """Backends provided by installed packages."""
+        return backend_names()
+
+    @staticmethod
+    def _entries_for_model_type(model_type: str, exporter: str) -> dict[str, RegistryEntry]:
+        ensure_backend_loaded(exporter)
+        entries = registry.entries_for(exporter, model_type)
+        if entries is None:
+            known = registry.model_types(exporter)
+            raise UnknownModelTypeError(
+                f"Model type {model_type!r} is not supported by the {exporter} backend."
+                f"{did_you_mean(normalize_model_type(model_type), known)} "
+                f"Supported model types: {', '.join(known)}."
+            )
+        return entries
+
+    @staticmethod
+    def get_supported_tasks_for_model_type(
+        model_type: str,
+        exporter: str,
+        model_name: str | None = None,
+        library_name: str | None = None,
+        framework: str | None = None,
+    ) -> dict[str, ConfigConstructor]:
+        """Canonical task -> export-config constructor, for every task ``model_type`` exports to.
+
+        With ``framework``, only tasks that framework can load (its AutoClass table has them and
+        the registry entry does not exclude it).
+        """
+        entries = TasksManager._entries_for_model_type(model_type, exporter)
+        table = get_framework(framework, require_available=False).autoclass_table() if framework else None
+        order = {task: i for i, task in enumerate(_tasks.get_all_tasks())}
+        result: dict[str, ConfigConstructor] = {}
+        for task in sorted(entries, key=lambda t: order.get(t, len(order))):
+            entry = entries[task]
+            if framework is not None and (
+                not entry.supports_framework(framework) or _tasks.base_task(task) not in (table or {})
+            ):
+                continue
+            result[task] = bind_task(entry)
+        return result
+
+    @staticmethod
+    def get_supported_model_type_for_task(task: str, exporter: str) -> list[str]:
+        """Model types that ``exporter`` can export for ``task``."""
+        canonical = _tasks.map_from_synonym(task)
+        ensure_backend_loaded(exporter)
+        return sorted({e.model_type for e in registry.all_entries(exporter) if e.task == canonical})
+
+    @staticmethod
+    def get_exporter_config_constructor(
+        exporter: str,
+        model: Any = None,
+        task: str = "default",
+        model_type: str | None = None,
+        model_name: str | None = None,
+        exporter_config_kwargs: dict[str, Any] | None = None,
+        library_name: str | None = None,
+    ) -> ConfigConstructor:
+        """The export-config constructor of ``(model_type, task)`` for ``exporter``.
+
+        Call it with the model's config to get the export config. Accepts optimum's order
+        ``(exporter, model=..., task=..., model_type=...)`` and the short order
+        ``(model_type, exporter, task)``. ``model`` may be a loaded model, whose
+        ``config.model_type`` is used.
+        """
+        if isinstance(model, str) and exporter not in backend_names() and model in backend_names():
+            exporter, model_type, model = model, exporter, None
+        if model_type is None:
+            config = getattr(model, "config", None)
+            model_type = getattr(config, "model_type", None)
+            if model_type is None:
+                raise UnknownModelTypeError("Pass model_type, or a loaded model whose config has a model_type.")
+        entries = TasksManager._entries_for_model_type(model_type, exporter)
+        canonical = _tasks.map_from_synonym(task)
+        entry = entries.get(canonical)
+        if entry is None:
+            raise UnsupportedTaskError(
+                f"{exporter} cannot export model type {normalize_model_type(model_type)!r} for task {task!r}. "
+                f"Supported tasks for it: {', '.join(TasksManager.get_supported_tasks_for_model_type(model_type, exporter))}."
+            )
+        constructor = bind_task(entry)
+        if exporter_config_kwargs:
+            import functools
+
+            constructor = functools.partial(constructor, **exporter_config_kwargs)
+        return constructor

@@ -1,0 +1,83 @@
+"""A ready-made :class:`~modelexport_core.plugins.FrameworkPlugin` for transformers-based frameworks.
+
+PyTorch and TensorFlow differ in their AutoClass table, their weight files and the way a
+model is loaded and run; everything else (availability checks without importing, resolving
+AutoClass names, safe-loading defaults) is the same and lives here. Nothing is imported at
+module import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import FrameworkNotInstalledError, UnsupportedTaskError
+
+
+@dataclass(frozen=True)
+class TransformersFramework:
+    """Framework plugin whose models are transformers classes of one framework."""
+
+    name: str
+    display_name: str
+    distribution: str
+    priority: int
+    weight_files: tuple[str, ...]
+    required_modules: tuple[str, ...]
+    table: Mapping[str, str | tuple[str, ...]]
+    #: ``(model_class, model, **kwargs) -> model``, imported lazily by the plugin package.
+    loader: Callable[..., Any]
+    #: Module prefixes whose classes belong to this framework (for :meth:`owns_model`).
+    base_class_paths: tuple[tuple[str, str], ...] = field(default=())
+    #: Called before transformers is first imported (e.g. to select tf-keras).
+    before_import: Callable[[], None] | None = None
+
+    def autoclass_table(self) -> Mapping[str, str | tuple[str, ...]]:
+        return self.table
+
+    def missing_requirements(self) -> list[str]:
+        return [m for m in self.required_modules if importlib.util.find_spec(m) is None]
+
+    def is_available(self) -> bool:
+        return not self.missing_requirements()
+
+    def _transformers(self) -> Any:
+        missing = self.missing_requirements()
+        if missing:
+            raise FrameworkNotInstalledError(
+                f"{self.display_name} models need {', '.join(missing)}: `pip install {self.distribution}`."
+            )
+        if self.before_import is not None:
+            self.before_import()
+        return importlib.import_module("transformers")
+
+    def resolve_class(self, names: str | tuple[str, ...]) -> type:
+        transformers = self._transformers()
+        candidates = (names,) if isinstance(names, str) else tuple(names)
+        for candidate in candidates:
+            cls = getattr(transformers, candidate, None)
+            if cls is not None:
+                return cls
+        version = getattr(transformers, "__version__", "?")
+        raise UnsupportedTaskError(
+            f"transformers {version} has none of {', '.join(candidates)} for {self.display_name}; "
+            "this task needs another transformers version (see the install matrix in the README)."
+        )
+
+    def load_model(self, model_class: type, model: str, **kwargs: Any) -> Any:
+        self._transformers()
+        return self.loader(model_class, model, **kwargs)
+
+    def owns_model(self, model: Any) -> bool:
+        import sys
+
+        cls = model if isinstance(model, type) else type(model)
+        for module_name, class_name in self.base_class_paths:
+            module = sys.modules.get(module_name)
+            base = getattr(module, class_name, None) if module is not None else None
+            if isinstance(base, type) and issubclass(cls, base):
+                return True
+        return False

@@ -1,0 +1,48 @@
+"""The ONNX architecture table: one row per model type, data rather than a class each.
+
+Each row names the config class, the keyword arguments that specialise it, the tasks that
+transformers has a head for (and that the registry-walking test exports), and the opset the
+architecture needs at least.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ENCODER_TASKS = (
+    "default",
+    "masked-lm",
+    "sequence-classification",
+    "token-classification",
+    "question-answering",
+    "multiple-choice",
+)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """How to export one model type: config class (dotted path), its options and tasks."""
+
+    config_class: str
+    tasks: tuple[str, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+    min_opset: int | None = None
+    #: Frameworks the export is known to work from; ``None`` means all.
+    frameworks: tuple[str, ...] | None = None
+
+
+_TEXT_ENCODER = "modelexport_onnx.config:TextEncoderOnnxConfig"
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "bert": Architecture(_TEXT_ENCODER, ENCODER_TASKS),
+    "distilbert": Architecture(_TEXT_ENCODER, ENCODER_TASKS, {"token_type_ids": "never"}),
+    "roberta": Architecture(_TEXT_ENCODER, ENCODER_TASKS, {"token_type_ids": "never"}),
+    "xlm-roberta": Architecture(_TEXT_ENCODER, ENCODER_TASKS, {"token_type_ids": "never"}),
+    "camembert": Architecture(_TEXT_ENCODER, ENCODER_TASKS, {"token_type_ids": "never"}),
+    "albert": Architecture(_TEXT_ENCODER, ENCODER_TASKS),
+    "electra": Architecture(_TEXT_ENCODER, ENCODER_TASKS),
+    "deberta-v2": Architecture(_TEXT_ENCODER, ENCODER_TASKS, {"token_type_ids": "if-type-vocab"}, min_opset=12),
+    "mpnet": Architecture(_TEXT_ENCODER, ENCODER_TASKS, {"token_type_ids": "never"}),
+    "mobilebert": Architecture(_TEXT_ENCODER, ENCODER_TASKS),
+}

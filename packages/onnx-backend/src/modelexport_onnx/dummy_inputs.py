@@ -1,0 +1,54 @@
+"""Dummy inputs built from shapes: what an export traces with and what validation feeds.
+
+Values respect the model's config (token ids below ``vocab_size``, type ids below
+``type_vocab_size``) so that an embedding lookup never goes out of range, and come from a
+seeded generator so a failing validation can be reproduced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DummyShapes:
+    """Sizes of every named dimension a dummy input may have."""
+
+    batch_size: int = 2
+    sequence_length: int = 16
+    num_choices: int = 4
+
+    def size_of(self, axis: str) -> int:
+        if not hasattr(self, axis):
+            raise KeyError(f"No dummy size for dimension {axis!r}; known: {[f.name for f in fields(self)]}.")
+        return int(getattr(self, axis))
+
+    def with_sizes(self, **sizes: int | None) -> DummyShapes:
+        return replace(self, **{k: v for k, v in sizes.items() if v is not None})
+
+
+#: The shapes an export traces with. Validation uses :data:`VALIDATION_SHAPES`, which differ
+#: in every dimension, so an axis wrongly frozen to its traced size is caught.
+EXPORT_SHAPES = DummyShapes()
+VALIDATION_SHAPES = DummyShapes(batch_size=3, sequence_length=11, num_choices=3)
+
+
+def generate_array(kind: str, shape: tuple[int, ...], config: Any, dtype: str, rng: Any) -> Any:
+    """One dummy array of ``kind`` (``token_ids``, ``attention_mask``, ``token_type_ids``, ``float``)."""
+    import numpy as np
+
+    if kind == "token_ids":
+        high = int(getattr(config, "vocab_size", 100) or 100)
+        return rng.integers(0, high, size=shape, dtype=np.int64).astype(dtype)
+    if kind == "attention_mask":
+        mask = np.ones(shape, dtype=dtype)
+        if len(shape) >= 2 and shape[-1] > 2 and shape[0] > 1:
+            mask[-1, ..., -2:] = 0  # right padding on one row exercises the mask
+        return mask
+    if kind == "token_type_ids":
+        high = max(int(getattr(config, "type_vocab_size", 1) or 1), 1)
+        return rng.integers(0, high, size=shape, dtype=np.int64).astype(dtype)
+    if kind == "float":
+        return rng.standard_normal(size=shape).astype(dtype)
+    raise ValueError(f"Unknown dummy input kind {kind!r}.")

@@ -1,0 +1,52 @@
+"""Entry point of the ``onnx`` backend: fills core's registry from the architecture table.
+
+Importing this module imports no numpy, onnx, onnxruntime or framework: a constructor
+imports its config class only when it is called.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from modelexport_core.registry import registry
+
+from .architectures import ARCHITECTURES, Architecture
+
+BACKEND = "onnx"
+
+
+class LazyConfigConstructor:
+    """Builds the export config of one architecture, importing its class on first call."""
+
+    def __init__(self, model_type: str, architecture: Architecture) -> None:
+        self.model_type = model_type
+        self.architecture = architecture
+
+    def config_class(self) -> type:
+        module, _, name = self.architecture.config_class.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def __call__(self, config: Any, task: str = "default", **kwargs: Any) -> Any:
+        options = {**self.architecture.options, **kwargs}
+        if self.architecture.min_opset is not None:
+            options.setdefault("min_opset", self.architecture.min_opset)
+        return self.config_class()(config, task, **options)
+
+    def __repr__(self) -> str:
+        return f"<onnx export config of {self.model_type!r}: {self.architecture.config_class}>"
+
+
+def register_architectures(table: dict[str, Architecture]) -> None:
+    """Register every row of ``table`` (third-party packages may call this with their own)."""
+    for model_type, architecture in table.items():
+        registry.register(
+            BACKEND,
+            model_type,
+            architecture.tasks,
+            LazyConfigConstructor(model_type, architecture),
+            frameworks=architecture.frameworks,
+        )
+
+
+register_architectures(ARCHITECTURES)

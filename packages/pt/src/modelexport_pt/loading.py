@@ -1,0 +1,68 @@
+"""Loading and running PyTorch models; torch and transformers are imported inside the functions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+_PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+_SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+
+
+def _has_only_pickled_weights(model: str, subfolder: str) -> bool:
+    directory = Path(model) / subfolder
+    if not directory.is_dir():
+        return False  # a Hub id: transformers picks safetensors when the repository has them
+    names = {p.name for p in directory.iterdir()}
+    return not names.intersection(_SAFE_WEIGHTS) and bool(names.intersection(_PICKLED_WEIGHTS))
+
+
+def load_model(model_class: type, model: str, **kwargs: Any) -> Any:
+    """``model_class.from_pretrained`` with safe defaults, the model in eval mode.
+
+    Pickled ``.bin`` weights are only read with torch's ``weights_only`` unpickler, which
+    transformers uses from torch 2.6 on; older torch is refused for them.
+    """
+    import torch
+
+    subfolder = kwargs.get("subfolder") or ""
+    if _has_only_pickled_weights(model, subfolder):
+        from packaging.version import Version
+
+        if Version(torch.__version__.split("+")[0]) < Version("2.6"):
+            from modelexport_core.errors import FrameworkNotInstalledError
+
+            raise FrameworkNotInstalledError(
+                f"{model} has only pickled weights (pytorch_model.bin); loading them safely needs torch>=2.6."
+            )
+    kwargs = {k: v for k, v in kwargs.items() if v is not None and v != ""}
+    kwargs.setdefault("trust_remote_code", False)
+    loaded = model_class.from_pretrained(model, **kwargs)
+    loaded.eval()
+    return loaded
+
+
+def run_model(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Run ``model`` on numpy inputs and return its outputs as numpy arrays, flattened by name.
+
+    Nested outputs (tuples of past key/values) are named ``name.0``, ``name.0.1``, ...
+    """
+    import numpy as np
+    import torch
+
+    tensors = {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in inputs.items()}
+    with torch.inference_mode():
+        outputs = model(**tensors, return_dict=True)
+    flat: dict[str, Any] = {}
+
+    def add(name: str, value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            flat[name] = value.detach().cpu().numpy()
+        elif isinstance(value, (tuple, list)):
+            for i, item in enumerate(value):
+                add(f"{name}.{i}", item)
+
+    for name, value in outputs.items():
+        add(name, value)
+    return flat

@@ -1,0 +1,149 @@
+"""The ``modelexport`` command.
+
+Sub-commands of core live here (``tasks``, ``infer-task``); a backend adds its own through
+the ``modelexport.commands`` entry-point group (each entry names ``register(subparsers)``).
+Every :class:`~modelexport_core.ModelExportError` becomes one ``error:`` line and exit
+status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+COMMANDS_GROUP = "modelexport.commands"
+EXIT_USAGE = 2
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
+             for row in [header, ["-" * w for w in widths], *rows]]
+    return "\n".join(lines)
+
+
+def _autoclass_text(value: str | tuple[str, ...] | None) -> str:
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else " | ".join(value)
+
+
+def _tasks_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from modelexport_core import TasksManager
+    from modelexport_core.plugins import framework_plugins, get_framework
+    from modelexport_core.tasks import base_task, synonyms_only
+
+    plugins = [get_framework(args.framework, require_available=False)] if args.framework else framework_plugins()
+    if args.model_type:
+        tasks = list(TasksManager.get_supported_tasks_for_model_type(args.model_type, args.backend or "onnx",
+                                                                     framework=args.framework))
+    else:
+        tasks = TasksManager.get_all_tasks()
+    rows = []
+    for task in tasks:
+        classes = {p.name: p.autoclass_table().get(base_task(task)) for p in plugins}
+        if args.framework and classes[args.framework] is None:
+            continue
+        row: dict[str, Any] = {"task": task, "synonyms": synonyms_only(task), "autoclasses": classes}
+        if args.backend and not args.model_type:
+            row["model_types"] = TasksManager.get_supported_model_type_for_task(task, args.backend)
+        rows.append(row)
+    return rows
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    rows = _tasks_rows(args)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    frameworks = list(rows[0]["autoclasses"]) if rows else []
+    header = ["TASK", "SYNONYMS", *[f"{name.upper()} CLASS" for name in frameworks]]
+    if args.backend and not args.model_type:
+        header.append(f"{args.backend.upper()} MODEL TYPES")
+    table = []
+    for row in rows:
+        cells = [row["task"], ", ".join(row["synonyms"]) or "-"]
+        cells += [_autoclass_text(row["autoclasses"][name]) for name in frameworks]
+        if "model_types" in row:
+            cells.append(str(len(row["model_types"])))
+        table.append(cells)
+    if args.model_type:
+        print(f"Tasks that {args.backend or 'onnx'} exports for model type {args.model_type!r}:")
+    print(_table(table, header))
+    return 0
+
+
+def _cmd_infer_task(args: argparse.Namespace) -> int:
+    from modelexport_core import TasksManager
+
+    task = TasksManager.infer_task_from_model(args.model, subfolder=args.subfolder, revision=args.revision,
+                                              cache_dir=args.cache_dir)
+    if args.json:
+        print(json.dumps({"model": args.model, "task": task, "synonyms": sorted(TasksManager.synonyms_for_task(task))}))
+    else:
+        print(task)
+    return 0
+
+
+def _plugin_commands() -> list[metadata.EntryPoint]:
+    return sorted({(ep.name, ep.value): ep for ep in metadata.entry_points(group=COMMANDS_GROUP)}.values(),
+                  key=lambda ep: ep.name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelexport",
+                                     description="Export Hugging Face transformers models to ONNX and more.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    tasks = sub.add_parser("tasks", help="list tasks, their synonyms and model classes",
+                           description="List canonical tasks with their synonyms and AutoClasses; with "
+                                       "--model-type, only the tasks a backend exports for that model type.")
+    tasks.add_argument("--model-type", help="a transformers model type (e.g. distilbert)")
+    tasks.add_argument("--backend", help="export backend (default with --model-type: onnx)")
+    tasks.add_argument("--framework", help="only tasks this framework can load (pt, tf, ...)")
+    tasks.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    tasks.set_defaults(handler=_cmd_tasks)
+
+    infer = sub.add_parser("infer-task", help="infer the task of a local model directory or Hub id")
+    infer.add_argument("model", help="local directory or Hugging Face Hub id")
+    infer.add_argument("--subfolder", default="", help="subfolder of the model repository")
+    infer.add_argument("--revision", help="Hub revision (branch, tag or commit)")
+    infer.add_argument("--cache-dir", help="Hugging Face cache directory")
+    infer.add_argument("--json", action="store_true", help="print JSON")
+    infer.set_defaults(handler=_cmd_infer_task)
+
+    for ep in _plugin_commands():
+        ep.load()(sub)
+    return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("modelexport")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from modelexport_core.errors import ModelExportError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except ModelExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
