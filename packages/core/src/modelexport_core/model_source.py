@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import hub
-from .errors import InvalidModelConfigError, ModelNotFoundError
+from .errors import InvalidModelConfigError, InvalidModelIdError, ModelNotFoundError
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.DOTALL)
 _PIPELINE_TAG = re.compile(r"^pipeline_tag\s*:\s*['\"]?([A-Za-z0-9_-]+)['\"]?\s*$", re.MULTILINE)
@@ -50,7 +50,6 @@ def _looks_like_path(reference: str) -> bool:
     return (
         reference.startswith(("/", "./", "../", "~", ".\\", "..\\"))
         or os.path.isabs(reference)
-        or reference.count("/") > 1
         or reference in {".", ".."}
     )
 
@@ -60,6 +59,8 @@ def resolve_model(model: str | os.PathLike[str], subfolder: str = "") -> ModelSo
     if subfolder and (".." in Path(subfolder).parts or os.path.isabs(subfolder)):
         raise ModelNotFoundError(f"Subfolder {subfolder!r} must be a relative path inside the model.")
     reference = os.fspath(model)
+    if not reference.strip():
+        raise InvalidModelIdError("The model is an empty string: pass a local directory or a Hub id.")
     path = Path(reference).expanduser()
     if path.exists():
         if not path.is_dir():
