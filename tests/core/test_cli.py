@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import BERT_CONFIG
 
-from conftest import BERT_CONFIG
 from modelexport.cli import main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tiny-bert-classifier"
@@ -35,8 +35,14 @@ def test_tasks_for_a_model_type(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("modelexport_onnx")
     assert main(["tasks", "--model-type", "distilbert", "--backend", "onnx", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [row["task"] for row in rows] == ["default", "masked-lm", "sequence-classification",
-                                             "token-classification", "question-answering", "multiple-choice"]
+    assert [row["task"] for row in rows] == [
+        "default",
+        "masked-lm",
+        "sequence-classification",
+        "token-classification",
+        "question-answering",
+        "multiple-choice",
+    ]
     assert main(["tasks", "--model-type", "distilbert"]) == 0
     assert "fill-mask" in capsys.readouterr().out
 
@@ -90,11 +96,15 @@ def test_offline_not_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap
 
 def test_console_script_in_a_real_process(model_dir) -> None:
     """The installed command: a real exit status and no traceback on bad input."""
-    ok = subprocess.run([sys.executable, "-m", "modelexport", "infer-task", str(model_dir(BERT_CONFIG))],
-                        capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "modelexport", "infer-task", str(model_dir(BERT_CONFIG))], capture_output=True, text=True
+    )
     assert ok.returncode == 0 and ok.stdout.strip() == "sequence-classification"
-    bad = subprocess.run([sys.executable, "-m", "modelexport", "tasks", "--model-type", "bert", "--backend", "nope"],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "modelexport", "tasks", "--model-type", "bert", "--backend", "nope"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and bad.stderr.startswith("error:")
     usage = subprocess.run([sys.executable, "-m", "modelexport", "no-such-command"], capture_output=True, text=True)

@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-from conftest import BERT_CONFIG, lay_out_hf_cache
+from helpers import BERT_CONFIG, lay_out_hf_cache
 from modelexport_core import FrameworkNotInstalledError, ModelNotFoundError, TasksManager
 from modelexport_core import plugins as plugin_module
 from modelexport_core.transformers_plugin import TransformersFramework
@@ -20,9 +19,14 @@ class Availability:
 
 def make_plugin(name: str, priority: int, weights: tuple[str, ...], module: str) -> TransformersFramework:
     return TransformersFramework(
-        name=name, display_name=name.upper() + "-framework", distribution=f"modelexport-{name}",
-        priority=priority, weight_files=weights, required_modules=(module,),
-        table={"default": "AutoModel"}, loader=lambda *a, **k: None,
+        name=name,
+        display_name=name.upper() + "-framework",
+        distribution=f"modelexport-{name}",
+        priority=priority,
+        weight_files=weights,
+        required_modules=(module,),
+        table={"default": "AutoModel"},
+        loader=lambda *a, **k: None,
     )
 
 

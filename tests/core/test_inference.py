@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from conftest import BERT_CONFIG, lay_out_hf_cache
+from helpers import BERT_CONFIG, lay_out_hf_cache
 from modelexport_core import (
     HubUnavailableError,
     ModelNotFoundError,
@@ -21,10 +20,16 @@ ARCHITECTURE_CASES = [
     ("LlamaForCausalLM", {"model_type": "llama"}, "causal-lm"),
     ("T5ForConditionalGeneration", {"model_type": "t5", "is_encoder_decoder": True}, "seq2seq-lm"),
     ("BartForConditionalGeneration", {"model_type": "bart", "is_encoder_decoder": True}, "seq2seq-lm"),
-    ("WhisperForConditionalGeneration", {"model_type": "whisper", "is_encoder_decoder": True, "num_mel_bins": 80},
-     "speech2seq-lm"),
-    ("Speech2TextForConditionalGeneration", {"model_type": "speech_to_text", "is_encoder_decoder": True,
-                                             "input_feat_per_channel": 80}, "speech2seq-lm"),
+    (
+        "WhisperForConditionalGeneration",
+        {"model_type": "whisper", "is_encoder_decoder": True, "num_mel_bins": 80},
+        "speech2seq-lm",
+    ),
+    (
+        "Speech2TextForConditionalGeneration",
+        {"model_type": "speech_to_text", "is_encoder_decoder": True, "input_feat_per_channel": 80},
+        "speech2seq-lm",
+    ),
     ("ViTForImageClassification", {"model_type": "vit"}, "image-classification"),
     ("DeiTForImageClassificationWithTeacher", {"model_type": "deit"}, "image-classification"),
     ("ViTForMaskedImageModeling", {"model_type": "vit"}, "masked-im"),
@@ -61,8 +66,9 @@ def test_model_card_pipeline_tag_when_architectures_say_nothing(model_dir) -> No
 
 
 def test_sentence_similarity_card_is_feature_extraction(model_dir) -> None:
-    path = model_dir({"model_type": "bert", "architectures": ["Unknown"]},
-                     readme="---\npipeline_tag: sentence-similarity\n---\n")
+    path = model_dir(
+        {"model_type": "bert", "architectures": ["Unknown"]}, readme="---\npipeline_tag: sentence-similarity\n---\n"
+    )
     assert TasksManager.infer_task_from_model(str(path)) == "default"
 
 
@@ -84,8 +90,9 @@ def test_model_object_and_class() -> None:
 
 
 def test_hub_pipeline_tag_first(fake_hub) -> None:
-    fake_hub.add_model("org/classifier", pipeline_tag="text-classification",
-                       auto_model="AutoModelForSequenceClassification")
+    fake_hub.add_model(
+        "org/classifier", pipeline_tag="text-classification", auto_model="AutoModelForSequenceClassification"
+    )
     assert TasksManager.infer_task_from_model("org/classifier") == "sequence-classification"
     assert fake_hub.requests == ["/api/models/org/classifier"]
 

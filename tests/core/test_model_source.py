@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from conftest import BERT_CONFIG
+from helpers import BERT_CONFIG
 from modelexport_core import (
     InvalidModelConfigError,
     InvalidModelIdError,
@@ -61,7 +60,17 @@ def test_config_without_model_type(model_dir, config: str) -> None:
 
 @pytest.mark.parametrize(
     "bad_id",
-    ["../../nowhere-xyz/passwd", "org/../secret", "/nowhere-xyz/passwd", "org\\model", "org--model", "a/b/c", "~root/x", "", "-bad"],
+    [
+        "../../nowhere-xyz/passwd",
+        "org/../secret",
+        "/nowhere-xyz/passwd",
+        "org\\model",
+        "org--model",
+        "a/b/c",
+        "~root/x",
+        "",
+        "-bad",
+    ],
 )
 def test_path_tricks_where_a_hub_id_is_expected(bad_id: str) -> None:
     with pytest.raises((InvalidModelIdError, ModelNotFoundError)) as info:

@@ -11,7 +11,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from modelexport_core import TasksManager
 from modelexport_core import plugins as plugin_module
 
@@ -26,9 +25,22 @@ def toy_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = tmp_path_factory.mktemp("toy-src") / "modelexport-toy"
     shutil.copytree(TOY_PLUGIN, source)  # pip builds in place: keep the repository clean
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(target), str(source)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return target
 
@@ -45,7 +57,9 @@ def test_third_party_plugin_appears(toy_site: Path, tmp_path: Path) -> None:
     model.mkdir()
     (model / "config.json").write_text('{"model_type": "toy-arch", "architectures": ["ToyModel"]}')
     (model / "toy_model.bin").write_bytes(b"")
-    seen = run_with_plugin(toy_site, f"""
+    seen = run_with_plugin(
+        toy_site,
+        f"""
         import json
         from modelexport_core import TasksManager
         from modelexport_core.plugins import framework_names, backend_names
@@ -59,7 +73,8 @@ def test_third_party_plugin_appears(toy_site: Path, tmp_path: Path) -> None:
             "autoclass": TasksManager.get_autoclass_name("fill-mask", "toy"),
             "loaded": list(TasksManager.get_model_from_task("default", {str(model)!r}, framework="toy")),
         }}))
-    """)
+    """,
+    )
     assert "toy" in seen["frameworks"]
     assert seen["frameworks"][0] == "toy"  # priority 5 comes before pt (10) and tf (20)
     assert {"onnx", "toyformat"} <= set(seen["backends"])
@@ -88,8 +103,12 @@ def test_concurrent_first_use_loads_each_plugin_once(monkeypatch: pytest.MonkeyP
     def worker() -> None:
         try:
             barrier.wait()
-            results.append((tuple(TasksManager.get_supported_tasks_for_model_type("distilbert", "onnx")),
-                            tuple(plugin_module.framework_names())))
+            results.append(
+                (
+                    tuple(TasksManager.get_supported_tasks_for_model_type("distilbert", "onnx")),
+                    tuple(plugin_module.framework_names()),
+                )
+            )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

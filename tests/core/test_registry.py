@@ -7,7 +7,6 @@ import sys
 import textwrap
 
 import pytest
-
 from modelexport_core import (
     BackendNotInstalledError,
     TasksManager,
@@ -29,8 +28,18 @@ ENCODER_TASKS = [
     "question-answering",
     "multiple-choice",
 ]
-BERT_FAMILY = ["bert", "distilbert", "roberta", "xlm-roberta", "camembert", "albert", "electra", "deberta-v2",
-               "mpnet", "mobilebert"]
+BERT_FAMILY = [
+    "bert",
+    "distilbert",
+    "roberta",
+    "xlm-roberta",
+    "camembert",
+    "albert",
+    "electra",
+    "deberta-v2",
+    "mpnet",
+    "mobilebert",
+]
 
 
 def test_distilbert_tasks_are_exactly_its_heads() -> None:
@@ -45,8 +54,10 @@ def test_bert_family_is_registered(model_type: str) -> None:
 
 
 def test_model_type_spellings_are_one() -> None:
-    assert TasksManager.get_supported_tasks_for_model_type("xlm_roberta", "onnx").keys() == \
-        TasksManager.get_supported_tasks_for_model_type("xlm-roberta", "onnx").keys()
+    assert (
+        TasksManager.get_supported_tasks_for_model_type("xlm_roberta", "onnx").keys()
+        == TasksManager.get_supported_tasks_for_model_type("xlm-roberta", "onnx").keys()
+    )
     assert normalize_model_type("Deberta_V2") == "deberta-v2"
 
 
@@ -67,7 +78,7 @@ def test_short_argument_order_is_accepted() -> None:
 
 def test_constructor_from_a_loaded_model_object() -> None:
     class FakeModel:
-        class config:  # noqa: N801 - mimics `model.config`
+        class config:
             model_type = "roberta"
 
     constructor = TasksManager.get_exporter_config_constructor("onnx", FakeModel(), task="default")

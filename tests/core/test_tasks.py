@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from modelexport_core import TasksManager, UnknownTaskError
 from modelexport_core.tasks import base_task, task_modality, uses_past
 

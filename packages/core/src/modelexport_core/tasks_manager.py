@@ -223,9 +223,10 @@ class TasksManager:
         canonical = _tasks.map_from_synonym(task)
         entry = entries.get(canonical)
         if entry is None:
+            supported = ", ".join(TasksManager.get_supported_tasks_for_model_type(model_type, exporter))
             raise UnsupportedTaskError(
                 f"{exporter} cannot export model type {normalize_model_type(model_type)!r} for task {task!r}. "
-                f"Supported tasks for it: {', '.join(TasksManager.get_supported_tasks_for_model_type(model_type, exporter))}."
+                f"Supported tasks for it: {supported}."
             )
         constructor = bind_task(entry)
         if exporter_config_kwargs:

@@ -140,7 +140,7 @@ _TOKENS = {0: "batch_size", 1: "sequence_length"}
 class TextEncoderOnnxConfig(OnnxConfig):
     """Encoder-only text models (the BERT family): ids, mask and optionally token types."""
 
-    SUPPORTED_TASKS = (
+    SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = (
         "default",
         "masked-lm",
         "sequence-classification",
@@ -148,7 +148,7 @@ class TextEncoderOnnxConfig(OnnxConfig):
         "question-answering",
         "multiple-choice",
     )
-    TASK_OUTPUTS = {
+    TASK_OUTPUTS: ClassVar[dict[str, dict[str, AxisNames]]] = {
         "default": {"last_hidden_state": _TOKENS},
         "masked-lm": {"logits": _TOKENS},
         "sequence-classification": {"logits": {0: "batch_size"}},

@@ -1,0 +1,121 @@
+"""Helpers shared by the tests: model folders, a real-format Hub cache, a fake Hub server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+BERT_CONFIG: dict[str, Any] = {
+    "model_type": "bert",
+    "architectures": ["BertForSequenceClassification"],
+    "vocab_size": 99,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 37,
+    "max_position_embeddings": 64,
+    "type_vocab_size": 2,
+}
+
+
+def write_model_dir(
+    directory: Path,
+    config: dict[str, Any] | str | None = None,
+    files: dict[str, bytes | str] | None = None,
+    readme: str | None = None,
+) -> Path:
+    """A model folder: ``config.json`` (a dict, raw text, or none), extra files and a model card."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        text = config if isinstance(config, str) else json.dumps(config)
+        (directory / "config.json").write_text(text)
+    for name, content in (files or {}).items():
+        path = directory / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    if readme is not None:
+        (directory / "README.md").write_text(readme)
+    return directory
+
+
+def lay_out_hf_cache(cache_dir: Path, repo_id: str, source: Path, revision: str = "main") -> Path:
+    """Copy ``source`` into ``cache_dir`` in the Hub cache's real format; return the snapshot folder.
+
+    ``models--org--name/blobs/<sha256>`` holds the contents, ``snapshots/<commit>/<file>`` are
+    relative symlinks to the blobs, and ``refs/<revision>`` holds the commit hash.
+    """
+    repo_dir = cache_dir / ("models--" + repo_id.replace("/", "--"))
+    commit = hashlib.sha1(repo_id.encode()).hexdigest()
+    snapshot = repo_dir / "snapshots" / commit
+    (repo_dir / "blobs").mkdir(parents=True, exist_ok=True)
+    snapshot.mkdir(parents=True, exist_ok=True)
+    (repo_dir / "refs").mkdir(exist_ok=True)
+    (repo_dir / "refs" / revision).write_text(commit)
+    for path in sorted(source.rglob("*")):
+        if path.is_dir():
+            continue
+        data = path.read_bytes()
+        blob = repo_dir / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        link = snapshot / path.relative_to(source)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    return snapshot
+
+
+class FakeHub:
+    """A local HTTP server answering like the Hub's model-info API (``/api/models/...``)."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, dict[str, Any]] = {}
+        self.requests: list[str] = []
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:
+                path = unquote(urlparse(self.path).path)
+                hub.requests.append(path)
+                prefix = "/api/models/"
+                repo_id = path[len(prefix) :].split("/revision/")[0] if path.startswith(prefix) else None
+                info = hub.models.get(repo_id) if repo_id else None
+                if info is None:
+                    body = json.dumps({"error": "Repository not found"}).encode()
+                    self.send_response(404)
+                    self.send_header("X-Error-Code", "RepoNotFound")
+                else:
+                    body = json.dumps({"id": repo_id, "sha": "0" * 40, **info}).encode()
+                    self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def add_model(
+        self,
+        repo_id: str,
+        *,
+        pipeline_tag: str | None = None,
+        auto_model: str | None = None,
+        files: tuple[str, ...] = ("config.json",),
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        info: dict[str, Any] = {"siblings": [{"rfilename": f} for f in files]}
+        if pipeline_tag:
+            info["pipeline_tag"] = pipeline_tag
+        if auto_model:
+            info["transformersInfo"] = {"auto_model": auto_model, "pipeline_tag": pipeline_tag}
+        if config:
+            info["config"] = config
+        self.models[repo_id] = info

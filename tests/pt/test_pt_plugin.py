@@ -1,0 +1,138 @@
+"""The PyTorch plugin: every task row resolves to a real class, models load and run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import transformers
+from helpers import lay_out_hf_cache
+from modelexport_core import FrameworkNotInstalledError, TasksManager, UnsupportedTaskError
+from modelexport_pt.loading import run_model
+from tiny_models import TASK_EXAMPLES, build_pt_model, save_pt_model, tiny_config
+
+
+@pytest.fixture(scope="session")
+def saved_models(tmp_path_factory: pytest.TempPathFactory):
+    """Tiny models saved once per session, by (task, safe-serialization)."""
+    cache: dict[tuple[str, bool], Path] = {}
+
+    def get(task: str, safe: bool = True) -> Path:
+        key = (task, safe)
+        if key not in cache:
+            name, _ = TASK_EXAMPLES[task]
+            cls = TasksManager.get_model_class_for_task(task, "pt")
+            cache[key] = save_pt_model(cls, name, tmp_path_factory.mktemp(f"pt-{task}"), safe=safe)
+        return cache[key]
+
+    return get
+
+
+@pytest.mark.parametrize(("task", "example"), sorted(TASK_EXAMPLES.items()))
+def test_every_pt_row_gives_the_real_class(task: str, example: tuple[str, str]) -> None:
+    name, expected_head = example
+    cls = TasksManager.get_model_class_for_task(task, "pt")
+    table_name = TasksManager.get_autoclass_name(task, "pt")
+    assert cls is getattr(transformers, table_name)
+    assert type(cls.from_config(tiny_config(name))).__name__ == expected_head
+
+
+@pytest.mark.parametrize("synonym", ["fill-mask", "text-generation-with-past", "automatic-speech-recognition"])
+def test_synonyms_resolve_too(synonym: str) -> None:
+    assert TasksManager.get_model_class_for_task(synonym, "pt") is getattr(
+        transformers, TasksManager.get_autoclass_name(TasksManager.map_from_synonym(synonym), "pt")
+    )
+
+
+def test_pt_is_detected_from_weights(saved_models) -> None:
+    assert TasksManager.determine_framework(str(saved_models("masked-lm"))) == "pt"
+    assert TasksManager.determine_framework(str(saved_models("masked-lm", safe=False))) == "pt"
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        "default",
+        "masked-lm",
+        "sequence-classification",
+        "causal-lm",
+        "seq2seq-lm",
+        "image-classification",
+        "speech2seq-lm",
+        "semantic-segmentation",
+    ],
+)
+def test_load_from_a_local_directory(saved_models, task: str) -> None:
+    path = saved_models(task)
+    model = TasksManager.get_model_from_task(task, str(path))
+    name, head = TASK_EXAMPLES[task]
+    assert type(model).__name__ == head
+    assert not model.training
+    reference = build_pt_model(type(model), name)
+    for (key, value), (_, expected) in zip(model.state_dict().items(), reference.state_dict().items(), strict=True):
+        assert torch.equal(value, expected), key
+
+
+def test_task_is_inferred_when_not_given(saved_models) -> None:
+    model = TasksManager.get_model_from_task("auto", str(saved_models("token-classification")))
+    assert type(model).__name__ == "BertForTokenClassification"
+
+
+def test_pickled_weights_load_with_weights_only(saved_models) -> None:
+    path = saved_models("masked-lm", safe=False)
+    assert (path / "pytorch_model.bin").exists() and not (path / "model.safetensors").exists()
+    model = TasksManager.get_model_from_task("fill-mask", str(path))
+    assert type(model).__name__ == "BertForMaskedLM"
+
+
+def test_load_a_hub_id_from_the_offline_cache(saved_models, hf_cache: Path, offline) -> None:
+    lay_out_hf_cache(hf_cache, "org/tiny-bert-qa", saved_models("question-answering"))
+    model = TasksManager.get_model_from_task("question-answering", "org/tiny-bert-qa")
+    assert type(model).__name__ == "BertForQuestionAnswering"
+    assert TasksManager.determine_framework("org/tiny-bert-qa") == "pt"
+
+
+def test_run_model_returns_numpy(saved_models) -> None:
+    model = TasksManager.get_model_from_task("sequence-classification", str(saved_models("sequence-classification")))
+    inputs = {"input_ids": np.array([[1, 2, 3, 4]], dtype=np.int64), "attention_mask": np.ones((1, 4), dtype=np.int64)}
+    outputs = run_model(model, inputs)
+    with torch.no_grad():
+        expected = model(input_ids=torch.tensor(inputs["input_ids"])).logits.numpy()
+    assert set(outputs) == {"logits"}
+    np.testing.assert_allclose(outputs["logits"], expected, atol=1e-6)
+
+
+def test_remote_code_stays_off(saved_models, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict = {}
+    original = transformers.AutoModelForMaskedLM.from_pretrained.__func__  # type: ignore[attr-defined]
+
+    def spy(cls, path, **kwargs):  # type: ignore[no-untyped-def]
+        seen.update(kwargs)
+        return original(cls, path, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForMaskedLM, "from_pretrained", classmethod(spy))
+    TasksManager.get_model_from_task("masked-lm", str(saved_models("masked-lm")))
+    assert seen["trust_remote_code"] is False
+
+
+def test_task_without_a_class_in_a_framework() -> None:
+    pytest.importorskip("modelexport_tf")
+    with pytest.raises(UnsupportedTaskError, match="TensorFlow supports: default"):
+        TasksManager.get_autoclass_name("object-detection", "tf")
+
+
+def test_model_objects_are_recognized() -> None:
+    model = build_pt_model(transformers.AutoModelForMaskedLM, "bert")
+    assert TasksManager.determine_framework(model) == "pt"
+    assert TasksManager.infer_task_from_model(model) == "masked-lm"
+
+
+def test_tf_asked_for_but_not_installed() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is not None:
+        pytest.skip("TensorFlow is installed here")
+    with pytest.raises(FrameworkNotInstalledError, match="tf"):
+        TasksManager.get_model_class_for_task("fill-mask", "tf")

@@ -1,0 +1,177 @@
+"""Tiny random models built from configs with a fixed seed (the way ``tiny-random-*`` models are made).
+
+One table of configs serves every framework; builders save a model with ``save_pretrained``
+into a folder, cached per test session by the callers' fixtures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SEED = 0
+
+_BERT = {
+    "vocab_size": 99,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 37,
+    "max_position_embeddings": 64,
+    "type_vocab_size": 2,
+}
+
+#: name -> (model_type, config keyword arguments)
+TINY_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "bert": ("bert", _BERT),
+    "gpt2": ("gpt2", {"vocab_size": 99, "n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 64}),
+    "t5": (
+        "t5",
+        {
+            "vocab_size": 99,
+            "d_model": 32,
+            "d_ff": 37,
+            "d_kv": 8,
+            "num_layers": 2,
+            "num_heads": 4,
+            "decoder_start_token_id": 0,
+        },
+    ),
+    "vit": (
+        "vit",
+        {
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "intermediate_size": 37,
+            "image_size": 32,
+            "patch_size": 8,
+            "encoder_stride": 8,
+            "num_channels": 3,
+        },
+    ),
+    "detr": (
+        "detr",
+        {
+            "use_timm_backbone": False,
+            "use_pretrained_backbone": False,
+            "backbone_config": {
+                "model_type": "resnet",
+                "embedding_size": 8,
+                "hidden_sizes": [8, 8, 16, 16],
+                "depths": [1, 1, 1, 1],
+                "out_features": ["stage1", "stage2", "stage3", "stage4"],
+            },
+            "d_model": 32,
+            "encoder_layers": 1,
+            "decoder_layers": 1,
+            "encoder_attention_heads": 8,
+            "decoder_attention_heads": 8,
+            "encoder_ffn_dim": 32,
+            "decoder_ffn_dim": 32,
+            "num_queries": 5,
+        },
+    ),
+    "segformer": (
+        "segformer",
+        {
+            "num_encoder_blocks": 2,
+            "depths": [1, 1],
+            "sr_ratios": [2, 1],
+            "hidden_sizes": [8, 16],
+            "num_attention_heads": [1, 2],
+            "decoder_hidden_size": 16,
+            "patch_sizes": [7, 3],
+            "strides": [4, 2],
+            "mlp_ratios": [2, 2],
+            "num_labels": 3,
+        },
+    ),
+    "whisper": (
+        "whisper",
+        {
+            "vocab_size": 99,
+            "d_model": 32,
+            "encoder_layers": 1,
+            "decoder_layers": 1,
+            "encoder_attention_heads": 2,
+            "decoder_attention_heads": 2,
+            "encoder_ffn_dim": 32,
+            "decoder_ffn_dim": 32,
+            "num_mel_bins": 80,
+            "max_source_positions": 30,
+            "max_target_positions": 40,
+            "decoder_start_token_id": 1,
+            "pad_token_id": 0,
+            "eos_token_id": 2,
+            "bos_token_id": 1,
+        },
+    ),
+}
+
+#: Canonical base task -> (tiny config name, expected model class name without framework prefix).
+TASK_EXAMPLES: dict[str, tuple[str, str]] = {
+    "default": ("bert", "BertModel"),
+    "causal-lm": ("gpt2", "GPT2LMHeadModel"),
+    "masked-lm": ("bert", "BertForMaskedLM"),
+    "seq2seq-lm": ("t5", "T5ForConditionalGeneration"),
+    "sequence-classification": ("bert", "BertForSequenceClassification"),
+    "token-classification": ("bert", "BertForTokenClassification"),
+    "question-answering": ("bert", "BertForQuestionAnswering"),
+    "multiple-choice": ("bert", "BertForMultipleChoice"),
+    "image-classification": ("vit", "ViTForImageClassification"),
+    "object-detection": ("detr", "DetrForObjectDetection"),
+    "image-segmentation": ("detr", "DetrForSegmentation"),
+    "masked-im": ("vit", "ViTForMaskedImageModeling"),
+    "semantic-segmentation": ("segformer", "SegformerForSemanticSegmentation"),
+    "speech2seq-lm": ("whisper", "WhisperForConditionalGeneration"),
+}
+
+
+def tiny_config(name: str) -> Any:
+    import transformers
+
+    model_type, kwargs = TINY_CONFIGS[name]
+    return transformers.AutoConfig.for_model(model_type, **kwargs)
+
+
+def _instantiate(model_class: Any, name: str) -> Any:
+    """An auto class builds from a config with ``from_config``; a concrete class is called."""
+    config = tiny_config(name)
+    if model_class.__name__.startswith(("Auto", "TFAuto")):
+        return model_class.from_config(config)
+    return model_class(config)
+
+
+def build_pt_model(model_class: type, name: str) -> Any:
+    import torch
+
+    torch.manual_seed(SEED)
+    return _instantiate(model_class, name).eval()
+
+
+def save_pt_model(model_class: type, name: str, directory: Path, safe: bool = True) -> Path:
+    model = build_pt_model(model_class, name)
+    model.save_pretrained(directory)
+    if not safe:  # transformers 5 only writes safetensors: make the legacy pickled checkpoint by hand
+        import torch
+        from safetensors.torch import load_file
+
+        weights = directory / "model.safetensors"
+        torch.save(load_file(weights), directory / "pytorch_model.bin")
+        weights.unlink()
+    return directory
+
+
+def build_tf_model(model_class: type, name: str) -> Any:
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(SEED)
+    model = _instantiate(model_class, name)
+    model(model.dummy_inputs, training=False)  # create the weights
+    return model
+
+
+def save_tf_model(model_class: type, name: str, directory: Path) -> Path:
+    build_tf_model(model_class, name).save_pretrained(directory)
+    return directory
