@@ -2,12 +2,5 @@
 
 import importlib.util
 
-import pytest
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    pass
-
-
 if importlib.util.find_spec("torch") is None or importlib.util.find_spec("modelexport_pt") is None:
     collect_ignore_glob = ["test_*.py"]

@@ -122,8 +122,11 @@ class TasksManager:
         model_class = TasksManager.get_model_class_for_task(task, plugin.name)
         location = str(source.local_dir) if source.local_dir is not None else str(source.hub_id)
         if source.hub_id is not None:
-            from .hub import hub_cache_dir
+            from .hub import hub_cache_dir, is_offline, require_cached_snapshot
 
+            if is_offline():  # load the cached snapshot as a folder: no library gets to try the network
+                location = str(require_cached_snapshot(source.hub_id, cache_dir, revision))
+                revision = None
             cache_dir = hub_cache_dir(cache_dir)
         return plugin.load_model(
             model_class,
