@@ -21,8 +21,10 @@ EXIT_USAGE = 2
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
-             for row in [header, ["-" * w for w in widths], *rows]]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
+        for row in [header, ["-" * w for w in widths], *rows]
+    ]
     return "\n".join(lines)
 
 
@@ -39,8 +41,11 @@ def _tasks_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     plugins = [get_framework(args.framework, require_available=False)] if args.framework else framework_plugins()
     if args.model_type:
-        tasks = list(TasksManager.get_supported_tasks_for_model_type(args.model_type, args.backend or "onnx",
-                                                                     framework=args.framework))
+        tasks = list(
+            TasksManager.get_supported_tasks_for_model_type(
+                args.model_type, args.backend or "onnx", framework=args.framework
+            )
+        )
     else:
         tasks = TasksManager.get_all_tasks()
     rows = []
@@ -80,8 +85,9 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 def _cmd_infer_task(args: argparse.Namespace) -> int:
     from modelexport_core import TasksManager
 
-    task = TasksManager.infer_task_from_model(args.model, subfolder=args.subfolder, revision=args.revision,
-                                              cache_dir=args.cache_dir)
+    task = TasksManager.infer_task_from_model(
+        args.model, subfolder=args.subfolder, revision=args.revision, cache_dir=args.cache_dir
+    )
     if args.json:
         print(json.dumps({"model": args.model, "task": task, "synonyms": sorted(TasksManager.synonyms_for_task(task))}))
     else:
@@ -90,20 +96,25 @@ def _cmd_infer_task(args: argparse.Namespace) -> int:
 
 
 def _plugin_commands() -> list[metadata.EntryPoint]:
-    return sorted({(ep.name, ep.value): ep for ep in metadata.entry_points(group=COMMANDS_GROUP)}.values(),
-                  key=lambda ep: ep.name)
+    return sorted(
+        {(ep.name, ep.value): ep for ep in metadata.entry_points(group=COMMANDS_GROUP)}.values(), key=lambda ep: ep.name
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="modelexport",
-                                     description="Export Hugging Face transformers models to ONNX and more.")
+    parser = argparse.ArgumentParser(
+        prog="modelexport", description="Export Hugging Face transformers models to ONNX and more."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    tasks = sub.add_parser("tasks", help="list tasks, their synonyms and model classes",
-                           description="List canonical tasks with their synonyms and AutoClasses; with "
-                                       "--model-type, only the tasks a backend exports for that model type.")
+    tasks = sub.add_parser(
+        "tasks",
+        help="list tasks, their synonyms and model classes",
+        description="List canonical tasks with their synonyms and AutoClasses; with "
+        "--model-type, only the tasks a backend exports for that model type.",
+    )
     tasks.add_argument("--model-type", help="a transformers model type (e.g. distilbert)")
     tasks.add_argument("--backend", help="export backend (default with --model-type: onnx)")
     tasks.add_argument("--framework", help="only tasks this framework can load (pt, tf, ...)")

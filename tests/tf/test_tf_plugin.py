@@ -7,14 +7,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import transformers
-
 from helpers import lay_out_hf_cache
 from modelexport_core import TasksManager
 from modelexport_tf.loading import run_model
 from tiny_models import TASK_EXAMPLES, build_tf_model, save_tf_model, tiny_config
 
-TF_TASKS = ["default", "causal-lm", "masked-lm", "seq2seq-lm", "sequence-classification", "token-classification",
-            "question-answering", "multiple-choice", "semantic-segmentation", "image-classification"]
+TF_TASKS = [
+    "default",
+    "causal-lm",
+    "masked-lm",
+    "seq2seq-lm",
+    "sequence-classification",
+    "token-classification",
+    "question-answering",
+    "multiple-choice",
+    "semantic-segmentation",
+    "image-classification",
+]
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +63,7 @@ def test_tf_checkpoint_is_detected_and_loaded(saved_tf_models, task: str) -> Non
     name, head = TASK_EXAMPLES[task]
     assert type(model).__name__ == "TF" + head
     reference = build_tf_model(type(model), name)
+
     def by_name(m):  # weight names carry an instance prefix (``tf_bert_for_masked_lm_2/``): drop it
         return {w.name.split("/", 1)[-1]: w.numpy() for w in m.weights}
 

@@ -111,7 +111,7 @@ def infer_task_from_model(
     """
     if not isinstance(model, (str, os.PathLike)):
         cls = model if isinstance(model, type) else type(model)
-        config = getattr(getattr(model, "config", None), "to_dict", lambda: {})()
+        config: dict[str, Any] = getattr(getattr(model, "config", None), "to_dict", dict)()
         task = task_from_class_name(cls.__name__, config)
         if task is None:
             raise TaskInferenceError(f"Cannot infer a task from the class {cls.__name__}; pass the task explicitly.")

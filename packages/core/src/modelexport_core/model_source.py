@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import hub
-from .errors import InvalidModelConfigError, InvalidModelIdError, ModelNotFoundError
+from .errors import HubUnavailableError, InvalidModelConfigError, InvalidModelIdError, ModelNotFoundError
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.DOTALL)
 _PIPELINE_TAG = re.compile(r"^pipeline_tag\s*:\s*['\"]?([A-Za-z0-9_-]+)['\"]?\s*$", re.MULTILINE)
@@ -171,7 +171,7 @@ def _classify_hub_error(exc: Exception, model_id: str) -> Exception:
         return ModelNotFoundError(f"The Hub has no accessible repository {model_id!r}.")
     if isinstance(exc, EntryNotFoundError):
         return InvalidModelConfigError(f"The Hub repository {model_id!r} has no config.json.")
-    return hub.HubUnavailableError(
+    return HubUnavailableError(
         f"The Hub ({hub.hub_endpoint()}) could not be reached for {model_id!r} and it is not cached: {exc}"
     )
 
@@ -188,10 +188,10 @@ def list_model_files(
     if not hub.is_offline():
         try:
             info = hub.fetch_model_info(source.hub_id, revision)
-        except hub.HubUnavailableError:
+        except HubUnavailableError:
             pass  # fall back to the cache below
         else:
             prefix = f"{source.subfolder.strip('/')}/" if source.subfolder else ""
-            return sorted(f[len(prefix):] for f in info.files if f.startswith(prefix) and "/" not in f[len(prefix):])
+            return sorted(f[len(prefix) :] for f in info.files if f.startswith(prefix) and "/" not in f[len(prefix) :])
     directory = local_directory(source, cache_dir, revision)
     return sorted(p.name for p in directory.iterdir())

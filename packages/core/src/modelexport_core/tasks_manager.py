@@ -55,8 +55,7 @@ class TasksManager:
         if base not in table:
             supported = ", ".join(t for t in _tasks.get_all_tasks() if _tasks.base_task(t) in table)
             raise UnsupportedTaskError(
-                f"Task {task!r} has no {plugin.display_name} model class. "
-                f"{plugin.display_name} supports: {supported}."
+                f"Task {task!r} has no {plugin.display_name} model class. {plugin.display_name} supports: {supported}."
             )
         return table[base]
 

@@ -59,7 +59,7 @@ class TransformersFramework:
         candidates = (names,) if isinstance(names, str) else tuple(names)
         for candidate in candidates:
             cls = getattr(transformers, candidate, None)
-            if cls is not None:
+            if isinstance(cls, type):
                 return cls
         version = getattr(transformers, "__version__", "?")
         raise UnsupportedTaskError(

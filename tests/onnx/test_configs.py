@@ -1,0 +1,96 @@
+"""ONNX export configs: names, dynamic axes and dummy inputs, framework free."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("modelexport_onnx")
+
+from modelexport_core import TasksManager, UnsupportedTaskError
+from modelexport_onnx.config import TextEncoderOnnxConfig
+from modelexport_onnx.dummy_inputs import EXPORT_SHAPES, VALIDATION_SHAPES, DummyShapes
+
+BERT = {"model_type": "bert", "vocab_size": 50, "type_vocab_size": 2}
+
+
+def make(model_type: str, task: str, config: dict | None = None):
+    return TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)(config or BERT)
+
+
+def test_dynamic_axes_use_optimum_names() -> None:
+    config = make("bert", "question-answering")
+    assert config.inputs == {
+        name: {0: "batch_size", 1: "sequence_length"} for name in ("input_ids", "attention_mask", "token_type_ids")
+    }
+    assert config.outputs == {
+        "start_logits": {0: "batch_size", 1: "sequence_length"},
+        "end_logits": {0: "batch_size", 1: "sequence_length"},
+    }
+    assert set(config.dynamic_axes) == set(config.inputs) | set(config.outputs)
+
+
+def test_multiple_choice_has_a_choice_axis() -> None:
+    config = make("distilbert", "multiple-choice", {"vocab_size": 50})
+    assert config.inputs["input_ids"] == {0: "batch_size", 1: "num_choices", 2: "sequence_length"}
+    assert config.outputs == {"logits": {0: "batch_size", 1: "num_choices"}}
+    dummy = config.generate_dummy_inputs(batch_size=2, num_choices=3, sequence_length=5)
+    assert dummy["input_ids"].shape == (2, 3, 5)
+    assert set(dummy) == {"input_ids", "attention_mask"}
+
+
+@pytest.mark.parametrize("task", ["default", "masked-lm", "sequence-classification", "token-classification"])
+def test_dummy_inputs_respect_the_config(task: str) -> None:
+    config = make("bert", task, {"vocab_size": 7, "type_vocab_size": 2})
+    dummy = config.generate_dummy_inputs(VALIDATION_SHAPES)
+    assert dummy["input_ids"].shape == (VALIDATION_SHAPES.batch_size, VALIDATION_SHAPES.sequence_length)
+    assert dummy["input_ids"].dtype == np.int64
+    assert dummy["input_ids"].min() >= 0 and dummy["input_ids"].max() < 7
+    assert set(np.unique(dummy["token_type_ids"])) <= {0, 1}
+    assert dummy["attention_mask"][0].all() and not dummy["attention_mask"][-1, -2:].any()
+
+
+def test_dummy_inputs_are_reproducible() -> None:
+    config = make("bert", "default")
+    first, second = config.generate_dummy_inputs(seed=3), config.generate_dummy_inputs(seed=3)
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name])
+    assert not np.array_equal(first["input_ids"], config.generate_dummy_inputs(seed=4)["input_ids"])
+
+
+def test_validation_shapes_differ_from_export_shapes_everywhere() -> None:
+    for field in ("batch_size", "sequence_length", "num_choices"):
+        assert EXPORT_SHAPES.size_of(field) != VALIDATION_SHAPES.size_of(field)
+    with pytest.raises(KeyError, match="height"):
+        DummyShapes().size_of("height")
+
+
+@pytest.mark.parametrize(
+    ("type_vocab_size", "expected"),
+    [(0, ["input_ids", "attention_mask"]), (2, ["input_ids", "attention_mask", "token_type_ids"])],
+)
+def test_deberta_token_types_follow_type_vocab_size(type_vocab_size: int, expected: list[str]) -> None:
+    config = make("deberta-v2", "default", {"vocab_size": 9, "type_vocab_size": type_vocab_size})
+    assert list(config.inputs) == expected
+    assert config.min_opset == 12 and config.default_opset >= 12
+
+
+def test_int32_inputs_on_request() -> None:
+    constructor = TasksManager.get_exporter_config_constructor(
+        "onnx", task="default", model_type="bert", exporter_config_kwargs={"int_dtype": "int32"}
+    )
+    assert constructor(BERT).generate_dummy_inputs()["input_ids"].dtype == np.int32
+
+
+def test_config_refuses_a_task_it_has_no_head_for() -> None:
+    with pytest.raises(UnsupportedTaskError, match="does not export task 'causal-lm'"):
+        TextEncoderOnnxConfig(BERT, "causal-lm")
+
+
+def test_transformers_style_config_object_works() -> None:
+    class Config:
+        vocab_size = 11
+        type_vocab_size = 2
+
+    dummy = make("bert", "default", Config()).generate_dummy_inputs()  # type: ignore[arg-type]
+    assert dummy["input_ids"].max() < 11

@@ -1,0 +1,43 @@
+"""Guards of the install matrix: each nox session says what must (not) be installed.
+
+``MODELEXPORT_EXPECT_FRAMEWORKS`` (set by nox) lists the frameworks that must be usable; the
+others must be absent. Without this, a session whose install silently failed would skip its
+framework tests and still pass.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+EXPECTED = os.environ.get("MODELEXPORT_EXPECT_FRAMEWORKS")
+
+
+@pytest.mark.skipif(EXPECTED is None, reason="run through nox, which says what the session installs")
+def test_session_has_exactly_its_frameworks() -> None:
+    from modelexport_core import TasksManager
+
+    expected = sorted(filter(None, (EXPECTED or "").split(",")))
+    assert sorted(TasksManager.get_available_frameworks()) == expected
+    heavy = {"pt": "torch", "tf": "tensorflow"}
+    for name, module in heavy.items():
+        assert (importlib.util.find_spec(module) is not None) == (name in expected), module
+    if not expected:
+        assert importlib.util.find_spec("transformers") is None
+
+
+def test_importing_the_facade_and_plugins_stays_light() -> None:
+    code = (
+        "import sys, modelexport, modelexport_core;"
+        "from modelexport import TasksManager;"
+        "from modelexport_core.plugins import framework_plugins; framework_plugins();"
+        "TasksManager.get_all_tasks();"
+        "print(','.join(m for m in ('torch','tensorflow','transformers','onnxruntime','huggingface_hub')"
+        " if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
