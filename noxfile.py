@@ -1,0 +1,69 @@
+"""The test matrix: one session per install combination, plus lint.
+
+Each session installs the facade with the extras of its combination, pinned by a
+constraints file of ``constraints/``, and tells the tests which frameworks it installed
+(``MODELEXPORT_EXPECT_FRAMEWORKS``), so a broken install fails instead of skipping.
+pip keeps the machine's configuration: torch comes as the pinned CPU wheel.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "core", "pt", "tf", "pt_tf"]
+nox.options.error_on_missing_interpreters = True
+
+PYTHON = "3.11"
+TEST_TOOLS = ["pytest", "pytest-xdist", "hatchling"]
+
+
+def _install(session: nox.Session, constraints: str, extras: str) -> None:
+    session.install("-c", f"constraints/{constraints}.txt", *TEST_TOOLS)
+    session.install("-c", f"constraints/{constraints}.txt", f".[{extras}]")
+
+
+def _pytest(session: nox.Session, frameworks: str) -> None:
+    session.run(
+        "pytest",
+        "-n",
+        "2",
+        *session.posargs,
+        env={"MODELEXPORT_EXPECT_FRAMEWORKS": frameworks, "TF_USE_LEGACY_KERAS": "1"},
+    )
+
+
+@nox.session(python=PYTHON)
+def core(session: nox.Session) -> None:
+    """Core, the onnx backend and the facade: no torch, no TensorFlow, no transformers."""
+    _install(session, "core", "onnx")
+    _pytest(session, "")
+
+
+@nox.session(python=PYTHON)
+def pt(session: nox.Session) -> None:
+    """PyTorch 2.13 (CPU) with transformers 5.x."""
+    _install(session, "pt", "pt,onnx")
+    _pytest(session, "pt")
+
+
+@nox.session(python=PYTHON)
+def tf(session: nox.Session) -> None:
+    """TensorFlow 2.21 + tf-keras with transformers 4.57 (the last with TensorFlow classes)."""
+    _install(session, "tf", "tf,onnx")
+    _pytest(session, "tf")
+
+
+@nox.session(python=PYTHON)
+def pt_tf(session: nox.Session) -> None:
+    """PyTorch and TensorFlow together: transformers 4.57."""
+    _install(session, "pt_tf", "all")
+    _pytest(session, "pt,tf")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff over everything, mypy (strict) over core."""
+    session.install("-c", "constraints/lint.txt", "ruff", "mypy", "./packages/core")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy", "packages/core/src")
