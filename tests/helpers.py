@@ -73,6 +73,8 @@ class FakeHub:
 
     def __init__(self) -> None:
         self.models: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, dict[str, bytes]] = {}
+        self.commit = "a" * 40
         self.requests: list[str] = []
         hub = self
 
@@ -80,23 +82,51 @@ class FakeHub:
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
 
-            def do_GET(self) -> None:
+            def _reply(self, status: int, body: bytes, headers: dict[str, str], send_body: bool) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if send_body:
+                    self.wfile.write(body)
+
+            def _not_found(self, send_body: bool, code: str = "RepoNotFound") -> None:
+                body = json.dumps({"error": "not found"}).encode()
+                self._reply(404, body, {"X-Error-Code": code, "Content-Type": "application/json"}, send_body)
+
+            def _serve_file(self, path: str, send_body: bool) -> None:
+                # /{org}/{name}/resolve/{revision}/{filename}
+                repo_id, _, rest = path.lstrip("/").partition("/resolve/")
+                filename = rest.partition("/")[2]
+                contents = hub.files.get(repo_id)
+                if contents is None:
+                    return self._not_found(send_body)
+                if filename not in contents:
+                    return self._not_found(send_body, "EntryNotFound")
+                body = contents[filename]
+                etag = hashlib.sha256(body).hexdigest()
+                headers = {"X-Repo-Commit": hub.commit, "ETag": f'"{etag}"', "Content-Type": "application/octet-stream"}
+                self._reply(200, body, headers, send_body)
+
+            def _handle(self, send_body: bool) -> None:
                 path = unquote(urlparse(self.path).path)
                 hub.requests.append(path)
+                if "/resolve/" in path:
+                    return self._serve_file(path, send_body)
                 prefix = "/api/models/"
                 repo_id = path[len(prefix) :].split("/revision/")[0] if path.startswith(prefix) else None
                 info = hub.models.get(repo_id) if repo_id else None
                 if info is None:
-                    body = json.dumps({"error": "Repository not found"}).encode()
-                    self.send_response(404)
-                    self.send_header("X-Error-Code", "RepoNotFound")
-                else:
-                    body = json.dumps({"id": repo_id, "sha": "0" * 40, **info}).encode()
-                    self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                    return self._not_found(send_body)
+                body = json.dumps({"id": repo_id, "sha": hub.commit, **info}).encode()
+                self._reply(200, body, {"Content-Type": "application/json"}, send_body)
+
+            def do_GET(self) -> None:
+                self._handle(send_body=True)
+
+            def do_HEAD(self) -> None:
+                self._handle(send_body=False)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -110,7 +140,12 @@ class FakeHub:
         auto_model: str | None = None,
         files: tuple[str, ...] = ("config.json",),
         config: dict[str, Any] | None = None,
+        contents: dict[str, bytes] | None = None,
     ) -> None:
+        """Describe a repository; ``contents`` also serves its files under ``/resolve/``."""
+        if contents:
+            self.files[repo_id] = dict(contents)
+            files = tuple(sorted(set(files) | set(contents)))
         info: dict[str, Any] = {"siblings": [{"rfilename": f} for f in files]}
         if pipeline_tag:
             info["pipeline_tag"] = pipeline_tag

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,21 @@ def test_offline_never_asks_the_hub(fake_hub, hf_cache: Path, monkeypatch: pytes
     with pytest.raises(HubUnavailableError):
         TasksManager.infer_task_from_model("org/classifier")
     assert fake_hub.requests == []
+
+
+def test_config_is_downloaded_to_the_cache_then_read_offline(fake_hub, hf_cache: Path, monkeypatch) -> None:
+    config = {**BERT_CONFIG, "architectures": ["BertForTokenClassification"]}
+    fake_hub.add_model("org/remote", contents={"config.json": json.dumps(config).encode()})
+    assert TasksManager.get_model_config("org/remote")["architectures"] == ["BertForTokenClassification"]
+    assert any("/resolve/" in r for r in fake_hub.requests)
+    assert list(hf_cache.glob("models--org--remote/snapshots/*/config.json"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert TasksManager.infer_task_from_model("org/remote") == "token-classification"
+
+
+def test_hub_repository_without_config(fake_hub, hf_cache: Path) -> None:
+    from modelexport_core import InvalidModelConfigError
+
+    fake_hub.add_model("org/no-config", contents={"README.md": b"hello"})
+    with pytest.raises(InvalidModelConfigError, match="has no config.json"):
+        TasksManager.get_model_config("org/no-config")
