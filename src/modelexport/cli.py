@@ -16,6 +16,7 @@ from importlib import metadata
 from typing import Any
 
 COMMANDS_GROUP = "modelexport.commands"
+EXPORTERS_GROUP = "modelexport.exporters"
 EXIT_USAGE = 2
 
 
@@ -95,10 +96,9 @@ def _cmd_infer_task(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plugin_commands() -> list[metadata.EntryPoint]:
-    return sorted(
-        {(ep.name, ep.value): ep for ep in metadata.entry_points(group=COMMANDS_GROUP)}.values(), key=lambda ep: ep.name
-    )
+def _entry_points(group: str) -> list[metadata.EntryPoint]:
+    unique = {(ep.name, ep.value): ep for ep in metadata.entry_points(group=group)}
+    return sorted(unique.values(), key=lambda ep: ep.name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--json", action="store_true", help="print JSON")
     infer.set_defaults(handler=_cmd_infer_task)
 
-    for ep in _plugin_commands():
+    export = sub.add_parser(
+        "export",
+        help="export a model to a format (installed backends)",
+        description="Export a model with one of the installed backends.",
+    )
+    backends = export.add_subparsers(dest="backend", metavar="BACKEND")
+    backends.required = True
+    for ep in _entry_points(EXPORTERS_GROUP):
+        ep.load()(backends)
+    for ep in _entry_points(COMMANDS_GROUP):
         ep.load()(sub)
     return parser
 
@@ -150,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except ModelExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return int(getattr(exc, "exit_code", EXIT_USAGE))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

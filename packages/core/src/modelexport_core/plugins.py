@@ -63,6 +63,10 @@ class FrameworkPlugin(Protocol):
         """Whether ``model`` (an instance or a class) belongs to this framework."""
         ...
 
+    def run_model(self, model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Run ``model`` on numpy inputs; numpy outputs by name, nested ones as ``name.i.j``."""
+        ...
+
 
 class _EntryPointCache:
     """Entry points of one group, read once and shared by every thread."""

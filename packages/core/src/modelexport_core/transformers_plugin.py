@@ -32,6 +32,8 @@ class TransformersFramework:
     loader: Callable[..., Any]
     #: Module prefixes whose classes belong to this framework (for :meth:`owns_model`).
     base_class_paths: tuple[tuple[str, str], ...] = field(default=())
+    #: ``(model, numpy inputs) -> numpy outputs by name``, imported lazily by the plugin package.
+    runner: Callable[[Any, Mapping[str, Any]], dict[str, Any]] | None = None
     #: Called before transformers is first imported (e.g. to select tf-keras).
     before_import: Callable[[], None] | None = None
 
@@ -70,6 +72,11 @@ class TransformersFramework:
     def load_model(self, model_class: type, model: str, **kwargs: Any) -> Any:
         self._transformers()
         return self.loader(model_class, model, **kwargs)
+
+    def run_model(self, model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        if self.runner is None:
+            raise NotImplementedError(f"The {self.display_name} plugin cannot run models.")
+        return self.runner(model, inputs)
 
     def owns_model(self, model: Any) -> bool:
         import sys

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from modelexport_core.transformers_plugin import TransformersFramework
@@ -13,6 +14,12 @@ def _load(model_class: type, model: str, **kwargs: Any) -> Any:
     from .loading import load_model
 
     return load_model(model_class, model, **kwargs)
+
+
+def _run(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    from .loading import run_model
+
+    return run_model(model, inputs)
 
 
 framework = TransformersFramework(
@@ -31,5 +38,6 @@ framework = TransformersFramework(
     required_modules=("torch", "transformers"),
     table=PT_TASK_TO_AUTOCLASS,
     loader=_load,
+    runner=_run,
     base_class_paths=(("torch.nn", "Module"),),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from modelexport_core.transformers_plugin import TransformersFramework
@@ -21,6 +22,12 @@ def _load(model_class: type, model: str, **kwargs: Any) -> Any:
     return load_model(model_class, model, **kwargs)
 
 
+def _run(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    from .loading import run_model
+
+    return run_model(model, inputs)
+
+
 framework = TransformersFramework(
     name="tf",
     display_name="TensorFlow",
@@ -30,6 +37,7 @@ framework = TransformersFramework(
     required_modules=("tensorflow", "tf_keras", "transformers"),
     table=TF_TASK_TO_AUTOCLASS,
     loader=_load,
+    runner=_run,
     base_class_paths=(("tensorflow", "Module"),),
     before_import=_prepare,
 )

@@ -37,6 +37,9 @@ class ToyFramework:
     def load_model(self, model_class: type, model: str, **kwargs: Any) -> Any:
         return model_class.from_pretrained(model, **kwargs)  # type: ignore[attr-defined]
 
+    def run_model(self, model: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+        return dict(inputs)
+
     def owns_model(self, model: Any) -> bool:
         return isinstance(model, ToyModel)
 

@@ -1,0 +1,135 @@
+"""PyTorch -> ONNX with ``torch.onnx``: the TorchScript exporter or the dynamo exporter.
+
+The model is wrapped so that the graph takes the config's inputs positionally and returns
+exactly the config's outputs, in order; its training flags are restored afterwards, whatever
+happens (an eval-mode export of a module in training mode would otherwise flip it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import OnnxConfig
+from ..errors import ExportError
+from ..options import ExportOptions
+
+#: The dynamo exporter emits opset 18 and converts down poorly: it is its floor.
+DYNAMO_MIN_OPSET = 18
+TWO_GIB = 2 * 1024**3
+
+
+class _SelectOutputs(torch.nn.Module):
+    """Positional inputs in the config's order in, the config's outputs as a tuple out."""
+
+    def __init__(self, model: torch.nn.Module, input_names: list[str], output_names: list[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.input_names = input_names
+        self.output_names = output_names
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs = self.model(**dict(zip(self.input_names, args, strict=True)), return_dict=True)
+        missing = [name for name in self.output_names if name not in outputs]
+        if missing:
+            raise ExportError(f"The model returned no {', '.join(missing)} (it returned {', '.join(outputs)}).")
+        return tuple(outputs[name] for name in self.output_names)
+
+
+@contextlib.contextmanager
+def preserved_training_flags(model: torch.nn.Module) -> Iterator[None]:
+    """Restore every submodule's ``training`` flag on exit."""
+    flags = {name: module.training for name, module in model.named_modules()}
+    try:
+        yield
+    finally:
+        for name, module in model.named_modules():
+            if name in flags:
+                module.training = flags[name]
+
+
+def parameter_bytes(model: torch.nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def minimum_opset(exporter: str) -> int:
+    return DYNAMO_MIN_OPSET if exporter == "dynamo" else 0
+
+
+def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> None:
+    """Export ``model`` to ``path`` with the exporter and opset of ``options``."""
+    dummy = config.generate_dummy_inputs(options.shapes)
+    input_names = list(config.inputs)
+    output_names = list(config.outputs)
+    args = tuple(torch.from_numpy(dummy[name]) for name in input_names)
+    wrapper = _SelectOutputs(model, input_names, output_names).eval()
+    with preserved_training_flags(model), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.eval()
+        try:
+            if options.exporter == "dynamo":
+                _export_dynamo(wrapper, args, config, path, options, input_names, output_names)
+            else:
+                _export_torchscript(wrapper, args, config, path, options, input_names, output_names)
+        except ExportError:
+            raise
+        except Exception as exc:
+            raise ExportError(f"torch.onnx ({options.exporter}) failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _export_torchscript(
+    wrapper: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    config: OnnxConfig,
+    path: Path,
+    options: ExportOptions,
+    input_names: list[str],
+    output_names: list[str],
+) -> None:
+    torch.onnx.export(
+        wrapper,
+        args,
+        str(path),
+        input_names=input_names,
+        output_names=output_names,
+        dynamic_axes=config.dynamic_axes if options.dynamic_axes else None,
+        opset_version=options.opset,
+        do_constant_folding=True,
+        dynamo=False,
+    )
+
+
+def _export_dynamo(
+    wrapper: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    config: OnnxConfig,
+    path: Path,
+    options: ExportOptions,
+    input_names: list[str],
+    output_names: list[str],
+) -> None:
+    from torch.export import Dim
+
+    dynamic_shapes = None
+    if options.dynamic_axes:
+        dynamic_shapes = tuple({axis: Dim.DYNAMIC for axis in config.inputs[name]} for name in input_names)
+    # The dynamo exporter reports on stdout/stderr at length: keep the user's terminal for our progress lines.
+    with contextlib.redirect_stdout(io.StringIO()):
+        torch.onnx.export(
+            wrapper,
+            args,
+            str(path),
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_shapes=dynamic_shapes,
+            opset_version=options.opset,
+            dynamo=True,
+            external_data=parameter_bytes(wrapper) >= TWO_GIB,
+            verbose=False,
+        )

@@ -1,0 +1,154 @@
+"""Export a loaded model with its export config: convert, post-process, validate.
+
+:func:`export` is the Python entry point for a model already in memory;
+:func:`modelexport_onnx.main_export.main_export` does the whole job from a name.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelexport_core import TasksManager
+from modelexport_core.plugins import get_framework
+
+from .config import OnnxConfig
+from .converters import converter_for
+from .dummy_inputs import EXPORT_SHAPES, DummyShapes
+from .errors import UnsupportedExportOptionError
+from .options import DEFAULT_EXPORTER, DTYPES, EXPORTERS, ExportOptions
+from .postprocess import PostprocessReport, frozen_axes, postprocess
+from .staging import staging_folder
+from .validation import ValidationReport, raise_if_failed, validate
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    framework: str
+    options: ExportOptions
+    postprocess: PostprocessReport
+    seconds: float
+
+
+def resolve_options(
+    config: OnnxConfig,
+    *,
+    opset: int | None = None,
+    exporter: str = DEFAULT_EXPORTER,
+    dynamic_axes: bool = True,
+    dtype: str = "fp32",
+    shapes: DummyShapes = EXPORT_SHAPES,
+    framework: str = "pt",
+) -> ExportOptions:
+    """Check the options against the architecture, exporter and machine; fill the opset in."""
+    if exporter not in EXPORTERS:
+        raise UnsupportedExportOptionError(f"Unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}.")
+    if dtype not in DTYPES:
+        raise UnsupportedExportOptionError(f"Unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}.")
+    if dtype == "fp16":
+        _check_fp16_possible(framework)
+    floor = max(config.min_opset, 18 if exporter == "dynamo" else 0)
+    chosen = opset if opset is not None else max(config.default_opset, floor)
+    if chosen < floor:
+        why = (
+            "the dynamo exporter emits opset 18 at least"
+            if chosen < 18 <= floor
+            else (f"this architecture needs opset {config.min_opset} or newer")
+        )
+        raise UnsupportedExportOptionError(f"--opset {chosen} is too low: {why}. Use --opset {floor} or higher.")
+    return ExportOptions(opset=chosen, exporter=exporter, dynamic_axes=dynamic_axes, dtype=dtype, shapes=shapes)
+
+
+def _check_fp16_possible(framework: str) -> None:
+    if framework == "pt":
+        import torch
+
+        if torch.cuda.is_available():
+            return
+    raise UnsupportedExportOptionError(
+        "--dtype fp16 needs a CUDA GPU: on CPU, PyTorch cannot produce fp16 reference outputs to validate "
+        "against and onnxruntime's CPU provider lacks fp16 kernels for many operators. Export in fp32 and "
+        "convert the validated model afterwards (onnxconverter-common's float16.convert_float_to_float16)."
+    )
+
+
+def convert_to(
+    model: Any, config: OnnxConfig, destination: Path, options: ExportOptions, framework: str, workdir: Path
+) -> PostprocessReport:
+    """Convert with the framework's converter into ``workdir``, post-process into ``destination``."""
+    raw = workdir / "raw" / "model.onnx"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    converter_for(framework).convert(model, config, raw, options)
+    report = postprocess(raw, destination, config.dynamic_axes, options.dynamic_axes)
+    if options.dynamic_axes:
+        import onnx
+
+        frozen = frozen_axes(onnx.load(str(destination), load_external_data=False), config.dynamic_axes)
+        if frozen:
+            from .errors import ExportError
+
+            raise ExportError(
+                f"The {options.exporter} exporter fixed axes that must stay dynamic: {', '.join(frozen)}. "
+                "Try the other exporter, or --no-dynamic-axes."
+            )
+    return report
+
+
+def export(
+    model: Any,
+    config: OnnxConfig,
+    output: str | os.PathLike[str],
+    *,
+    opset: int | None = None,
+    exporter: str = DEFAULT_EXPORTER,
+    dynamic_axes: bool = True,
+    shapes: DummyShapes = EXPORT_SHAPES,
+) -> ExportResult:
+    """Export an already loaded ``model`` to the ONNX file ``output`` (atomically).
+
+    ``config`` comes from ``TasksManager.get_exporter_config_constructor(...)(model.config)``.
+    The file is written to a staging folder beside ``output`` and renamed into place.
+    """
+    start = time.perf_counter()
+    framework = TasksManager.determine_framework(model)
+    options = resolve_options(
+        config, opset=opset, exporter=exporter, dynamic_axes=dynamic_axes, shapes=shapes, framework=framework
+    )
+    output = Path(output).expanduser().absolute()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with staging_folder(output.parent, output.name) as staging:
+        final = staging / "final" / output.name
+        final.parent.mkdir()
+        report = convert_to(model, config, final, options, framework, staging)
+        for produced in final.parent.iterdir():  # the model, and its data file when over 2 GiB
+            os.replace(produced, output.parent / produced.name)
+    return ExportResult(output, framework, options, report, time.perf_counter() - start)
+
+
+def validate_export(
+    model: Any,
+    config: OnnxConfig,
+    onnx_path: str | os.PathLike[str],
+    *,
+    atol: float | None = None,
+    shapes: DummyShapes | None = None,
+    raise_on_failure: bool = True,
+) -> ValidationReport:
+    """Compare ``onnx_path`` run in onnxruntime with ``model`` run by its framework."""
+    plugin = get_framework(TasksManager.determine_framework(model))
+    from .options import validation_shapes_for
+
+    report = validate(
+        Path(onnx_path),
+        config,
+        lambda inputs: plugin.run_model(model, inputs),
+        shapes or validation_shapes_for(EXPORT_SHAPES),
+        config.atol if atol is None else atol,
+    )
+    if raise_on_failure:
+        raise_if_failed(report)
+    return report

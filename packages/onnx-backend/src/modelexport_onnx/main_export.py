@@ -1,0 +1,201 @@
+"""The whole job from a model name: resolve, load, configure, export, post-process, validate, write.
+
+Each step prints one progress line. Nothing reaches the output directory before validation
+passed: the files are built in a staging folder beside it and moved in at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelexport_core import TasksManager
+from modelexport_core.hub import cached_snapshot
+from modelexport_core.model_source import ModelSource, read_model_config, resolve_model
+from modelexport_core.plugins import get_framework
+
+from .dummy_inputs import EXPORT_SHAPES
+from .export import convert_to, resolve_options
+from .optimize import optimize_model
+from .options import DEFAULT_EXPORTER
+from .staging import check_output_dir, staged_directory
+from .validation import ValidationReport, raise_if_failed, validate
+
+STEPS = 7
+ONNX_FILE = "model.onnx"
+
+#: Files a consumer needs next to the model to pre- and post-process like the source model.
+PREPROCESSOR_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "source.spm",
+    "target.spm",
+    "chat_template.jinja",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "feature_extractor_config.json",
+    "image_processor_config.json",
+    "generation_config.json",
+)
+
+
+@dataclass
+class MainExportResult:
+    output_dir: Path
+    task: str
+    framework: str
+    model_type: str
+    files: list[str]
+    validation: ValidationReport
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _source_directory(source: ModelSource, cache_dir: str | None, revision: str | None) -> Path | None:
+    if source.directory is not None:
+        return source.directory
+    assert source.hub_id is not None
+    snapshot = cached_snapshot(source.hub_id, cache_dir, revision)
+    if snapshot is None:
+        return None
+    return snapshot / source.subfolder if source.subfolder else snapshot
+
+
+def copy_model_files(source_dir: Path | None, model: Any, destination: Path) -> list[str]:
+    """``config.json`` (the source's, else the loaded model's) and the preprocessing files."""
+    copied = []
+    if source_dir is not None and (source_dir / "config.json").is_file():
+        shutil.copyfile(source_dir / "config.json", destination / "config.json")
+    else:
+        model.config.to_json_file(str(destination / "config.json"))
+    copied.append("config.json")
+    if source_dir is not None:
+        for name in PREPROCESSOR_FILES:
+            if (source_dir / name).is_file():
+                shutil.copyfile(source_dir / name, destination / name)
+                copied.append(name)
+    return copied
+
+
+def main_export(
+    model_name_or_path: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    task: str = "auto",
+    *,
+    framework: str | None = None,
+    opset: int | None = None,
+    atol: float | None = None,
+    exporter: str = DEFAULT_EXPORTER,
+    dynamic_axes: bool = True,
+    batch_size: int | None = None,
+    sequence_length: int | None = None,
+    dtype: str = "fp32",
+    optimize: str | None = None,
+    report: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    cache_dir: str | None = None,
+    revision: str | None = None,
+    subfolder: str = "",
+    trust_remote_code: bool = False,
+    progress: Callable[[str], None] | None = print,
+) -> MainExportResult:
+    """Export ``model_name_or_path`` (local directory or Hub id) to ONNX in ``output``, validated."""
+    say = progress or (lambda line: None)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def step(number: int, text: str) -> None:
+        say(f"[{number}/{STEPS}] {text}")
+
+    output_dir = Path(output).expanduser().absolute()
+    check_output_dir(output_dir, overwrite)  # fail before loading anything
+    source = resolve_model(model_name_or_path, subfolder)
+    if task in (None, "", "auto"):
+        task = TasksManager.infer_task_from_model(model_name_or_path, subfolder, revision, cache_dir)
+    task = TasksManager.map_from_synonym(task)
+    framework = TasksManager.determine_framework(model_name_or_path, subfolder, revision, cache_dir, framework)
+    model_type = str(read_model_config(source, cache_dir, revision)["model_type"])
+    constructor = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)
+    step(1, f"resolved {source}: model type {model_type}, task {task}, framework {framework}")
+
+    model = TasksManager.get_model_from_task(
+        task,
+        model_name_or_path,
+        subfolder=subfolder,
+        revision=revision,
+        framework=framework,
+        cache_dir=cache_dir,
+        trust_remote_code=trust_remote_code,
+    )
+    timings["load"] = time.perf_counter() - clock
+    step(2, f"loaded {type(model).__name__} ({timings['load']:.2f} s)")
+
+    config = constructor(model.config)
+    shapes = EXPORT_SHAPES.with_sizes(batch_size=batch_size, sequence_length=sequence_length)
+    options = resolve_options(
+        config,
+        opset=opset,
+        exporter=exporter,
+        dynamic_axes=dynamic_axes,
+        dtype=dtype,
+        shapes=shapes,
+        framework=framework,
+    )
+    step(
+        3,
+        f"export config {type(config).__name__}: inputs {', '.join(config.inputs)}; "
+        f"outputs {', '.join(config.outputs)}; opset {options.opset}",
+    )
+
+    with staged_directory(output_dir, overwrite) as staging:
+        step(4, f"exporting with {options.exporter} (batch {shapes.batch_size}, sequence {shapes.sequence_length})")
+        started = time.perf_counter()
+        onnx_path = staging / ONNX_FILE
+        post = convert_to(model, config, onnx_path, options, framework, staging / ".work")
+        shutil.rmtree(staging / ".work", ignore_errors=True)
+        timings["export"] = time.perf_counter() - started
+        extra = f"; weights in {post.external_data}" if post.external_data else ""
+        step(
+            5,
+            f"post-processed: {len(post.renamed_dims)} dimension symbols renamed, "
+            f"{post.removed_initializers} duplicate initializers removed{extra}",
+        )
+        if optimize:
+            optimize_model(onnx_path, optimize)
+
+        started = time.perf_counter()
+        check_shapes = options.validation_shapes
+        plugin = get_framework(framework)
+        validation = validate(
+            onnx_path,
+            config,
+            lambda inputs: plugin.run_model(model, inputs),
+            check_shapes,
+            config.atol if atol is None else atol,
+        )
+        timings["validate"] = time.perf_counter() - started
+        if report is not None:
+            validation.write(Path(report))
+        step(
+            6,
+            f"validated on {validation.shapes}: max abs diff {validation.max_abs_diff:.2e} "
+            f"(atol {validation.atol:g}){'' if validation.passed else ' FAILED'}",
+        )
+        raise_if_failed(validation)
+
+        files = copy_model_files(_source_directory(source, cache_dir, revision), model, staging)
+        files = sorted([ONNX_FILE, *([post.external_data] if post.external_data else []), *files])
+        step(7, f"writing {output_dir}")
+    timings["total"] = time.perf_counter() - clock
+    return MainExportResult(output_dir, task, framework, model_type, files, validation, timings)

@@ -1,0 +1,138 @@
+"""Atomic output: everything is written in a hidden staging folder beside the target, then renamed.
+
+An export that fails, is interrupted (SIGINT, SIGTERM) or is killed never leaves a
+``model.onnx`` or a partial file where the user looks. A staging folder left by a killed
+process (SIGKILL cannot be caught) is hidden, named after its process, and removed by the next
+export into the same place once that process is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+from .errors import OutputExistsError, OutputNotWritableError
+
+_PARTIAL_MARK = ".modelexport-partial-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(parent: Path, target_name: str) -> None:
+    """Remove staging folders for ``target_name`` whose process no longer runs."""
+    prefix = f".{target_name}{_PARTIAL_MARK}"
+    if not parent.is_dir():
+        return
+    for entry in parent.iterdir():
+        if not entry.name.startswith(prefix):
+            continue
+        pid_text = entry.name[len(prefix) :].split("-", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def check_output_dir(output: Path, overwrite: bool) -> None:
+    """Refuse an existing, non-empty output without ``overwrite``, or an unwritable place."""
+    if output.exists() and not output.is_dir():
+        raise OutputExistsError(f"{output} exists and is a file; choose a directory path for the export.")
+    if output.is_dir() and any(output.iterdir()) and not overwrite:
+        raise OutputExistsError(
+            f"{output} exists and is not empty. Pass --overwrite to replace the exported files in it "
+            "(other files are left alone), or choose another directory."
+        )
+    parent = output if output.is_dir() else _existing_ancestor(output)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputNotWritableError(f"Cannot write to {output}: {parent} is not writable.")
+
+
+def _existing_ancestor(path: Path) -> Path:
+    for candidate in [path, *path.parents]:
+        if candidate.exists():
+            if not candidate.is_dir():
+                raise OutputNotWritableError(f"Cannot create {path}: {candidate} is a file.")
+            return candidate
+    return Path.cwd()
+
+
+class _Terminated(BaseException):
+    """Raised in the main thread on SIGTERM so that clean-up handlers run."""
+
+
+@contextlib.contextmanager
+def _terminate_as_exception() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise _Terminated(f"terminated by signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def staging_folder(parent: Path, target_name: str) -> Iterator[Path]:
+    """A private hidden folder in ``parent`` for building ``target_name``; always removed on exit."""
+    remove_stale_staging(parent, target_name)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{target_name}{_PARTIAL_MARK}{os.getpid()}-", dir=parent))
+    except OSError as exc:
+        raise OutputNotWritableError(f"Cannot write in {parent}: {exc.strerror or exc}.") from exc
+    try:
+        with _terminate_as_exception():
+            yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_directory(output: Path, overwrite: bool) -> Iterator[Path]:
+    """Yield a private staging folder; on success its files land in ``output``, else it vanishes.
+
+    A new ``output`` is created by renaming the staging folder (atomic); into an existing one
+    each file is moved with ``os.replace`` (atomic per file), other files in it are untouched.
+    """
+    output = output.expanduser().absolute()
+    check_output_dir(output, overwrite)
+    parent = output.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputNotWritableError(f"Cannot create {parent}: {exc.strerror or exc}.") from exc
+    with staging_folder(parent, output.name) as staging:
+        yield staging
+        _publish(staging, output)
+
+
+def _publish(staging: Path, output: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp made it private
+    if not output.exists():
+        os.rename(staging, output)
+        return
+    for path in sorted(staging.rglob("*")):
+        target = output / path.relative_to(staging)
+        if path.is_dir():
+            target.mkdir(exist_ok=True)
+        else:
+            os.replace(path, target)
