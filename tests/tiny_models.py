@@ -109,6 +109,27 @@ TINY_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
 }
 
+_ENCODER = {"vocab_size": 99, "max_position_embeddings": 64}
+
+#: One tiny config per model type the ONNX registry advertises; the registry walk fails for a
+#: model type missing here, so nothing is advertised untested.
+TINY_CONFIGS.update(
+    {
+        "distilbert": ("distilbert", {**_ENCODER, "dim": 32, "n_layers": 2, "n_heads": 4, "hidden_dim": 37}),
+        "roberta": ("roberta", {**_BERT, "type_vocab_size": 1, "pad_token_id": 1}),
+        "xlm-roberta": ("xlm-roberta", {**_BERT, "type_vocab_size": 1, "pad_token_id": 1}),
+        "camembert": ("camembert", {**_BERT, "type_vocab_size": 1, "pad_token_id": 1}),
+        "albert": ("albert", {**_BERT, "embedding_size": 16}),
+        "electra": ("electra", {**_BERT, "embedding_size": 16}),
+        "deberta-v2": ("deberta-v2", {**_BERT, "type_vocab_size": 0, "relative_attention": True,
+                                      "position_buckets": 8, "max_relative_positions": 16,
+                                      "pos_att_type": ["p2c", "c2p"], "position_biased_input": False}),
+        "mpnet": ("mpnet", {**_BERT, "pad_token_id": 1}),
+        "mobilebert": ("mobilebert", {**_BERT, "embedding_size": 16, "intra_bottleneck_size": 16,
+                                      "true_hidden_size": 16, "num_feedforward_networks": 1}),
+    }
+)
+
 #: Canonical base task -> (tiny config name, expected model class name without framework prefix).
 TASK_EXAMPLES: dict[str, tuple[str, str]] = {
     "default": ("bert", "BertModel"),

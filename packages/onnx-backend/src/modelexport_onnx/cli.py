@@ -39,7 +39,7 @@ def register(exporters: Any) -> None:
     parser.add_argument(
         "--atol",
         type=float,
-        help="validation tolerance, max absolute difference (default: the architecture's, 1e-4 for text encoders)",
+        help="validation tolerance, max absolute difference (default: the architecture's, 1e-5)",
     )
     parser.add_argument(
         "--exporter",

@@ -45,7 +45,7 @@ class OnnxConfig:
 
     DEFAULT_ONNX_OPSET: ClassVar[int] = 14
     MIN_ONNX_OPSET: ClassVar[int] = 11
-    ATOL_FOR_VALIDATION: ClassVar[float] = 1e-4
+    ATOL_FOR_VALIDATION: ClassVar[float] = 1e-5
     SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = ()
 
     #: Outputs of each task, with their dynamic axes.

@@ -118,7 +118,8 @@ def _export_dynamo(
 
     dynamic_shapes = None
     if options.dynamic_axes:
-        dynamic_shapes = tuple({axis: Dim.DYNAMIC for axis in config.inputs[name]} for name in input_names)
+        # One entry: the wrapper's ``*args``, itself a tuple with one spec per input.
+        dynamic_shapes = (tuple({axis: Dim.DYNAMIC for axis in config.inputs[name]} for name in input_names),)
     # The dynamo exporter reports on stdout/stderr at length: keep the user's terminal for our progress lines.
     with contextlib.redirect_stdout(io.StringIO()):
         torch.onnx.export(

@@ -1,0 +1,64 @@
+"""Every (model type, task) pair the ONNX registry advertises exports from PyTorch and validates.
+
+The default exporter runs on every pair; the other exporter on one pair per task. Each export
+is run for real and its onnxruntime outputs compared with PyTorch's on inputs of another batch
+size and sequence length.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+
+from modelexport_core import TasksManager
+from modelexport_core.registry import registry
+from modelexport_onnx.export import export, validate_export
+from modelexport_onnx.options import DEFAULT_EXPORTER, EXPORTERS
+from onnx_pt.tiny import TinyPtModels
+
+TasksManager.get_supported_backends()  # make sure the registry is filled before collection
+TasksManager.get_supported_tasks_for_model_type("bert", "onnx")
+PAIRS = sorted((e.model_type, e.task) for e in registry.all_entries("onnx") if e.supports_framework("pt"))
+OTHER_EXPORTER = next(e for e in EXPORTERS if e != DEFAULT_EXPORTER)
+#: One pair per task for the other exporter, spread over model types.
+OTHER_PAIRS = sorted({task: (model_type, task) for model_type, task in reversed(PAIRS)}.values())
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyPtModels:
+    return TinyPtModels(tmp_path_factory.mktemp("tiny-pt"))
+
+
+def export_and_validate(tiny: TinyPtModels, model_type: str, task: str, exporter: str, tmp_path: Path) -> None:
+    model = tiny.model(model_type, task)
+    config = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)(model.config)
+    result = export(model, config, tmp_path / "model.onnx", exporter=exporter)
+    assert not model.training  # the export left the model as it found it
+    graph = onnx.load(str(result.path)).graph
+    assert [i.name for i in graph.input] == list(config.inputs)
+    assert [o.name for o in graph.output] == list(config.outputs)
+    for value in [*graph.input, *graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        for axis, name in config.dynamic_axes[value.name].items():
+            assert dims[axis].dim_param == name, (value.name, axis, dims[axis])
+    report = validate_export(model, config, result.path)
+    assert report.passed and report.max_abs_diff <= config.atol
+    assert report.shapes["batch_size"] != 2 and report.shapes["sequence_length"] != 16
+
+
+def test_the_walk_covers_the_registry() -> None:
+    assert len(PAIRS) >= 60
+    assert {task for _, task in OTHER_PAIRS} == {task for _, task in PAIRS}
+
+
+@pytest.mark.parametrize(("model_type", "task"), PAIRS)
+def test_default_exporter(tiny: TinyPtModels, model_type: str, task: str, tmp_path: Path) -> None:
+    export_and_validate(tiny, model_type, task, DEFAULT_EXPORTER, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model_type", "task"), OTHER_PAIRS)
+def test_other_exporter(tiny: TinyPtModels, model_type: str, task: str, tmp_path: Path) -> None:
+    export_and_validate(tiny, model_type, task, OTHER_EXPORTER, tmp_path)
