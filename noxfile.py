@@ -17,8 +17,9 @@ PYTHON = "3.11"
 TEST_TOOLS = ["pytest", "pytest-xdist", "hatchling"]
 
 
-def _install(session: nox.Session, constraints: str, extras: str) -> None:
-    session.install("-c", f"constraints/{constraints}.txt", *TEST_TOOLS)
+def _install(session: nox.Session, constraints: str, extras: str, *converters: str) -> None:
+    """Test tools, the facade with ``extras``, and the converter libraries of the onnx backend."""
+    session.install("-c", f"constraints/{constraints}.txt", *TEST_TOOLS, *converters)
     session.install("-c", f"constraints/{constraints}.txt", f".[{extras}]")
 
 
@@ -42,14 +43,14 @@ def core(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def pt(session: nox.Session) -> None:
     """PyTorch 2.13 (CPU) with transformers 5.x."""
-    _install(session, "pt", "pt,onnx")
+    _install(session, "pt", "pt,onnx", "onnxscript")
     _pytest(session, "pt")
 
 
 @nox.session(python=PYTHON)
 def tf(session: nox.Session) -> None:
     """TensorFlow 2.21 + tf-keras with transformers 4.57 (the last with TensorFlow classes)."""
-    _install(session, "tf", "tf,onnx")
+    _install(session, "tf", "tf,onnx", "tf2onnx")
     _pytest(session, "tf")
 
 

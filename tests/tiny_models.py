@@ -121,12 +121,29 @@ TINY_CONFIGS.update(
         "camembert": ("camembert", {**_BERT, "type_vocab_size": 1, "pad_token_id": 1}),
         "albert": ("albert", {**_BERT, "embedding_size": 16}),
         "electra": ("electra", {**_BERT, "embedding_size": 16}),
-        "deberta-v2": ("deberta-v2", {**_BERT, "type_vocab_size": 0, "relative_attention": True,
-                                      "position_buckets": 8, "max_relative_positions": 16,
-                                      "pos_att_type": ["p2c", "c2p"], "position_biased_input": False}),
+        "deberta-v2": (
+            "deberta-v2",
+            {
+                **_BERT,
+                "type_vocab_size": 0,
+                "relative_attention": True,
+                "position_buckets": 8,
+                "max_relative_positions": 16,
+                "pos_att_type": ["p2c", "c2p"],
+                "position_biased_input": False,
+            },
+        ),
         "mpnet": ("mpnet", {**_BERT, "pad_token_id": 1}),
-        "mobilebert": ("mobilebert", {**_BERT, "embedding_size": 16, "intra_bottleneck_size": 16,
-                                      "true_hidden_size": 16, "num_feedforward_networks": 1}),
+        "mobilebert": (
+            "mobilebert",
+            {
+                **_BERT,
+                "embedding_size": 16,
+                "intra_bottleneck_size": 16,
+                "true_hidden_size": 16,
+                "num_feedforward_networks": 1,
+            },
+        ),
     }
 )
 

@@ -160,9 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", EXIT_USAGE))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into an exception by a backend
+        print(f"interrupted ({exc})" if str(exc) else "interrupted", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 130))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import onnx
 import pytest
-
 from modelexport_core import TasksManager
 from modelexport_core.registry import registry
 from modelexport_onnx.export import export, validate_export

@@ -69,8 +69,12 @@ def _existing_ancestor(path: Path) -> Path:
     return Path.cwd()
 
 
-class _Terminated(BaseException):
-    """Raised in the main thread on SIGTERM so that clean-up handlers run."""
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM so that clean-up handlers run (exit status 128 + signal)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"terminated by signal {signum}")
+        self.exit_code = 128 + signum
 
 
 @contextlib.contextmanager
@@ -80,7 +84,7 @@ def _terminate_as_exception() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        raise _Terminated(f"terminated by signal {signum}")
+        raise Terminated(signum)
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:

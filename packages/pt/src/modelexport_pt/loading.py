@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,24 @@ def load_model(model_class: type, model: str, **kwargs: Any) -> Any:
             )
     kwargs = {k: v for k, v in kwargs.items() if v is not None and v != ""}
     kwargs.setdefault("trust_remote_code", False)
-    loaded = model_class.from_pretrained(model, **kwargs)
+    with _quiet_progress_bars():
+        loaded = model_class.from_pretrained(model, **kwargs)
     loaded.eval()
     return loaded
+
+
+@contextlib.contextmanager
+def _quiet_progress_bars() -> Iterator[None]:
+    """No weight-loading progress bar between our progress lines; the user's setting is restored."""
+    from transformers.utils import logging
+
+    enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            logging.enable_progress_bar()
 
 
 def run_model(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:

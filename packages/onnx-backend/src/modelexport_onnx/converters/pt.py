@@ -114,8 +114,15 @@ def _export_dynamo(
     input_names: list[str],
     output_names: list[str],
 ) -> None:
+    import importlib.util
+
     from torch.export import Dim
 
+    if importlib.util.find_spec("onnxscript") is None:
+        raise ExportError(
+            "The dynamo exporter needs onnxscript: `pip install modelexport-onnx[pt]` "
+            "(or use the default TorchScript exporter)."
+        )
     dynamic_shapes = None
     if options.dynamic_axes:
         # One entry: the wrapper's ``*args``, itself a tuple with one spec per input.
