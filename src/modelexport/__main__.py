@@ -1,7 +1,5 @@
 """``python -m modelexport``: the same as the ``modelexport`` command."""
 
-import sys
+from modelexport.cli import entry
 
-from modelexport.cli import main
-
-sys.exit(main())
+entry()

@@ -165,5 +165,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(getattr(exc, "exit_code", 130))
 
 
+def entry() -> None:
+    """Console-script entry: run, flush, and leave without tearing the interpreter down.
+
+    Unloading torch and transformers at exit takes most of a second and has nothing left to
+    do: every file was written and closed, every staging folder removed, before ``main`` returned.
+    """
+    import logging
+    import os
+
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -145,11 +145,33 @@ def save(model: Any, path: Path) -> str | None:
 def postprocess(
     source: Path, destination: Path, axes: Mapping[str, Mapping[int, str]], dynamic: bool = True
 ) -> PostprocessReport:
-    """Read the converter's ``source`` file, name dimensions, drop duplicate initializers, write ``destination``."""
+    """Read the converter's ``source`` file, name dimensions, drop duplicate initializers, write ``destination``.
+
+    When nothing changes and the file needs no external data, the converter's file is moved as it is:
+    serializing a large model again costs more than the whole conversion.
+    """
     import onnx
 
     model = onnx.load(str(source), load_external_data=True)
+    before = [
+        (v.name, [(d.dim_param, d.dim_value) for d in v.type.tensor_type.shape.dim])
+        for v in [*model.graph.input, *model.graph.output]
+    ]
     renamed = name_dynamic_dims(model, axes) if dynamic else {}
     removed = remove_duplicate_initializers(model)
+    after = [
+        (v.name, [(d.dim_param, d.dim_value) for d in v.type.tensor_type.shape.dim])
+        for v in [*model.graph.input, *model.graph.output]
+    ]
+    single_file = [p for p in source.parent.iterdir() if p != source] == []
+    if (
+        not renamed
+        and not removed
+        and before == after
+        and single_file
+        and initializer_bytes(model) < MAX_SINGLE_FILE_BYTES
+    ):
+        os.replace(source, destination)
+        return PostprocessReport(renamed_dims={}, removed_initializers=0, external_data=None)
     external = save(model, destination)
     return PostprocessReport(renamed_dims=renamed, removed_initializers=removed, external_data=external)
