@@ -10,14 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-ENCODER_TASKS = (
-    "default",
-    "masked-lm",
-    "sequence-classification",
-    "token-classification",
-    "question-answering",
-    "multiple-choice",
-)
+from .config import ENCODER_TASKS
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,15 @@ class OnnxConfig:
         }
 
 
+#: The tasks of encoder-only text models that transformers has heads for.
+ENCODER_TASKS = (
+    "default",
+    "masked-lm",
+    "sequence-classification",
+    "token-classification",
+    "question-answering",
+    "multiple-choice",
+)
 _TEXT_AXES = ("batch_size", "sequence_length")
 _CHOICE_AXES = ("batch_size", "num_choices", "sequence_length")
 _TOKENS = {0: "batch_size", 1: "sequence_length"}
@@ -140,14 +149,7 @@ _TOKENS = {0: "batch_size", 1: "sequence_length"}
 class TextEncoderOnnxConfig(OnnxConfig):
     """Encoder-only text models (the BERT family): ids, mask and optionally token types."""
 
-    SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = (
-        "default",
-        "masked-lm",
-        "sequence-classification",
-        "token-classification",
-        "question-answering",
-        "multiple-choice",
-    )
+    SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = ENCODER_TASKS
     TASK_OUTPUTS: ClassVar[dict[str, dict[str, AxisNames]]] = {
         "default": {"last_hidden_state": _TOKENS},
         "masked-lm": {"logits": _TOKENS},

@@ -142,6 +142,21 @@ def save(model: Any, path: Path) -> str | None:
     return data_name
 
 
+def _io_signature(model: Any) -> list[tuple[str, list[tuple[str, int]]]]:
+    return [
+        (v.name, [(d.dim_param, d.dim_value) for d in v.type.tensor_type.shape.dim])
+        for v in [*model.graph.input, *model.graph.output]
+    ]
+
+
+def _io_signature(model: Any) -> list[tuple[str, list[tuple[str, int]]]]:
+    """Names and dimensions of the graph's inputs and outputs, to tell whether anything changed."""
+    return [
+        (v.name, [(d.dim_param, d.dim_value) for d in v.type.tensor_type.shape.dim])
+        for v in [*model.graph.input, *model.graph.output]
+    ]
+
+
 def postprocess(
     source: Path, destination: Path, axes: Mapping[str, Mapping[int, str]], dynamic: bool = True
 ) -> PostprocessReport:
@@ -153,24 +168,12 @@ def postprocess(
     import onnx
 
     model = onnx.load(str(source), load_external_data=True)
-    before = [
-        (v.name, [(d.dim_param, d.dim_value) for d in v.type.tensor_type.shape.dim])
-        for v in [*model.graph.input, *model.graph.output]
-    ]
+    before = _io_signature(model)
     renamed = name_dynamic_dims(model, axes) if dynamic else {}
     removed = remove_duplicate_initializers(model)
-    after = [
-        (v.name, [(d.dim_param, d.dim_value) for d in v.type.tensor_type.shape.dim])
-        for v in [*model.graph.input, *model.graph.output]
-    ]
+    unchanged = not renamed and not removed and before == _io_signature(model)
     single_file = [p for p in source.parent.iterdir() if p != source] == []
-    if (
-        not renamed
-        and not removed
-        and before == after
-        and single_file
-        and initializer_bytes(model) < MAX_SINGLE_FILE_BYTES
-    ):
+    if unchanged and single_file and initializer_bytes(model) < MAX_SINGLE_FILE_BYTES:
         os.replace(source, destination)
         return PostprocessReport(renamed_dims={}, removed_initializers=0, external_data=None)
     external = save(model, destination)

@@ -66,19 +66,9 @@ def run_model(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
     """
     import numpy as np
     import torch
+    from modelexport_core.outputs import flatten_outputs
 
     tensors = {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in inputs.items()}
     with torch.inference_mode():
         outputs = model(**tensors, return_dict=True)
-    flat: dict[str, Any] = {}
-
-    def add(name: str, value: Any) -> None:
-        if isinstance(value, torch.Tensor):
-            flat[name] = value.detach().cpu().numpy()
-        elif isinstance(value, (tuple, list)):
-            for i, item in enumerate(value):
-                add(f"{name}.{i}", item)
-
-    for name, value in outputs.items():
-        add(name, value)
-    return flat
+    return flatten_outputs(outputs, lambda v: isinstance(v, torch.Tensor), lambda v: v.detach().cpu().numpy())

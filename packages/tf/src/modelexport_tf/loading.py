@@ -25,18 +25,8 @@ def run_model(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
     """Run ``model`` on numpy inputs; return numpy outputs flattened by name (``name.0.1``)."""
     quiet_tensorflow()
     import tensorflow as tf
+    from modelexport_core.outputs import flatten_outputs
 
     tensors = {name: tf.constant(value) for name, value in inputs.items()}
     outputs = model(**tensors, training=False, return_dict=True)
-    flat: dict[str, Any] = {}
-
-    def add(name: str, value: Any) -> None:
-        if isinstance(value, (tf.Tensor, tf.Variable)):
-            flat[name] = value.numpy()
-        elif isinstance(value, (tuple, list)):
-            for i, item in enumerate(value):
-                add(f"{name}.{i}", item)
-
-    for name, value in outputs.items():
-        add(name, value)
-    return flat
+    return flatten_outputs(outputs, lambda v: isinstance(v, (tf.Tensor, tf.Variable)), lambda v: v.numpy())

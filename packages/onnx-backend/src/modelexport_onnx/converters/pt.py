@@ -58,10 +58,6 @@ def parameter_bytes(model: torch.nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
-def minimum_opset(exporter: str) -> int:
-    return DYNAMO_MIN_OPSET if exporter == "dynamo" else 0
-
-
 def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> None:
     """Export ``model`` to ``path`` with the exporter and opset of ``options``."""
     dummy = config.generate_dummy_inputs(options.shapes)
@@ -69,51 +65,37 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
     output_names = list(config.outputs)
     args = tuple(torch.from_numpy(dummy[name]) for name in input_names)
     wrapper = _SelectOutputs(model, input_names, output_names).eval()
+    exporter_arguments = _dynamo_arguments if options.exporter == "dynamo" else _torchscript_arguments
     with preserved_training_flags(model), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.eval()
         try:
-            if options.exporter == "dynamo":
-                _export_dynamo(wrapper, args, config, path, options, input_names, output_names)
-            else:
-                _export_torchscript(wrapper, args, config, path, options, input_names, output_names)
+            # The dynamo exporter reports at length on stdout: keep the terminal for our progress lines.
+            with contextlib.redirect_stdout(io.StringIO()):
+                torch.onnx.export(
+                    wrapper,
+                    args,
+                    str(path),
+                    input_names=input_names,
+                    output_names=output_names,
+                    opset_version=options.opset,
+                    **exporter_arguments(wrapper, config, options),
+                )
         except ExportError:
             raise
         except Exception as exc:
             raise ExportError(f"torch.onnx ({options.exporter}) failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _export_torchscript(
-    wrapper: torch.nn.Module,
-    args: tuple[torch.Tensor, ...],
-    config: OnnxConfig,
-    path: Path,
-    options: ExportOptions,
-    input_names: list[str],
-    output_names: list[str],
-) -> None:
-    torch.onnx.export(
-        wrapper,
-        args,
-        str(path),
-        input_names=input_names,
-        output_names=output_names,
-        dynamic_axes=config.dynamic_axes if options.dynamic_axes else None,
-        opset_version=options.opset,
-        do_constant_folding=True,
-        dynamo=False,
-    )
+def _torchscript_arguments(wrapper: torch.nn.Module, config: OnnxConfig, options: ExportOptions) -> dict[str, Any]:
+    return {
+        "dynamic_axes": config.dynamic_axes if options.dynamic_axes else None,
+        "do_constant_folding": True,
+        "dynamo": False,
+    }
 
 
-def _export_dynamo(
-    wrapper: torch.nn.Module,
-    args: tuple[torch.Tensor, ...],
-    config: OnnxConfig,
-    path: Path,
-    options: ExportOptions,
-    input_names: list[str],
-    output_names: list[str],
-) -> None:
+def _dynamo_arguments(wrapper: torch.nn.Module, config: OnnxConfig, options: ExportOptions) -> dict[str, Any]:
     import importlib.util
 
     from torch.export import Dim
@@ -126,18 +108,10 @@ def _export_dynamo(
     dynamic_shapes = None
     if options.dynamic_axes:
         # One entry: the wrapper's ``*args``, itself a tuple with one spec per input.
-        dynamic_shapes = (tuple({axis: Dim.DYNAMIC for axis in config.inputs[name]} for name in input_names),)
-    # The dynamo exporter reports on stdout/stderr at length: keep the user's terminal for our progress lines.
-    with contextlib.redirect_stdout(io.StringIO()):
-        torch.onnx.export(
-            wrapper,
-            args,
-            str(path),
-            input_names=input_names,
-            output_names=output_names,
-            dynamic_shapes=dynamic_shapes,
-            opset_version=options.opset,
-            dynamo=True,
-            external_data=parameter_bytes(wrapper) >= TWO_GIB,
-            verbose=False,
-        )
+        dynamic_shapes = (tuple({axis: Dim.DYNAMIC for axis in config.inputs[name]} for name in config.inputs),)
+    return {
+        "dynamic_shapes": dynamic_shapes,
+        "dynamo": True,
+        "external_data": parameter_bytes(wrapper) >= TWO_GIB,
+        "verbose": False,
+    }
