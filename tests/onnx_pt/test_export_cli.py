@@ -206,3 +206,23 @@ def test_model_inputs_are_checked_first(tmp_path: Path, capsys) -> None:
     (tmp_path / "noconfig").mkdir()
     assert main(["export", "onnx", "-m", str(tmp_path / "noconfig"), "--task", "default", str(tmp_path / "o")]) == 2
     assert "has no config.json" in capsys.readouterr().err
+
+
+def test_python_api_through_the_facade(classifier: Path, tmp_path: Path) -> None:
+    from modelexport import TasksManager
+    from modelexport.onnx import ValidationError, export, main_export, validate_export
+
+    model = TasksManager.get_model_from_task("text-classification", str(classifier))
+    config = TasksManager.get_exporter_config_constructor("onnx", model, task="text-classification")(model.config)
+    result = export(model, config, tmp_path / "single" / "classifier.onnx")
+    assert result.path.name == "classifier.onnx" and result.framework == "pt"
+    assert sorted(p.name for p in result.path.parent.iterdir()) == ["classifier.onnx"]  # no staging left
+    assert validate_export(model, config, result.path).passed
+    with pytest.raises(ValidationError) as failure:
+        validate_export(model, config, result.path, atol=0.0, shapes=result.options.shapes.with_sizes(batch_size=5))
+    assert failure.value.report.shapes["batch_size"] == 5
+
+    lines: list[str] = []
+    whole = main_export(str(classifier), tmp_path / "whole", progress=lines.append)
+    assert whole.task == "sequence-classification" and whole.validation.passed
+    assert len(lines) == 7 and "model.onnx" in whole.files
