@@ -24,7 +24,7 @@ _BERT = {
 #: name -> (model_type, config keyword arguments)
 TINY_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "bert": ("bert", _BERT),
-    "gpt2": ("gpt2", {"vocab_size": 99, "n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 64}),
+    "gpt2": ("gpt2", {"vocab_size": 99, "n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 128}),
     "t5": (
         "t5",
         {
@@ -144,6 +144,63 @@ TINY_CONFIGS.update(
                 "num_feedforward_networks": 1,
             },
         ),
+    }
+)
+
+_LLAMA_LIKE = {
+    "vocab_size": 99,
+    "hidden_size": 32,
+    "intermediate_size": 37,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 128,
+    "pad_token_id": 0,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+}
+
+#: Decoder-only models; grouped-query attention (2 kv heads for 4 heads) wherever the architecture has it.
+TINY_CONFIGS.update(
+    {
+        "gpt-neo": (
+            "gpt_neo",
+            {
+                "vocab_size": 99,
+                "hidden_size": 32,
+                "num_layers": 2,
+                "num_heads": 4,
+                "attention_types": [[["global", "local"], 1]],
+                "window_size": 8,
+                "max_position_embeddings": 128,
+                "intermediate_size": 37,
+            },
+        ),
+        "gptj": (
+            "gptj",
+            {"vocab_size": 99, "n_embd": 32, "n_layer": 2, "n_head": 4, "rotary_dim": 4, "n_positions": 128},
+        ),
+        "opt": (
+            "opt",
+            {
+                "vocab_size": 99,
+                "hidden_size": 32,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 4,
+                "ffn_dim": 37,
+                "max_position_embeddings": 128,
+                "word_embed_proj_dim": 32,
+                "pad_token_id": 1,
+            },
+        ),
+        "bloom": ("bloom", {"vocab_size": 99, "hidden_size": 32, "n_layer": 2, "n_head": 4}),
+        "llama": ("llama", _LLAMA_LIKE),
+        "mistral": ("mistral", {**_LLAMA_LIKE, "sliding_window": 64}),
+        "qwen2": ("qwen2", _LLAMA_LIKE),
+        "qwen3": ("qwen3", {**_LLAMA_LIKE, "head_dim": 8}),
+        "phi3": ("phi3", {**_LLAMA_LIKE, "pad_token_id": 0}),
+        "gemma": ("gemma", {**_LLAMA_LIKE, "head_dim": 8}),
+        "gemma2": ("gemma2", {**_LLAMA_LIKE, "head_dim": 8, "sliding_window": 64, "query_pre_attn_scalar": 8}),
     }
 )
 

@@ -26,6 +26,8 @@ class Architecture:
 
 
 _TEXT_ENCODER = "modelexport_onnx.config:TextEncoderOnnxConfig"
+_DECODER = "modelexport_onnx.config:DecoderOnnxConfig"
+DECODER_TASKS = ("causal-lm", "causal-lm-with-past", "default-with-past")
 
 ARCHITECTURES: dict[str, Architecture] = {
     "bert": Architecture(_TEXT_ENCODER, ENCODER_TASKS),
@@ -38,4 +40,17 @@ ARCHITECTURES: dict[str, Architecture] = {
     "deberta-v2": Architecture(_TEXT_ENCODER, ENCODER_TASKS, {"token_type_ids": "if-type-vocab"}, min_opset=12),
     "mpnet": Architecture(_TEXT_ENCODER, ENCODER_TASKS, {"token_type_ids": "never"}),
     "mobilebert": Architecture(_TEXT_ENCODER, ENCODER_TASKS),
+    # Decoder-only models share one config: the cache layout is (batch, kv heads, length, head dim).
+    "gpt2": Architecture(_DECODER, DECODER_TASKS),
+    "gpt-neo": Architecture(_DECODER, DECODER_TASKS),
+    "gptj": Architecture(_DECODER, DECODER_TASKS),
+    "opt": Architecture(_DECODER, DECODER_TASKS),
+    "bloom": Architecture(_DECODER, DECODER_TASKS, {"position_ids": False}),  # ALiBi: no positions
+    "llama": Architecture(_DECODER, DECODER_TASKS),
+    "mistral": Architecture(_DECODER, DECODER_TASKS),
+    "qwen2": Architecture(_DECODER, DECODER_TASKS),
+    "qwen3": Architecture(_DECODER, DECODER_TASKS),
+    "phi3": Architecture(_DECODER, DECODER_TASKS),
+    "gemma": Architecture(_DECODER, DECODER_TASKS),
+    "gemma2": Architecture(_DECODER, DECODER_TASKS),
 }

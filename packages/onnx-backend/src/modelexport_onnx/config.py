@@ -26,11 +26,11 @@ _FLOAT_DTYPES = {"fp32": "float32", "fp16": "float16"}
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One model input: its name, the kind of values it holds and its named axes."""
+    """One model input: its name, the kind of values it holds and its axes (names are dynamic, ints fixed)."""
 
     name: str
     kind: str
-    axes: tuple[str, ...]
+    axes: tuple[str | int, ...]
 
 
 def _as_attributes(config: Any) -> Any:
@@ -47,6 +47,8 @@ class OnnxConfig:
     MIN_ONNX_OPSET: ClassVar[int] = 11
     ATOL_FOR_VALIDATION: ClassVar[float] = 1e-5
     SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = ()
+    #: Whether the model generates (takes ``use_cache``; validation runs a generation loop).
+    GENERATIVE: ClassVar[bool] = False
 
     #: Outputs of each task, with their dynamic axes.
     TASK_OUTPUTS: ClassVar[dict[str, dict[str, AxisNames]]] = {}
@@ -82,6 +84,11 @@ class OnnxConfig:
         return self._config
 
     @property
+    def uses_past(self) -> bool:
+        """Whether the export takes and returns a key/value cache."""
+        return self.task.endswith("-with-past")
+
+    @property
     def default_opset(self) -> int:
         return max(self.DEFAULT_ONNX_OPSET, self.min_opset)
 
@@ -96,7 +103,10 @@ class OnnxConfig:
     @property
     def inputs(self) -> dict[str, AxisNames]:
         """Input name -> {axis index: dimension name}, all axes dynamic."""
-        return {spec.name: dict(enumerate(spec.axes)) for spec in self.input_specs()}
+        return {
+            spec.name: {i: axis for i, axis in enumerate(spec.axes) if isinstance(axis, str)}
+            for spec in self.input_specs()
+        }
 
     @property
     def outputs(self) -> dict[str, AxisNames]:
@@ -122,7 +132,9 @@ class OnnxConfig:
         rng = np.random.default_rng(seed)
         return {
             spec.name: generate_array(
-                spec.kind,
+                f"position_ids+{shapes.past_sequence_length if self.uses_past else 0}"
+                if spec.kind == "position_ids"
+                else spec.kind,
                 tuple(shapes.size_of(axis) for axis in spec.axes),
                 self._config,
                 self.dtype_of(spec.kind),
@@ -177,3 +189,111 @@ class TextEncoderOnnxConfig(OnnxConfig):
         if self._uses_token_type_ids():
             specs.append(InputSpec("token_type_ids", "token_type_ids", axes))
         return specs
+
+
+class NormalizedConfig:
+    """Reads a model config under the common names whatever the architecture calls them.
+
+    ``names`` maps a common name (``num_layers``) to the architecture's attribute (``n_layer``);
+    without an entry, the usual transformers names are tried in order.
+    """
+
+    FALLBACKS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "num_layers": ("num_hidden_layers", "n_layer", "num_layers"),
+        "num_heads": ("num_attention_heads", "n_head", "num_heads"),
+        "num_kv_heads": ("num_key_value_heads",),
+        "hidden_size": ("hidden_size", "n_embd", "d_model"),
+        "head_dim": ("head_dim",),
+        "vocab_size": ("vocab_size",),
+    }
+
+    def __init__(self, config: Any, names: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self.names = dict(names or {})
+
+    def get(self, name: str) -> Any:
+        candidates = ((self.names[name],) if name in self.names else ()) + self.FALLBACKS.get(name, (name,))
+        for attribute in candidates:
+            value = getattr(self.config, attribute, None)
+            if value is not None:
+                return value
+        return None
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.get("num_layers"))
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.get("num_heads"))
+
+    @property
+    def num_kv_heads(self) -> int:
+        value = self.get("num_kv_heads")
+        return int(value) if value is not None else self.num_heads
+
+    @property
+    def head_dim(self) -> int:
+        value = self.get("head_dim")
+        return int(value) if value is not None else int(self.get("hidden_size")) // self.num_heads
+
+
+_PAST = "past_sequence_length"
+_TOTAL = "past_sequence_length + sequence_length"
+
+
+class DecoderOnnxConfig(OnnxConfig):
+    """Decoder-only text models, with or without a key/value cache.
+
+    With past, inputs are ``input_ids``, ``attention_mask`` (over past and new tokens),
+    ``position_ids`` where the architecture takes them, and ``past_key_values.{i}.key/value``;
+    outputs are ``logits`` (or ``last_hidden_state``) and ``present.{i}.key/value``. Grouped-query
+    attention shows in the cache shapes: ``num_key_value_heads``, not the query heads.
+    """
+
+    SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = ("causal-lm", "causal-lm-with-past", "default-with-past")
+    GENERATIVE: ClassVar[bool] = True
+    ATOL_FOR_VALIDATION: ClassVar[float] = 1e-4
+
+    def __init__(
+        self,
+        config: Any,
+        task: str = "causal-lm",
+        *,
+        position_ids: bool = True,
+        names: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.position_ids = position_ids
+        super().__init__(config, task, **kwargs)
+        self.normalized = NormalizedConfig(self._config, names)
+
+    def _mask_axes(self) -> tuple[str, ...]:
+        return ("batch_size", _TOTAL if self.uses_past else "sequence_length")
+
+    def _past_axes(self, total: bool) -> tuple[str | int, ...]:
+        n = self.normalized
+        return ("batch_size", n.num_kv_heads, _TOTAL if total else _PAST, n.head_dim)
+
+    def input_specs(self) -> list[InputSpec]:
+        specs = [
+            InputSpec("input_ids", "token_ids", _TEXT_AXES),
+            InputSpec("attention_mask", "attention_mask", self._mask_axes()),
+        ]
+        if self.position_ids:
+            specs.append(InputSpec("position_ids", "position_ids", _TEXT_AXES))
+        if self.uses_past:
+            for i in range(self.normalized.num_layers):
+                for part in ("key", "value"):
+                    specs.append(InputSpec(f"past_key_values.{i}.{part}", "float", self._past_axes(total=False)))
+        return specs
+
+    @property
+    def outputs(self) -> dict[str, AxisNames]:
+        main = "last_hidden_state" if self.task.startswith("default") else "logits"
+        outputs: dict[str, AxisNames] = {main: {0: "batch_size", 1: "sequence_length"}}
+        if self.uses_past:
+            for i in range(self.normalized.num_layers):
+                for part in ("key", "value"):
+                    outputs[f"present.{i}.{part}"] = {0: "batch_size", 2: _TOTAL}
+        return outputs

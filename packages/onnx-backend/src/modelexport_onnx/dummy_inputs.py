@@ -18,8 +18,14 @@ class DummyShapes:
     batch_size: int = 2
     sequence_length: int = 16
     num_choices: int = 4
+    past_sequence_length: int = 7
 
-    def size_of(self, axis: str) -> int:
+    def size_of(self, axis: str | int) -> int:
+        """The size of a named dimension, a sum of them (``"a + b"``), or a fixed size."""
+        if isinstance(axis, int):
+            return axis
+        if "+" in axis:
+            return sum(self.size_of(part.strip()) for part in axis.split("+"))
         if not hasattr(self, axis):
             raise KeyError(f"No dummy size for dimension {axis!r}; known: {[f.name for f in fields(self)]}.")
         return int(getattr(self, axis))
@@ -31,7 +37,7 @@ class DummyShapes:
 #: The shapes an export traces with. Validation uses :data:`VALIDATION_SHAPES`, which differ
 #: in every dimension, so an axis wrongly frozen to its traced size is caught.
 EXPORT_SHAPES = DummyShapes()
-VALIDATION_SHAPES = DummyShapes(batch_size=3, sequence_length=11, num_choices=3)
+VALIDATION_SHAPES = DummyShapes(batch_size=3, sequence_length=11, num_choices=3, past_sequence_length=8)
 
 
 def generate_array(kind: str, shape: tuple[int, ...], config: Any, dtype: str, rng: Any) -> Any:
@@ -51,4 +57,7 @@ def generate_array(kind: str, shape: tuple[int, ...], config: Any, dtype: str, r
         return rng.integers(0, high, size=shape, dtype=np.int64).astype(dtype)
     if kind == "float":
         return rng.standard_normal(size=shape).astype(dtype)
+    if kind.startswith("position_ids"):  # "position_ids+N": positions N, N + 1, ... after a past of N
+        start = int(kind.partition("+")[2] or 0)
+        return np.broadcast_to(np.arange(start, start + shape[-1], dtype=dtype), shape).copy()
     raise ValueError(f"Unknown dummy input kind {kind!r}.")

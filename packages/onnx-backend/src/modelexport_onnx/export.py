@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,9 @@ def resolve_options(
     """Check the options against the architecture, exporter and machine; fill the opset in."""
     if exporter not in EXPORTERS:
         raise UnsupportedExportOptionError(f"Unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}.")
+    if exporter == "auto":
+        converter = converter_for(framework)
+        exporter = converter.automatic_exporter(config) if hasattr(converter, "automatic_exporter") else "torchscript"
     if dtype not in DTYPES:
         raise UnsupportedExportOptionError(f"Unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}.")
     if dtype == "fp16":
@@ -129,6 +133,20 @@ def export(
     return ExportResult(output, framework, options, report, time.perf_counter() - start)
 
 
+def reference_runner(model: Any, config: OnnxConfig, framework: str) -> Callable[[Mapping[str, Any]], Any]:
+    """How to get the framework's own outputs for ONNX-named inputs.
+
+    The framework's converter knows the export's input and output conventions (caches as
+    ``past_key_values.{i}.key``) and runs the model eagerly through them; a converter without
+    that falls back to the framework plugin's plain ``run_model``.
+    """
+    converter = converter_for(framework)
+    if hasattr(converter, "run_reference"):
+        return lambda inputs: converter.run_reference(model, config, inputs)
+    plugin = get_framework(framework)
+    return lambda inputs: plugin.run_model(model, inputs)
+
+
 def validate_export(
     model: Any,
     config: OnnxConfig,
@@ -139,13 +157,12 @@ def validate_export(
     raise_on_failure: bool = True,
 ) -> ValidationReport:
     """Compare ``onnx_path`` run in onnxruntime with ``model`` run by its framework."""
-    plugin = get_framework(TasksManager.determine_framework(model))
     from .options import validation_shapes_for
 
     report = validate(
         Path(onnx_path),
         config,
-        lambda inputs: plugin.run_model(model, inputs),
+        reference_runner(model, config, TasksManager.determine_framework(model)),
         shapes or validation_shapes_for(EXPORT_SHAPES),
         config.atol if atol is None else atol,
     )

@@ -17,10 +17,9 @@ from typing import Any
 from modelexport_core import TasksManager
 from modelexport_core.hub import cached_snapshot
 from modelexport_core.model_source import ModelSource, read_model_config, resolve_model
-from modelexport_core.plugins import get_framework
 
 from .dummy_inputs import EXPORT_SHAPES
-from .export import convert_to, resolve_options
+from .export import convert_to, reference_runner, resolve_options
 from .optimize import optimize_model
 from .options import DEFAULT_EXPORTER
 from .staging import check_output_dir, staged_directory
@@ -176,11 +175,10 @@ def main_export(
 
         started = time.perf_counter()
         check_shapes = options.validation_shapes
-        plugin = get_framework(framework)
         validation = validate(
             onnx_path,
             config,
-            lambda inputs: plugin.run_model(model, inputs),
+            reference_runner(model, config, framework),
             check_shapes,
             config.atol if atol is None else atol,
         )

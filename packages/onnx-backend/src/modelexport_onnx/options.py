@@ -6,12 +6,13 @@ from dataclasses import dataclass, field, fields
 
 from .dummy_inputs import EXPORT_SHAPES, DummyShapes
 
-EXPORTERS = ("torchscript", "dynamo")
+EXPORTERS = ("auto", "torchscript", "dynamo")
 DTYPES = ("fp32", "fp16")
 OPTIMIZATION_LEVELS = ("O1", "O2", "O3")
-#: Why TorchScript is the default: on the registry walk it exports every pair, in 0.1-0.3 s per
-#: tiny model, where dynamo takes 3-7 s (see the README).
-DEFAULT_EXPORTER = "torchscript"
+#: ``auto`` is TorchScript wherever it traces the model: on the registry walk it exports every
+#: pair in 0.1-0.3 s per tiny model, where dynamo takes 3-10 s. Where TorchScript cannot
+#: (decoders with transformers 4.x), ``auto`` is dynamo. See the README.
+DEFAULT_EXPORTER = "auto"
 
 
 @dataclass(frozen=True)

@@ -72,3 +72,19 @@ def run_model(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
     with torch.inference_mode():
         outputs = model(**tensors, return_dict=True)
     return flatten_outputs(outputs, lambda v: isinstance(v, torch.Tensor), lambda v: v.detach().cpu().numpy())
+
+
+def generate_greedy(model: Any, input_ids: Any, attention_mask: Any, max_new_tokens: int, pad_token_id: int) -> Any:
+    """``model.generate`` without sampling, on numpy ids and mask; returns numpy prompt + new tokens."""
+    import torch
+
+    with torch.inference_mode():
+        output = model.generate(
+            input_ids=torch.from_numpy(input_ids),
+            attention_mask=torch.from_numpy(attention_mask),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            pad_token_id=pad_token_id,
+        )
+    return output.cpu().numpy()

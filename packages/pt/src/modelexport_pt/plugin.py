@@ -22,6 +22,12 @@ def _run(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
     return run_model(model, inputs)
 
 
+def _generate(model: Any, input_ids: Any, attention_mask: Any, max_new_tokens: int, pad_token_id: int) -> Any:
+    from .loading import generate_greedy
+
+    return generate_greedy(model, input_ids, attention_mask, max_new_tokens, pad_token_id)
+
+
 framework = TransformersFramework(
     name="pt",
     display_name="PyTorch",
@@ -39,5 +45,6 @@ framework = TransformersFramework(
     table=PT_TASK_TO_AUTOCLASS,
     loader=_load,
     runner=_run,
+    generator=_generate,
     base_class_paths=(("torch.nn", "Module"),),
 )

@@ -8,9 +8,10 @@ happens (an eval-mode export of a module in training mode would otherwise flip i
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +26,67 @@ DYNAMO_MIN_OPSET = 18
 TWO_GIB = 2 * 1024**3
 
 
-class _SelectOutputs(torch.nn.Module):
-    """Positional inputs in the config's order in, the config's outputs as a tuple out."""
+PAST_PREFIX = "past_key_values."
+PRESENT_PREFIX = "present."
 
-    def __init__(self, model: torch.nn.Module, input_names: list[str], output_names: list[str]) -> None:
+
+def _cache_argument(model: torch.nn.Module) -> str:
+    """transformers 5 calls the cache argument ``cache``; 4.x calls it ``past_key_values``."""
+    parameters = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+def _layer_tensors(cache: Any, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keys and values of one layer of a transformers cache object (or legacy tuple)."""
+    if isinstance(cache, (tuple, list)):
+        return cache[layer][0], cache[layer][1]
+    if hasattr(cache, "layers"):
+        return cache.layers[layer].keys, cache.layers[layer].values
+    return cache.key_cache[layer], cache.value_cache[layer]
+
+
+class _ExportWrapper(torch.nn.Module):
+    """Positional inputs in the config's order in, the config's outputs as a flat tuple out.
+
+    Past key/values come in as ``past_key_values.{i}.key/value`` tensors and are handed to the
+    model as a transformers cache; the returned cache goes out as ``present.{i}.key/value``.
+    """
+
+    def __init__(self, model: torch.nn.Module, config: OnnxConfig) -> None:
         super().__init__()
         self.model = model
-        self.input_names = input_names
-        self.output_names = output_names
+        self.input_names = list(config.inputs)
+        self.output_names = list(config.outputs)
+        self.uses_past = config.uses_past
+        self.is_generative = config.GENERATIVE
+        self.cache_argument = _cache_argument(model)
+
+    def _make_cache(self, past: list[torch.Tensor]) -> Any:
+        from transformers import DynamicCache
+
+        pairs = [(past[i], past[i + 1]) for i in range(0, len(past), 2)]
+        return DynamicCache(ddp_cache_data=pairs, config=self.model.config)
 
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        outputs = self.model(**dict(zip(self.input_names, args, strict=True)), return_dict=True)
-        missing = [name for name in self.output_names if name not in outputs]
-        if missing:
-            raise ExportError(f"The model returned no {', '.join(missing)} (it returned {', '.join(outputs)}).")
-        return tuple(outputs[name] for name in self.output_names)
+        named = dict(zip(self.input_names, args, strict=True))
+        past = [named.pop(name) for name in self.input_names if name.startswith(PAST_PREFIX)]
+        if self.uses_past:
+            named[self.cache_argument] = self._make_cache(past)
+            named["use_cache"] = True
+        elif self.is_generative:  # no cache asked for: none computed, none returned
+            named["use_cache"] = False
+        outputs = self.model(**named, return_dict=True)
+        cache = outputs.get("past_key_values", outputs.get("cache"))
+        result = []
+        for name in self.output_names:
+            if name.startswith(PRESENT_PREFIX):
+                _, layer, part = name.split(".")
+                result.append(_layer_tensors(cache, int(layer))[0 if part == "key" else 1])
+            elif name in outputs:
+                result.append(outputs[name])
+            else:
+                raise ExportError(f"The model returned no {name!r} (it returned {', '.join(outputs)}).")
+        return tuple(result)
 
 
 @contextlib.contextmanager
@@ -58,17 +105,33 @@ def parameter_bytes(model: torch.nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
+def transformers_major() -> int:
+    import transformers
+
+    return int(transformers.__version__.split(".")[0])
+
+
+def automatic_exporter(config: OnnxConfig) -> str:
+    """TorchScript (fast), except where it cannot trace the model: then dynamo.
+
+    transformers 4.x builds decoder attention masks with ``torch.vmap``; TorchScript fails on it
+    and a vmap-free mask traces to fixed shapes, so generative models go through dynamo there.
+    """
+    if config.GENERATIVE and transformers_major() < 5:
+        return "dynamo"
+    return "torchscript"
+
+
 def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> None:
     """Export ``model`` to ``path`` with the exporter and opset of ``options``."""
     dummy = config.generate_dummy_inputs(options.shapes)
     input_names = list(config.inputs)
     output_names = list(config.outputs)
     args = tuple(torch.from_numpy(dummy[name]) for name in input_names)
-    wrapper = _SelectOutputs(model, input_names, output_names).eval()
     exporter_arguments = _dynamo_arguments if options.exporter == "dynamo" else _torchscript_arguments
     with preserved_training_flags(model), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.eval()
+        wrapper = _ExportWrapper(model, config).eval()  # eval() reaches the model: inside the guard
         try:
             # The dynamo exporter reports at length on stdout: keep the terminal for our progress lines.
             with contextlib.redirect_stdout(io.StringIO()):
@@ -84,7 +147,24 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
         except ExportError:
             raise
         except Exception as exc:
-            raise ExportError(f"torch.onnx ({options.exporter}) failed: {type(exc).__name__}: {exc}") from exc
+            hint = ""
+            if options.exporter == "torchscript" and "unordered_map::at" in str(exc):
+                hint = (
+                    " (transformers 4.x builds attention masks with torch.vmap, which TorchScript cannot trace: "
+                    "use --exporter dynamo, the automatic choice for these models)"
+                )
+            raise ExportError(f"torch.onnx ({options.exporter}) failed: {type(exc).__name__}: {exc}{hint}") from exc
+
+
+def run_reference(model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """PyTorch's own outputs for ONNX-named numpy inputs, under the ONNX output names.
+
+    The same wrapper as the export maps names and builds the cache; the model runs eagerly.
+    """
+    args = tuple(torch.from_numpy(inputs[name]) for name in config.inputs)
+    with preserved_training_flags(model), torch.inference_mode():
+        outputs = _ExportWrapper(model, config).eval()(*args)
+    return {name: value.detach().cpu().numpy() for name, value in zip(config.outputs, outputs, strict=True)}
 
 
 def _torchscript_arguments(wrapper: torch.nn.Module, config: OnnxConfig, options: ExportOptions) -> dict[str, Any]:

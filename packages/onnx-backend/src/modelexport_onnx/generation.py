@@ -1,0 +1,134 @@
+"""Greedy generation in onnxruntime with an exported decoder-with-past, and the check against PyTorch.
+
+The loop is what an ONNX Runtime consumer writes: the first step feeds the whole (left-padded)
+prompt with an empty cache (length 0), each later step feeds one token per sequence and the
+``present.*`` outputs of the previous step as ``past_key_values.*``. Finished sequences (EOS)
+are padded, and generation stops when all are finished, as transformers' ``generate`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .config import OnnxConfig
+from .errors import ValidationError
+
+PAST = "past_key_values."
+PRESENT = "present."
+
+
+def positions_from_mask(mask: Any) -> Any:
+    """Position ids as transformers derives them for left padding: cumulative, pads at 1."""
+    import numpy as np
+
+    positions = np.cumsum(mask, axis=-1) - 1
+    positions[mask == 0] = 1
+    return positions.astype(np.int64)
+
+
+def greedy_generate(
+    session: Any,
+    config: OnnxConfig,
+    input_ids: Any,
+    attention_mask: Any,
+    max_new_tokens: int,
+    pad_token_id: int,
+    eos_token_ids: tuple[int, ...] = (),
+) -> Any:
+    """Generate greedily with ``session`` (a decoder-with-past export); returns prompt + new tokens."""
+    import numpy as np
+
+    normalized = config.normalized  # type: ignore[attr-defined]
+    batch = input_ids.shape[0]
+    input_names = {i.name for i in session.get_inputs()}
+    output_names = [o.name for o in session.get_outputs()]
+    empty = np.zeros((batch, normalized.num_kv_heads, 0, normalized.head_dim), dtype=np.float32)
+    past = {name: empty for name in input_names if name.startswith(PAST)}
+    sequences = input_ids.astype(np.int64)
+    mask = attention_mask.astype(np.int64)
+    step_ids = sequences
+    unfinished = np.ones(batch, dtype=bool)
+    for _ in range(max_new_tokens):
+        feed = {"input_ids": step_ids, "attention_mask": mask, **past}
+        if "position_ids" in input_names:
+            feed["position_ids"] = positions_from_mask(mask)[:, -step_ids.shape[1] :]
+        outputs = dict(zip(output_names, session.run(None, feed), strict=True))
+        next_tokens = outputs["logits"][:, -1, :].argmax(-1).astype(np.int64)
+        next_tokens = np.where(unfinished, next_tokens, pad_token_id)
+        sequences = np.concatenate([sequences, next_tokens[:, None]], axis=1)
+        mask = np.concatenate([mask, np.ones((batch, 1), dtype=np.int64)], axis=1)
+        past = {PAST + name[len(PRESENT) :]: value for name, value in outputs.items() if name.startswith(PRESENT)}
+        step_ids = next_tokens[:, None]
+        if eos_token_ids:
+            unfinished &= ~np.isin(next_tokens, eos_token_ids)
+            if not unfinished.any():
+                break
+    return sequences
+
+
+def left_padded_prompts(vocab_size: int, lengths: tuple[int, ...], pad_token_id: int, seed: int = 3) -> tuple[Any, Any]:
+    """A batch of random prompts of different lengths, left-padded, with its attention mask."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    width = max(lengths)
+    ids = np.full((len(lengths), width), pad_token_id, dtype=np.int64)
+    mask = np.zeros((len(lengths), width), dtype=np.int64)
+    low = min(3, vocab_size - 1)
+    for row, length in enumerate(lengths):
+        ids[row, width - length :] = rng.integers(low, vocab_size, size=length)
+        mask[row, width - length :] = 1
+    return ids, mask
+
+
+@dataclass(frozen=True)
+class GenerationCheck:
+    new_tokens: int
+    batch: int
+    equal: bool
+    onnx_tokens: list[list[int]]
+    reference_tokens: list[list[int]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_generation(
+    session: Any,
+    config: OnnxConfig,
+    reference_generate: Callable[[Any, Any, int, int], Any],
+    max_new_tokens: int = 20,
+    lengths: tuple[int, ...] = (6, 3),
+) -> GenerationCheck:
+    """Generate with ONNX and with the framework from the same left-padded prompts; compare tokens."""
+    import numpy as np
+
+    model_config = config.config
+    vocab_size = int(config.normalized.get("vocab_size"))  # type: ignore[attr-defined]
+    pad = getattr(model_config, "pad_token_id", None)
+    pad = int(pad) if pad is not None and 0 <= int(pad) < vocab_size else 0
+    eos = getattr(model_config, "eos_token_id", None)
+    eos_ids = tuple(int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos]) if e is not None)
+    ids, mask = left_padded_prompts(vocab_size, lengths, pad)
+    expected = np.asarray(reference_generate(ids, mask, max_new_tokens, pad))
+    produced = greedy_generate(session, config, ids, mask, max_new_tokens, pad, eos_ids)
+    equal = produced.shape == expected.shape and bool((produced == expected).all())
+    width = ids.shape[1]
+    return GenerationCheck(
+        new_tokens=produced.shape[1] - width,
+        batch=len(lengths),
+        equal=equal,
+        onnx_tokens=produced[:, width:].tolist(),
+        reference_tokens=expected[:, width:].tolist(),
+    )
+
+
+def raise_if_different(check: GenerationCheck, report: Any) -> None:
+    if not check.equal:
+        raise ValidationError(
+            "Generation check failed: greedy decoding in onnxruntime gave other tokens than the framework's "
+            f"generate.\n  onnx:      {check.onnx_tokens}\n  reference: {check.reference_tokens}",
+            report,
+        )
