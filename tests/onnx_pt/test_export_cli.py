@@ -226,3 +226,41 @@ def test_python_api_through_the_facade(classifier: Path, tmp_path: Path) -> None
     whole = main_export(str(classifier), tmp_path / "whole", progress=lines.append)
     assert whole.task == "sequence-classification" and whole.validation.passed
     assert len(lines) == 7 and "model.onnx" in whole.files
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_pt_model(transformers.AutoModelForCausalLM, "llama", tmp_path_factory.mktemp("llama"))
+
+
+def test_decoder_with_past_export_checks_generation(tiny_llama: Path, tmp_path: Path, capsys) -> None:
+    report = tmp_path / "r.json"
+    argv = ["export", "onnx", "-m", str(tiny_llama), "--task", "text-generation-with-past", "--report", str(report),
+            str(tmp_path / "o")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "greedy generation of 8 tokens x 2 prompts identical" in out
+    data = json.loads(report.read_text())
+    assert data["generation"]["equal"] is True and data["passed"] is True
+    graph = onnx.load(str(tmp_path / "o" / "model.onnx")).graph
+    assert [i.name for i in graph.input][:3] == ["input_ids", "attention_mask", "position_ids"]
+    assert graph.input[3].name == "past_key_values.0.key" and graph.output[1].name == "present.0.key"
+    assert (tmp_path / "o" / "generation_config.json").exists()
+
+
+def test_generation_check_can_be_skipped(tiny_llama: Path, tmp_path: Path, capsys) -> None:
+    argv = ["export", "onnx", "-m", str(tiny_llama), "--task", "causal-lm-with-past", "--no-generation-check",
+            str(tmp_path / "o")]
+    assert main(argv) == 0
+    assert "greedy generation" not in capsys.readouterr().out
+
+
+def test_generation_mismatch_fails_the_export(tiny_llama: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    import modelexport_onnx.generation as generation
+
+    original = generation.greedy_generate
+    monkeypatch.setattr(generation, "greedy_generate", lambda *a, **k: original(*a, **k) * 0 + 5)
+    argv = ["export", "onnx", "-m", str(tiny_llama), "--task", "causal-lm-with-past", str(tmp_path / "o")]
+    assert main(argv) == 1
+    assert "Generation check failed" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

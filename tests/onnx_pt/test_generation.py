@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from modelexport_core import TasksManager
 from modelexport_core.plugins import get_framework
 from modelexport_core.registry import registry
@@ -28,29 +27,47 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyPtModels:
 def exported(tiny: TinyPtModels, model_type: str, tmp_path: Path):
     model = tiny.model(model_type, "causal-lm-with-past")
     config = TasksManager.get_exporter_config_constructor("onnx", task="causal-lm-with-past", model_type=model_type)(
-        model.config)
+        model.config
+    )
     result = export(model, config, tmp_path / "model.onnx")
     return model, config, onnx_session(result.path)
 
 
 def test_every_advertised_decoder_is_here() -> None:
-    assert set(DECODERS) >= {"gpt2", "gpt-neo", "gptj", "opt", "bloom", "llama", "mistral", "qwen2", "qwen3", "phi3",
-                             "gemma", "gemma2"}
+    assert set(DECODERS) >= {
+        "gpt2",
+        "gpt-neo",
+        "gptj",
+        "opt",
+        "bloom",
+        "llama",
+        "mistral",
+        "qwen2",
+        "qwen3",
+        "phi3",
+        "gemma",
+        "gemma2",
+    }
 
 
 @pytest.mark.parametrize("model_type", DECODERS)
 def test_greedy_tokens_equal_pytorch_generate(tiny: TinyPtModels, model_type: str, tmp_path: Path) -> None:
     model, config, session = exported(tiny, model_type, tmp_path)
     plugin = get_framework("pt")
-    check = check_generation(session, config, lambda ids, mask, n, pad: plugin.generate(model, ids, mask, n, pad),
-                             max_new_tokens=20, lengths=(7, 3))
+    check = check_generation(
+        session,
+        config,
+        lambda ids, mask, n, pad: plugin.generate(model, ids, mask, n, pad),
+        max_new_tokens=20,
+        lengths=(7, 3),
+    )
     assert check.batch == 2
     assert check.equal, (check.onnx_tokens, check.reference_tokens)
     assert check.new_tokens == 20 or check.new_tokens == len(check.reference_tokens[0])
 
 
 def test_grouped_query_attention_cache_has_kv_heads(tiny: TinyPtModels, tmp_path: Path) -> None:
-    model, config, session = exported(tiny, "llama", tmp_path)
+    model, _config, session = exported(tiny, "llama", tmp_path)
     assert model.config.num_key_value_heads == 2 < model.config.num_attention_heads
     past = next(i for i in session.get_inputs() if i.name == "past_key_values.0.key")
     assert past.shape == ["batch_size", 2, "past_sequence_length", 8]
@@ -73,7 +90,8 @@ def test_export_leaves_the_model_as_it_was(tiny: TinyPtModels, tmp_path: Path) -
     before = {k: v.clone() for k, v in model.state_dict().items()}
     flags = [m.training for m in model.modules()]
     config = TasksManager.get_exporter_config_constructor("onnx", task="causal-lm-with-past", model_type="gpt2")(
-        model.config)
+        model.config
+    )
     try:
         export(model, config, tmp_path / "model.onnx")
         assert [m.training for m in model.modules()] == flags

@@ -70,6 +70,12 @@ def register(exporters: Any) -> None:
     parser.add_argument("--cache-dir", help="Hugging Face cache directory")
     parser.add_argument("--revision", help="Hub revision (branch, tag or commit)")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow the model's own Python code")
+    parser.add_argument(
+        "--no-generation-check",
+        dest="generation_check",
+        action="store_false",
+        help="skip the greedy-generation check of -with-past exports (onnxruntime vs the framework)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON at the end")
     parser.set_defaults(handler=_run)
 
@@ -95,6 +101,7 @@ def _run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         revision=args.revision,
         trust_remote_code=args.trust_remote_code,
+        generation_check=args.generation_check,
         progress=lambda line: print(line, flush=True),
     )
     if args.json:

@@ -17,13 +17,15 @@ from typing import Any
 from modelexport_core import TasksManager
 from modelexport_core.hub import cached_snapshot
 from modelexport_core.model_source import ModelSource, read_model_config, resolve_model
+from modelexport_core.plugins import get_framework
 
 from .dummy_inputs import EXPORT_SHAPES
 from .export import convert_to, reference_runner, resolve_options
+from .generation import GenerationCheck, check_generation, raise_if_different
 from .optimize import optimize_model
 from .options import DEFAULT_EXPORTER
 from .staging import check_output_dir, staged_directory
-from .validation import ValidationReport, raise_if_failed, validate
+from .validation import ValidationReport, onnx_session, raise_if_failed, validate
 
 STEPS = 7
 ONNX_FILE = "model.onnx"
@@ -87,6 +89,22 @@ def copy_model_files(source_dir: Path | None, model: Any, destination: Path) -> 
     return copied
 
 
+#: The export command's own generation check: short, the test suite runs 20 tokens.
+GENERATION_CHECK_TOKENS = 8
+
+
+def run_generation_check(onnx_path: Path, config: Any, model: Any, framework: str) -> GenerationCheck:
+    """Greedy tokens from the export in onnxruntime against the framework's ``generate``."""
+    plugin = get_framework(framework)
+    session = onnx_session(onnx_path)
+    return check_generation(
+        session,
+        config,
+        lambda ids, mask, n, pad: plugin.generate(model, ids, mask, n, pad),  # type: ignore[attr-defined]
+        max_new_tokens=GENERATION_CHECK_TOKENS,
+    )
+
+
 def main_export(
     model_name_or_path: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -107,6 +125,7 @@ def main_export(
     revision: str | None = None,
     subfolder: str = "",
     trust_remote_code: bool = False,
+    generation_check: bool = True,
     progress: Callable[[str], None] | None = print,
 ) -> MainExportResult:
     """Export ``model_name_or_path`` (local directory or Hub id) to ONNX in ``output``, validated."""
@@ -182,14 +201,26 @@ def main_export(
             check_shapes,
             config.atol if atol is None else atol,
         )
+        generation = None
+        if validation.passed and generation_check and config.GENERATIVE and config.uses_past:
+            generation = run_generation_check(onnx_path, config, model, framework)
+            validation.extra["generation"] = generation.to_dict()
         timings["validate"] = time.perf_counter() - started
         if report is not None:
             validation.write(Path(report))
+        checked = (
+            f"; greedy generation of {generation.new_tokens} tokens x {generation.batch} prompts "
+            f"{'identical' if generation.equal else 'DIFFERS'}"
+            if generation
+            else ""
+        )
         step(
             6,
             f"validated on {validation.shapes}: max abs diff {validation.max_abs_diff:.2e} "
-            f"(atol {validation.atol:g}){'' if validation.passed else ' FAILED'}",
+            f"(atol {validation.atol:g}){'' if validation.passed else ' FAILED'}{checked}",
         )
+        if generation is not None:
+            raise_if_different(generation, validation)
         raise_if_failed(validation)
 
         files = copy_model_files(_source_directory(source, cache_dir, revision), model, staging)

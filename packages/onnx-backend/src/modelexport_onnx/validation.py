@@ -33,10 +33,17 @@ class ValidationReport:
     atol: float
     shapes: dict[str, int]
     outputs: list[OutputCheck] = field(default_factory=list)
+    #: Further checks (the generation check of decoders) by name, already as JSON-ready dicts.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
-        return bool(self.outputs) and all(check.passed for check in self.outputs)
+        generation = self.extra.get("generation")
+        return (
+            bool(self.outputs)
+            and all(check.passed for check in self.outputs)
+            and (generation is None or bool(generation["equal"]))
+        )
 
     @property
     def max_abs_diff(self) -> float:
@@ -49,6 +56,7 @@ class ValidationReport:
             "shapes": self.shapes,
             "max_abs_diff": self.max_abs_diff,
             "outputs": [asdict(c) for c in self.outputs],
+            **self.extra,
         }
 
     def write(self, path: Path) -> None:
