@@ -204,6 +204,37 @@ TINY_CONFIGS.update(
     }
 )
 
+_BART_LIKE = {
+    "vocab_size": 99,
+    "d_model": 32,
+    "encoder_layers": 2,
+    "decoder_layers": 2,
+    "encoder_attention_heads": 4,
+    "decoder_attention_heads": 4,
+    "encoder_ffn_dim": 37,
+    "decoder_ffn_dim": 37,
+    "max_position_embeddings": 64,
+    "pad_token_id": 1,
+    "bos_token_id": 0,
+    "eos_token_id": 2,
+    "decoder_start_token_id": 2,
+}
+
+#: Encoder-decoders.
+TINY_CONFIGS.update(
+    {
+        "mt5": ("mt5", TINY_CONFIGS["t5"][1]),
+        "bart": ("bart", _BART_LIKE),
+        "mbart": ("mbart", _BART_LIKE),
+        "marian": (
+            "marian",
+            {**_BART_LIKE, "decoder_vocab_size": 99, "pad_token_id": 98, "decoder_start_token_id": 98},
+        ),
+        "pegasus": ("pegasus", {**_BART_LIKE, "pad_token_id": 0, "decoder_start_token_id": 0, "eos_token_id": 1}),
+        "m2m-100": ("m2m_100", _BART_LIKE),
+    }
+)
+
 #: Canonical base task -> (tiny config name, expected model class name without framework prefix).
 TASK_EXAMPLES: dict[str, tuple[str, str]] = {
     "default": ("bert", "BertModel"),

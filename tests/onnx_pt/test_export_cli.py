@@ -235,8 +235,17 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_decoder_with_past_export_checks_generation(tiny_llama: Path, tmp_path: Path, capsys) -> None:
     report = tmp_path / "r.json"
-    argv = ["export", "onnx", "-m", str(tiny_llama), "--task", "text-generation-with-past", "--report", str(report),
-            str(tmp_path / "o")]
+    argv = [
+        "export",
+        "onnx",
+        "-m",
+        str(tiny_llama),
+        "--task",
+        "text-generation-with-past",
+        "--report",
+        str(report),
+        str(tmp_path / "o"),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "greedy generation of 8 tokens x 2 prompts identical" in out
@@ -249,8 +258,16 @@ def test_decoder_with_past_export_checks_generation(tiny_llama: Path, tmp_path: 
 
 
 def test_generation_check_can_be_skipped(tiny_llama: Path, tmp_path: Path, capsys) -> None:
-    argv = ["export", "onnx", "-m", str(tiny_llama), "--task", "causal-lm-with-past", "--no-generation-check",
-            str(tmp_path / "o")]
+    argv = [
+        "export",
+        "onnx",
+        "-m",
+        str(tiny_llama),
+        "--task",
+        "causal-lm-with-past",
+        "--no-generation-check",
+        str(tmp_path / "o"),
+    ]
     assert main(argv) == 0
     assert "greedy generation" not in capsys.readouterr().out
 
@@ -264,3 +281,25 @@ def test_generation_mismatch_fails_the_export(tiny_llama: Path, tmp_path: Path, 
     assert main(argv) == 1
     assert "Generation check failed" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_encoder_decoder_export_writes_three_files(tmp_path: Path, capsys) -> None:
+    model_dir = save_pt_model(transformers.AutoModelForSeq2SeqLM, "bart", tmp_path / "bart")
+    out = tmp_path / "o"
+    assert main(["export", "onnx", "-m", str(model_dir), "--task", "text2text-generation-with-past", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "greedy generation of 8 tokens x 2 prompts identical" in printed
+    names = {p.name for p in out.iterdir()}
+    assert {
+        "encoder_model.onnx",
+        "decoder_model.onnx",
+        "decoder_with_past_model.onnx",
+        "config.json",
+        "generation_config.json",
+    } <= names
+    with_past = onnx.load(str(out / "decoder_with_past_model.onnx")).graph
+    assert "past_key_values.0.decoder.key" in [i.name for i in with_past.input]
+    assert "past_key_values.1.encoder.value" in [i.name for i in with_past.input]
+    assert [o.name for o in with_past.output][:2] == ["logits", "present.0.decoder.key"]
+    assert main(["export", "onnx", "-m", str(model_dir), "--task", "seq2seq-lm", str(tmp_path / "np")]) == 0
+    assert sorted(p.name for p in (tmp_path / "np").glob("*.onnx")) == ["decoder_model.onnx", "encoder_model.onnx"]

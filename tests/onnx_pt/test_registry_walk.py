@@ -15,8 +15,8 @@ from modelexport_core import TasksManager
 from modelexport_core.registry import registry
 from modelexport_onnx.converters.pt import automatic_exporter
 from modelexport_onnx.errors import ExportError
-from modelexport_onnx.export import export, validate_export
-from modelexport_onnx.options import DEFAULT_EXPORTER, validation_shapes_for
+from modelexport_onnx.export import export, export_components, resolve_options, validate_components
+from modelexport_onnx.options import DEFAULT_EXPORTER
 from onnx_pt.tiny import TinyPtModels
 
 TasksManager.get_supported_backends()  # make sure the registry is filled before collection
@@ -34,21 +34,28 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyPtModels:
 def export_and_validate(tiny: TinyPtModels, model_type: str, task: str, exporter: str, tmp_path: Path) -> None:
     model = tiny.model(model_type, task)
     config = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)(model.config)
-    result = export(model, config, tmp_path / "model.onnx", exporter=exporter)
+    options = resolve_options(config, exporter=exporter)
+    posts = export_components(model, config, tmp_path, options, "pt", tmp_path / ".work")
     assert not model.training  # the export left the model as it found it
-    graph = onnx.load(str(result.path)).graph
-    assert [i.name for i in graph.input] == list(config.inputs)
-    assert [o.name for o in graph.output] == list(config.outputs)
-    for value in [*graph.input, *graph.output]:
-        dims = value.type.tensor_type.shape.dim
-        for axis, name in config.dynamic_axes[value.name].items():
-            assert dims[axis].dim_param == name, (value.name, axis, dims[axis])
-    report = validate_export(model, config, result.path)
-    assert report.passed and report.max_abs_diff <= config.atol
-    assert report.shapes["batch_size"] != 2 and report.shapes["sequence_length"] != 16
-    if config.uses_past:  # the first generation step: an empty cache
-        empty = validation_shapes_for(result.options.shapes).with_sizes(past_sequence_length=0)
-        assert validate_export(model, config, result.path, shapes=empty).passed
+    components = config.components()
+    assert list(posts) == list(components)
+    for name, part in components.items():
+        graph = onnx.load(str(tmp_path / f"{name}.onnx")).graph
+        assert [i.name for i in graph.input] == list(part.inputs)
+        assert [o.name for o in graph.output] == list(part.outputs)
+        for value in [*graph.input, *graph.output]:
+            dims = value.type.tensor_type.shape.dim
+            for axis, dim_name in part.dynamic_axes[value.name].items():
+                assert dims[axis].dim_param == dim_name, (name, value.name, axis, dims[axis])
+    shapes = options.validation_shapes
+    report = validate_components(model, config, tmp_path, "pt", shapes, config.atol)
+    assert report.passed, report.table()
+    assert report.shapes["batch_size"] != 2
+    if config.uses_past and len(components) == 1:  # the first generation step: an empty cache
+        empty = validate_components(
+            model, config, tmp_path, "pt", shapes.with_sizes(past_sequence_length=0), config.atol
+        )
+        assert empty.passed, empty.table()
 
 
 def test_the_walk_covers_the_registry() -> None:

@@ -28,6 +28,19 @@ class Architecture:
 _TEXT_ENCODER = "modelexport_onnx.config:TextEncoderOnnxConfig"
 _DECODER = "modelexport_onnx.config:DecoderOnnxConfig"
 DECODER_TASKS = ("causal-lm", "causal-lm-with-past", "default-with-past")
+_SEQ2SEQ = "modelexport_onnx.config:Seq2SeqOnnxConfig"
+SEQ2SEQ_TASKS = ("seq2seq-lm", "seq2seq-lm-with-past")
+_T5_NAMES = {
+    "names": {
+        "num_layers": "num_decoder_layers",
+        "num_heads": "num_heads",
+        "head_dim": "d_kv",
+        "hidden_size": "d_model",
+    }
+}
+_BART_NAMES = {
+    "names": {"num_layers": "decoder_layers", "num_heads": "decoder_attention_heads", "hidden_size": "d_model"}
+}
 
 ARCHITECTURES: dict[str, Architecture] = {
     "bert": Architecture(_TEXT_ENCODER, ENCODER_TASKS),
@@ -53,4 +66,12 @@ ARCHITECTURES: dict[str, Architecture] = {
     "phi3": Architecture(_DECODER, DECODER_TASKS),
     "gemma": Architecture(_DECODER, DECODER_TASKS),
     "gemma2": Architecture(_DECODER, DECODER_TASKS),
+    # Encoder-decoders: one config, the cache names differ by architecture only.
+    "t5": Architecture(_SEQ2SEQ, SEQ2SEQ_TASKS, _T5_NAMES),
+    "mt5": Architecture(_SEQ2SEQ, SEQ2SEQ_TASKS, _T5_NAMES),
+    "bart": Architecture(_SEQ2SEQ, SEQ2SEQ_TASKS, _BART_NAMES),
+    "mbart": Architecture(_SEQ2SEQ, SEQ2SEQ_TASKS, _BART_NAMES),
+    "marian": Architecture(_SEQ2SEQ, SEQ2SEQ_TASKS, _BART_NAMES),
+    "pegasus": Architecture(_SEQ2SEQ, SEQ2SEQ_TASKS, _BART_NAMES),
+    "m2m-100": Architecture(_SEQ2SEQ, SEQ2SEQ_TASKS, _BART_NAMES),
 }

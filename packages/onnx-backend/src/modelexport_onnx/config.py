@@ -49,6 +49,8 @@ class OnnxConfig:
     SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = ()
     #: Whether the model generates (takes ``use_cache``; validation runs a generation loop).
     GENERATIVE: ClassVar[bool] = False
+    #: Whether TorchScript can trace these models with transformers 4.x (decoder masks use vmap there).
+    TORCHSCRIPT_ON_TRANSFORMERS_4: ClassVar[bool] = True
 
     #: Outputs of each task, with their dynamic axes.
     TASK_OUTPUTS: ClassVar[dict[str, dict[str, AxisNames]]] = {}
@@ -97,6 +99,10 @@ class OnnxConfig:
     def input_specs(self) -> list[InputSpec]:
         """The model inputs, in the order the exported graph takes them."""
         raise NotImplementedError
+
+    def components(self) -> dict[str, OnnxConfig]:
+        """The ONNX files of this export, by file stem: one ``model`` unless the model is split."""
+        return {"model": self}
 
     # --- derived ---------------------------------------------------------------------------------
 
@@ -253,6 +259,7 @@ class DecoderOnnxConfig(OnnxConfig):
 
     SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = ("causal-lm", "causal-lm-with-past", "default-with-past")
     GENERATIVE: ClassVar[bool] = True
+    TORCHSCRIPT_ON_TRANSFORMERS_4: ClassVar[bool] = False
     ATOL_FOR_VALIDATION: ClassVar[float] = 1e-4
 
     def __init__(
@@ -296,4 +303,86 @@ class DecoderOnnxConfig(OnnxConfig):
             for i in range(self.normalized.num_layers):
                 for part in ("key", "value"):
                     outputs[f"present.{i}.{part}"] = {0: "batch_size", 2: _TOTAL}
+        return outputs
+
+
+_ENC = "encoder_sequence_length"
+_DEC = "decoder_sequence_length"
+_PAST_DEC = "past_decoder_sequence_length"
+_TOTAL_DEC = "past_decoder_sequence_length + decoder_sequence_length"
+
+
+class Seq2SeqOnnxConfig(OnnxConfig):
+    """Encoder-decoder text models, exported as ``encoder_model``, ``decoder_model`` and, with past,
+    ``decoder_with_past_model`` (the files ONNX Runtime generation loops of optimum-style exports read).
+
+    The decoder of a with-past export also returns ``present.{i}.decoder/encoder.key/value`` so the
+    first step fills the cache; ``decoder_with_past_model`` takes them back as
+    ``past_key_values.{i}.decoder/encoder.key/value`` and returns the grown decoder cache.
+    """
+
+    SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = ("seq2seq-lm", "seq2seq-lm-with-past")
+    GENERATIVE: ClassVar[bool] = True
+    ATOL_FOR_VALIDATION: ClassVar[float] = 1e-4
+    PARTS: ClassVar[tuple[str, ...]] = ("encoder", "decoder", "decoder_with_past")
+
+    def __init__(
+        self,
+        config: Any,
+        task: str = "seq2seq-lm",
+        *,
+        part: str | None = None,
+        names: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if part is not None and part not in self.PARTS:
+            raise ValueError(f"part must be one of {self.PARTS}, not {part!r}")
+        self.part = part
+        self.names = dict(names or {})
+        self.options = kwargs
+        super().__init__(config, task, **kwargs)
+        self.normalized = NormalizedConfig(self._config, self.names)
+
+    def components(self) -> dict[str, OnnxConfig]:
+        parts = self.PARTS if self.uses_past else self.PARTS[:2]
+        return {
+            f"{part}_model": Seq2SeqOnnxConfig(self._config, self.task, part=part, names=self.names, **self.options)
+            for part in parts
+        }
+
+    def _cache(self, prefix: str, kind: str, length: str) -> list[tuple[str, str, tuple[str | int, ...]]]:
+        n = self.normalized
+        return [
+            (f"{prefix}.{i}.{kind}.{part}", "float", ("batch_size", n.num_kv_heads, length, n.head_dim))
+            for i in range(n.num_layers)
+            for part in ("key", "value")
+        ]
+
+    def input_specs(self) -> list[InputSpec]:
+        if self.part in (None, "encoder"):
+            return [
+                InputSpec("input_ids", "token_ids", ("batch_size", _ENC)),
+                InputSpec("attention_mask", "attention_mask", ("batch_size", _ENC)),
+            ]
+        specs = [
+            InputSpec("input_ids", "token_ids", ("batch_size", _DEC)),
+            InputSpec("encoder_attention_mask", "attention_mask", ("batch_size", _ENC)),
+        ]
+        if self.part == "decoder":
+            hidden = int(self.normalized.get("hidden_size"))
+            return [*specs, InputSpec("encoder_hidden_states", "float", ("batch_size", _ENC, hidden))]
+        past = self._cache("past_key_values", "decoder", _PAST_DEC) + self._cache("past_key_values", "encoder", _ENC)
+        return specs + [InputSpec(name, kind, axes) for name, kind, axes in past]
+
+    @property
+    def outputs(self) -> dict[str, AxisNames]:
+        if self.part in (None, "encoder"):
+            return {"last_hidden_state": {0: "batch_size", 1: _ENC}}
+        outputs: dict[str, AxisNames] = {"logits": {0: "batch_size", 1: _DEC}}
+        if self.part == "decoder" and self.uses_past:
+            for name, _, axes in self._cache("present", "decoder", _DEC) + self._cache("present", "encoder", _ENC):
+                outputs[name] = {0: "batch_size", 2: str(axes[2])}
+        elif self.part == "decoder_with_past":
+            for name, _, _ in self._cache("present", "decoder", _TOTAL_DEC):
+                outputs[name] = {0: "batch_size", 2: _TOTAL_DEC}
         return outputs

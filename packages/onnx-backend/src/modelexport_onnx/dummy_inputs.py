@@ -19,6 +19,9 @@ class DummyShapes:
     sequence_length: int = 16
     num_choices: int = 4
     past_sequence_length: int = 7
+    encoder_sequence_length: int = 16
+    decoder_sequence_length: int = 5
+    past_decoder_sequence_length: int = 7
 
     def size_of(self, axis: str | int) -> int:
         """The size of a named dimension, a sum of them (``"a + b"``), or a fixed size."""
@@ -37,7 +40,15 @@ class DummyShapes:
 #: The shapes an export traces with. Validation uses :data:`VALIDATION_SHAPES`, which differ
 #: in every dimension, so an axis wrongly frozen to its traced size is caught.
 EXPORT_SHAPES = DummyShapes()
-VALIDATION_SHAPES = DummyShapes(batch_size=3, sequence_length=11, num_choices=3, past_sequence_length=8)
+VALIDATION_SHAPES = DummyShapes(
+    batch_size=3,
+    sequence_length=11,
+    num_choices=3,
+    past_sequence_length=8,
+    encoder_sequence_length=11,
+    decoder_sequence_length=6,
+    past_decoder_sequence_length=8,
+)
 
 
 def generate_array(kind: str, shape: tuple[int, ...], config: Any, dtype: str, rng: Any) -> Any:

@@ -117,6 +117,11 @@ def export(
     ``config`` comes from ``TasksManager.get_exporter_config_constructor(...)(model.config)``.
     The file is written to a staging folder beside ``output`` and renamed into place.
     """
+    if len(config.components()) > 1:
+        raise UnsupportedExportOptionError(
+            f"A {config.task} export is several files ({', '.join(config.components())}): "
+            "use export_components(...) with a directory, or main_export(...)."
+        )
     start = time.perf_counter()
     framework = TasksManager.determine_framework(model)
     options = resolve_options(
@@ -169,3 +174,29 @@ def validate_export(
     if raise_on_failure:
         raise_if_failed(report)
     return report
+
+
+def export_components(
+    model: Any, config: OnnxConfig, directory: Path, options: ExportOptions, framework: str, workdir: Path
+) -> dict[str, PostprocessReport]:
+    """Export every file of ``config`` (``model.onnx``, or the encoder and decoder files) into ``directory``."""
+    return {
+        name: convert_to(model, part, directory / f"{name}.onnx", options, framework, workdir / name)
+        for name, part in config.components().items()
+    }
+
+
+def validate_components(
+    model: Any, config: OnnxConfig, directory: Path, framework: str, shapes: DummyShapes, atol: float
+) -> ValidationReport:
+    """Validate every file of ``config`` in ``directory``; one report, outputs named ``file:output`` when split."""
+    from dataclasses import replace
+
+    components = config.components()
+    merged = ValidationReport(atol=atol, shapes={})
+    for name, part in components.items():
+        report = validate(directory / f"{name}.onnx", part, reference_runner(model, part, framework), shapes, atol)
+        prefix = "" if len(components) == 1 else f"{name}:"
+        merged.outputs += [replace(check, name=prefix + check.name) for check in report.outputs]
+        merged.shapes.update(report.shapes)
+    return merged

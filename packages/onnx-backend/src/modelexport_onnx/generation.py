@@ -8,7 +8,7 @@ are padded, and generation stops when all are finished, as transformers' ``gener
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -68,8 +68,56 @@ def greedy_generate(
     return sequences
 
 
-def left_padded_prompts(vocab_size: int, lengths: tuple[int, ...], pad_token_id: int, seed: int = 3) -> tuple[Any, Any]:
-    """A batch of random prompts of different lengths, left-padded, with its attention mask."""
+def greedy_generate_seq2seq(
+    sessions: Mapping[str, Any],
+    input_ids: Any,
+    attention_mask: Any,
+    max_new_tokens: int,
+    decoder_start_token_id: int,
+    pad_token_id: int,
+    eos_token_ids: tuple[int, ...] = (),
+) -> Any:
+    """Greedy generation with encoder_model, decoder_model and decoder_with_past_model.
+
+    The encoder runs once; the first decoder step (``decoder_model``) returns the whole cache,
+    self- and cross-attention; later steps feed it to ``decoder_with_past_model``, which returns
+    the grown self-attention cache (the cross-attention cache never changes).
+    """
+    import numpy as np
+
+    batch = input_ids.shape[0]
+    mask = attention_mask.astype(np.int64)
+    encoder = sessions["encoder_model"]
+    (hidden,) = encoder.run(["last_hidden_state"], {"input_ids": input_ids.astype(np.int64), "attention_mask": mask})
+    sequences = np.full((batch, 1), decoder_start_token_id, dtype=np.int64)
+    unfinished = np.ones(batch, dtype=bool)
+    cache: dict[str, Any] = {}
+    for step in range(max_new_tokens):
+        if step == 0:
+            session = sessions["decoder_model"]
+            feed = {"input_ids": sequences, "encoder_attention_mask": mask, "encoder_hidden_states": hidden}
+        else:
+            session = sessions["decoder_with_past_model"]
+            feed = {"input_ids": sequences[:, -1:], "encoder_attention_mask": mask, **cache}
+        names = [o.name for o in session.get_outputs()]
+        outputs = dict(zip(names, session.run(None, feed), strict=True))
+        next_tokens = outputs["logits"][:, -1, :].argmax(-1).astype(np.int64)
+        next_tokens = np.where(unfinished, next_tokens, pad_token_id)
+        sequences = np.concatenate([sequences, next_tokens[:, None]], axis=1)
+        for name, value in outputs.items():
+            if name.startswith(PRESENT):
+                cache[PAST + name[len(PRESENT) :]] = value
+        if eos_token_ids:
+            unfinished &= ~np.isin(next_tokens, eos_token_ids)
+            if not unfinished.any():
+                break
+    return sequences
+
+
+def padded_prompts(
+    vocab_size: int, lengths: tuple[int, ...], pad_token_id: int, side: str = "left", seed: int = 3
+) -> tuple[Any, Any]:
+    """A batch of random prompts of different lengths, padded on ``side``, with its attention mask."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -78,8 +126,9 @@ def left_padded_prompts(vocab_size: int, lengths: tuple[int, ...], pad_token_id:
     mask = np.zeros((len(lengths), width), dtype=np.int64)
     low = min(3, vocab_size - 1)
     for row, length in enumerate(lengths):
-        ids[row, width - length :] = rng.integers(low, vocab_size, size=length)
-        mask[row, width - length :] = 1
+        span = slice(width - length, width) if side == "left" else slice(0, length)
+        ids[row, span] = rng.integers(low, vocab_size, size=length)
+        mask[row, span] = 1
     return ids, mask
 
 
@@ -96,32 +145,45 @@ class GenerationCheck:
 
 
 def check_generation(
-    session: Any,
+    sessions: Mapping[str, Any],
     config: OnnxConfig,
     reference_generate: Callable[[Any, Any, int, int], Any],
     max_new_tokens: int = 20,
     lengths: tuple[int, ...] = (6, 3),
 ) -> GenerationCheck:
-    """Generate with ONNX and with the framework from the same left-padded prompts; compare tokens."""
+    """Generate with ONNX and with the framework from the same prompts; compare the tokens.
+
+    Both sides decode plainly: argmax at every step for ``max_new_tokens`` steps, no EOS stop,
+    no logits processors, so a difference can only come from the exported logits or cache.
+
+    Decoder-only prompts are left-padded (as generation needs); encoder-decoder prompts are
+    right-padded, as tokenizers pad encoder inputs.
+    """
     import numpy as np
 
     model_config = config.config
     vocab_size = int(config.normalized.get("vocab_size"))  # type: ignore[attr-defined]
     pad = getattr(model_config, "pad_token_id", None)
     pad = int(pad) if pad is not None and 0 <= int(pad) < vocab_size else 0
-    eos = getattr(model_config, "eos_token_id", None)
-    eos_ids = tuple(int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos]) if e is not None)
-    ids, mask = left_padded_prompts(vocab_size, lengths, pad)
+    eos_ids: tuple[int, ...] = ()  # plain greedy: exactly max_new_tokens steps, as the reference runs
+    seq2seq = "encoder_model" in sessions
+    ids, mask = padded_prompts(vocab_size, lengths, pad, side="right" if seq2seq else "left")
     expected = np.asarray(reference_generate(ids, mask, max_new_tokens, pad))
-    produced = greedy_generate(session, config, ids, mask, max_new_tokens, pad, eos_ids)
+    if seq2seq:
+        start = getattr(model_config, "decoder_start_token_id", None)
+        start = int(start) if start is not None else pad
+        produced = greedy_generate_seq2seq(sessions, ids, mask, max_new_tokens, start, pad, eos_ids)
+        prompt_width = 1
+    else:
+        produced = greedy_generate(sessions["model"], config, ids, mask, max_new_tokens, pad, eos_ids)
+        prompt_width = ids.shape[1]
     equal = produced.shape == expected.shape and bool((produced == expected).all())
-    width = ids.shape[1]
     return GenerationCheck(
-        new_tokens=produced.shape[1] - width,
+        new_tokens=produced.shape[1] - prompt_width,
         batch=len(lengths),
         equal=equal,
-        onnx_tokens=produced[:, width:].tolist(),
-        reference_tokens=expected[:, width:].tolist(),
+        onnx_tokens=produced[:, prompt_width:].tolist(),
+        reference_tokens=expected[:, prompt_width:].tolist(),
     )
 
 

@@ -20,15 +20,14 @@ from modelexport_core.model_source import ModelSource, read_model_config, resolv
 from modelexport_core.plugins import get_framework
 
 from .dummy_inputs import EXPORT_SHAPES
-from .export import convert_to, reference_runner, resolve_options
+from .export import export_components, resolve_options, validate_components
 from .generation import GenerationCheck, check_generation, raise_if_different
 from .optimize import optimize_model
 from .options import DEFAULT_EXPORTER
 from .staging import check_output_dir, staged_directory
-from .validation import ValidationReport, onnx_session, raise_if_failed, validate
+from .validation import ValidationReport, onnx_session, raise_if_failed
 
 STEPS = 7
-ONNX_FILE = "model.onnx"
 
 #: Files a consumer needs next to the model to pre- and post-process like the source model.
 PREPROCESSOR_FILES = (
@@ -93,12 +92,12 @@ def copy_model_files(source_dir: Path | None, model: Any, destination: Path) -> 
 GENERATION_CHECK_TOKENS = 8
 
 
-def run_generation_check(onnx_path: Path, config: Any, model: Any, framework: str) -> GenerationCheck:
-    """Greedy tokens from the export in onnxruntime against the framework's ``generate``."""
+def run_generation_check(directory: Path, config: Any, model: Any, framework: str) -> GenerationCheck:
+    """Greedy tokens from the exported files in onnxruntime against the framework's ``generate``."""
     plugin = get_framework(framework)
-    session = onnx_session(onnx_path)
+    sessions = {name: onnx_session(directory / f"{name}.onnx") for name in config.components()}
     return check_generation(
-        session,
+        sessions,
         config,
         lambda ids, mask, n, pad: plugin.generate(model, ids, mask, n, pad),  # type: ignore[attr-defined]
         max_new_tokens=GENERATION_CHECK_TOKENS,
@@ -179,31 +178,28 @@ def main_export(
     with staged_directory(output_dir, overwrite) as staging:
         step(4, f"exporting with {options.exporter} (batch {shapes.batch_size}, sequence {shapes.sequence_length})")
         started = time.perf_counter()
-        onnx_path = staging / ONNX_FILE
-        post = convert_to(model, config, onnx_path, options, framework, staging / ".work")
+        posts = export_components(model, config, staging, options, framework, staging / ".work")
         shutil.rmtree(staging / ".work", ignore_errors=True)
         timings["export"] = time.perf_counter() - started
-        extra = f"; weights in {post.external_data}" if post.external_data else ""
+        data_files = [p.external_data for p in posts.values() if p.external_data]
+        extra = f"; weights in {', '.join(data_files)}" if data_files else ""
         step(
             5,
-            f"post-processed: {len(post.renamed_dims)} dimension symbols renamed, "
-            f"{post.removed_initializers} duplicate initializers removed{extra}",
+            f"post-processed {', '.join(f'{name}.onnx' for name in posts)}: "
+            f"{sum(len(p.renamed_dims) for p in posts.values())} dimension symbols renamed, "
+            f"{sum(p.removed_initializers for p in posts.values())} duplicate initializers removed{extra}",
         )
         if optimize:
-            optimize_model(onnx_path, optimize)
+            for name in posts:
+                optimize_model(staging / f"{name}.onnx", optimize)
 
         started = time.perf_counter()
-        check_shapes = options.validation_shapes
-        validation = validate(
-            onnx_path,
-            config,
-            reference_runner(model, config, framework),
-            check_shapes,
-            config.atol if atol is None else atol,
+        validation = validate_components(
+            model, config, staging, framework, options.validation_shapes, config.atol if atol is None else atol
         )
         generation = None
         if validation.passed and generation_check and config.GENERATIVE and config.uses_past:
-            generation = run_generation_check(onnx_path, config, model, framework)
+            generation = run_generation_check(staging, config, model, framework)
             validation.extra["generation"] = generation.to_dict()
         timings["validate"] = time.perf_counter() - started
         if report is not None:
@@ -224,7 +220,7 @@ def main_export(
         raise_if_failed(validation)
 
         files = copy_model_files(_source_directory(source, cache_dir, revision), model, staging)
-        files = sorted([ONNX_FILE, *([post.external_data] if post.external_data else []), *files])
+        files = sorted([*(f"{name}.onnx" for name in posts), *data_files, *files])
         step(7, f"writing {output_dir}")
     timings["total"] = time.perf_counter() - clock
     return MainExportResult(output_dir, task, framework, model_type, files, validation, timings)

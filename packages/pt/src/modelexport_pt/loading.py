@@ -75,9 +75,25 @@ def run_model(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def generate_greedy(model: Any, input_ids: Any, attention_mask: Any, max_new_tokens: int, pad_token_id: int) -> Any:
-    """``model.generate`` without sampling, on numpy ids and mask; returns numpy prompt + new tokens."""
+    """Plain greedy ``model.generate`` on numpy ids and mask: exactly ``max_new_tokens`` argmax steps.
+
+    Stopping at EOS and the logits processors a checkpoint's generation config may enable
+    (forced BOS/EOS, bad words, repetition penalties...) are switched off, so that the tokens
+    depend on the model's logits alone: what an exported model is checked against.
+    """
     import torch
 
+    plain = {
+        "eos_token_id": None,
+        "forced_eos_token_id": None,
+        "forced_bos_token_id": None,
+        "bad_words_ids": None,
+        "suppress_tokens": None,
+        "begin_suppress_tokens": None,
+        "no_repeat_ngram_size": 0,
+        "repetition_penalty": 1.0,
+        "min_length": 0,
+    }
     with torch.inference_mode():
         output = model.generate(
             input_ids=torch.from_numpy(input_ids),
@@ -86,5 +102,6 @@ def generate_greedy(model: Any, input_ids: Any, attention_mask: Any, max_new_tok
             do_sample=False,
             num_beams=1,
             pad_token_id=pad_token_id,
+            **plain,
         )
     return output.cpu().numpy()

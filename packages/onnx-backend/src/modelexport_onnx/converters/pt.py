@@ -89,6 +89,74 @@ class _ExportWrapper(torch.nn.Module):
         return tuple(result)
 
 
+class _Seq2SeqPartWrapper(torch.nn.Module):
+    """One file of an encoder-decoder: the encoder, the first decoder step, or a cached decoder step."""
+
+    def __init__(self, model: torch.nn.Module, config: OnnxConfig) -> None:
+        super().__init__()
+        self.model = model
+        self.part = config.part  # type: ignore[attr-defined]
+        self.input_names = list(config.inputs)
+        self.output_names = list(config.outputs)
+        self.uses_past = config.uses_past
+        self.hidden_size = int(config.normalized.get("hidden_size"))  # type: ignore[attr-defined]
+        self.cache_argument = _cache_argument(model)
+
+    def _cache(self, named: dict[str, torch.Tensor]) -> Any:
+        from transformers import DynamicCache, EncoderDecoderCache
+
+        def pairs(kind: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+            names = [n for n in self.input_names if n.startswith(PAST_PREFIX) and f".{kind}." in n]
+            return [(named[names[i]], named[names[i + 1]]) for i in range(0, len(names), 2)]
+
+        return EncoderDecoderCache(
+            DynamicCache(ddp_cache_data=pairs("decoder")), DynamicCache(ddp_cache_data=pairs("encoder"))
+        )
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        named = dict(zip(self.input_names, args, strict=True))
+        if self.part == "encoder":
+            encoder = self.model.get_encoder()
+            return (
+                encoder(
+                    input_ids=named["input_ids"], attention_mask=named["attention_mask"], return_dict=True
+                ).last_hidden_state,
+            )
+        kwargs: dict[str, Any] = {
+            "decoder_input_ids": named["input_ids"],
+            "attention_mask": named["encoder_attention_mask"],
+            "return_dict": True,
+        }
+        if self.part == "decoder":
+            kwargs["encoder_outputs"] = (named["encoder_hidden_states"],)
+            kwargs["use_cache"] = self.uses_past
+        else:
+            # The cross-attention keys and values come from the cache; the hidden states are only
+            # looked at for their shape, so zeros of the right shape stand in.
+            encoder_key = next(named[n] for n in self.input_names if n.endswith(".encoder.key"))
+            batch, length = encoder_key.shape[0], encoder_key.shape[2]
+            kwargs["encoder_outputs"] = (encoder_key.new_zeros((batch, length, self.hidden_size)),)
+            kwargs[self.cache_argument] = self._cache(named)
+            kwargs["use_cache"] = True
+        outputs = self.model(**kwargs)
+        cache = outputs.get("past_key_values", outputs.get("cache"))
+        result = []
+        for name in self.output_names:
+            if name.startswith(PRESENT_PREFIX):
+                _, layer, kind, part = name.split(".")
+                sub = cache.self_attention_cache if kind == "decoder" else cache.cross_attention_cache
+                result.append(_layer_tensors(sub, int(layer))[0 if part == "key" else 1])
+            else:
+                result.append(outputs[name])
+        return tuple(result)
+
+
+def _wrapper_for(model: torch.nn.Module, config: OnnxConfig) -> torch.nn.Module:
+    if getattr(config, "part", None) is not None:
+        return _Seq2SeqPartWrapper(model, config)
+    return _ExportWrapper(model, config)
+
+
 @contextlib.contextmanager
 def preserved_training_flags(model: torch.nn.Module) -> Iterator[None]:
     """Restore every submodule's ``training`` flag on exit."""
@@ -114,10 +182,10 @@ def transformers_major() -> int:
 def automatic_exporter(config: OnnxConfig) -> str:
     """TorchScript (fast), except where it cannot trace the model: then dynamo.
 
-    transformers 4.x builds decoder attention masks with ``torch.vmap``; TorchScript fails on it
-    and a vmap-free mask traces to fixed shapes, so generative models go through dynamo there.
+    transformers 4.x builds decoder-only attention masks with ``torch.vmap``; TorchScript fails on
+    it and a vmap-free mask traces to fixed shapes, so those models go through dynamo there.
     """
-    if config.GENERATIVE and transformers_major() < 5:
+    if not config.TORCHSCRIPT_ON_TRANSFORMERS_4 and transformers_major() < 5:
         return "dynamo"
     return "torchscript"
 
@@ -131,7 +199,7 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
     exporter_arguments = _dynamo_arguments if options.exporter == "dynamo" else _torchscript_arguments
     with preserved_training_flags(model), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        wrapper = _ExportWrapper(model, config).eval()  # eval() reaches the model: inside the guard
+        wrapper = _wrapper_for(model, config).eval()  # eval() reaches the model: inside the guard
         try:
             # The dynamo exporter reports at length on stdout: keep the terminal for our progress lines.
             with contextlib.redirect_stdout(io.StringIO()):
@@ -163,7 +231,7 @@ def run_reference(model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> 
     """
     args = tuple(torch.from_numpy(inputs[name]) for name in config.inputs)
     with preserved_training_flags(model), torch.inference_mode():
-        outputs = _ExportWrapper(model, config).eval()(*args)
+        outputs = _wrapper_for(model, config).eval()(*args)
     return {name: value.detach().cpu().numpy() for name, value in zip(config.outputs, outputs, strict=True)}
 
 
