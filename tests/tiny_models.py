@@ -235,6 +235,109 @@ TINY_CONFIGS.update(
     }
 )
 
+_VIT_LIKE = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 37,
+    "image_size": 32,
+    "patch_size": 8,
+    "encoder_stride": 8,
+    "num_channels": 3,
+    "num_labels": 3,
+}
+_DETR_BACKBONE = {
+    "model_type": "resnet",
+    "embedding_size": 8,
+    "hidden_sizes": [8, 8, 16, 16],
+    "depths": [1, 1, 1, 1],
+    "out_features": ["stage1", "stage2", "stage3", "stage4"],
+}
+_DETR_LIKE = {
+    "use_timm_backbone": False,
+    "use_pretrained_backbone": False,
+    "backbone_config": _DETR_BACKBONE,
+    "d_model": 32,
+    "encoder_layers": 1,
+    "decoder_layers": 1,
+    "encoder_attention_heads": 8,
+    "decoder_attention_heads": 8,
+    "encoder_ffn_dim": 32,
+    "decoder_ffn_dim": 32,
+    "num_queries": 5,
+    "num_labels": 3,
+}
+_CONVNEXT_BACKBONE = {
+    "model_type": "convnext",
+    "hidden_sizes": [8, 16, 16, 32],
+    "depths": [1, 1, 1, 1],
+    "out_features": ["stage1", "stage2", "stage3", "stage4"],
+}
+
+#: Vision models (image size 32 where it is fixed).
+TINY_CONFIGS.update(
+    {
+        # deit's auto mapping holds two classes: the config's architectures pick one, as in real checkpoints
+        "deit": ("deit", {**_VIT_LIKE, "architectures": ["DeiTForImageClassification"]}),
+        "beit": (
+            "beit",
+            {**_VIT_LIKE, "num_hidden_layers": 4, "use_auxiliary_head": False, "out_indices": [1, 2, 3, 4]},
+        ),
+        "convnext": ("convnext", {"hidden_sizes": [8, 16, 16, 32], "depths": [1, 1, 1, 1], "num_labels": 3}),
+        "resnet": ("resnet", {"embedding_size": 8, "hidden_sizes": [8, 16], "depths": [1, 1], "num_labels": 3}),
+        "swin": (
+            "swin",
+            {
+                "image_size": 32,
+                "patch_size": 4,
+                "embed_dim": 8,
+                "depths": [1, 1],
+                "num_heads": [2, 2],
+                "window_size": 4,
+                "encoder_stride": 8,
+                "num_labels": 3,
+            },
+        ),
+        "mobilevit": (
+            "mobilevit",
+            {
+                "image_size": 64,
+                "patch_size": 2,
+                "hidden_sizes": [16, 16, 16],
+                "neck_hidden_sizes": [8, 8, 16, 16, 16, 16, 32],
+                "num_attention_heads": 2,
+                "num_labels": 3,
+            },
+        ),
+        "dinov2": ("dinov2", {**_VIT_LIKE, "patch_size": 8}),
+        "efficientnet": (
+            "efficientnet",
+            {"image_size": 64, "width_coefficient": 0.1, "depth_coefficient": 0.1, "hidden_dim": 128, "num_labels": 3},
+        ),
+        "regnet": (
+            "regnet",
+            {"embedding_size": 8, "hidden_sizes": [8, 16], "depths": [1, 1], "groups_width": 8, "num_labels": 3},
+        ),
+        "yolos": ("yolos", {**_VIT_LIKE, "image_size": [32, 32], "num_detection_tokens": 5}),
+        "conditional-detr": ("conditional_detr", _DETR_LIKE),
+        "table-transformer": ("table-transformer", _DETR_LIKE),
+        "detr": ("detr", _DETR_LIKE),
+        "segformer": ("segformer", TINY_CONFIGS["segformer"][1]),
+        "dpt": (
+            "dpt",
+            {
+                **_VIT_LIKE,
+                "backbone_out_indices": [0, 1],
+                "neck_hidden_sizes": [8, 16],
+                "fusion_hidden_size": 16,
+                "reassemble_factors": [2, 1],
+                "use_auxiliary_head": False,
+                "head_in_index": -1,
+            },
+        ),
+    }
+)
+
 #: Canonical base task -> (tiny config name, expected model class name without framework prefix).
 TASK_EXAMPLES: dict[str, tuple[str, str]] = {
     "default": ("bert", "BertModel"),

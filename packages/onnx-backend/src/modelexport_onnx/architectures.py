@@ -29,6 +29,8 @@ _TEXT_ENCODER = "modelexport_onnx.config:TextEncoderOnnxConfig"
 _DECODER = "modelexport_onnx.config:DecoderOnnxConfig"
 DECODER_TASKS = ("causal-lm", "causal-lm-with-past", "default-with-past")
 _SEQ2SEQ = "modelexport_onnx.config:Seq2SeqOnnxConfig"
+_VISION = "modelexport_onnx.config:VisionOnnxConfig"
+_FIXED = {"dynamic_size": False}  # position embeddings sized for image_size: height/width fixed
 SEQ2SEQ_TASKS = ("seq2seq-lm", "seq2seq-lm-with-past")
 _T5_NAMES = {
     "names": {
@@ -74,4 +76,22 @@ ARCHITECTURES: dict[str, Architecture] = {
     "marian": Architecture(_SEQ2SEQ, SEQ2SEQ_TASKS, _BART_NAMES),
     "pegasus": Architecture(_SEQ2SEQ, SEQ2SEQ_TASKS, _BART_NAMES),
     "m2m-100": Architecture(_SEQ2SEQ, SEQ2SEQ_TASKS, _BART_NAMES),
+    # Vision: one config; per row the tasks and whether height and width stay dynamic.
+    "vit": Architecture(_VISION, ("image-classification", "masked-im"), _FIXED),
+    "deit": Architecture(_VISION, ("image-classification", "masked-im"), _FIXED),
+    # beit's segmentation head pools adaptively over sizes TorchScript cannot see: not advertised.
+    "beit": Architecture(_VISION, ("image-classification",), _FIXED),
+    "convnext": Architecture(_VISION, ("image-classification",)),
+    "resnet": Architecture(_VISION, ("image-classification",)),
+    "swin": Architecture(_VISION, ("image-classification", "masked-im"), _FIXED),
+    "mobilevit": Architecture(_VISION, ("image-classification", "semantic-segmentation"), _FIXED),  # unfolds patches
+    "dinov2": Architecture(_VISION, ("image-classification",)),
+    "efficientnet": Architecture(_VISION, ("image-classification",)),
+    "regnet": Architecture(_VISION, ("image-classification",)),
+    "detr": Architecture(_VISION, ("object-detection", "image-segmentation")),
+    "yolos": Architecture(_VISION, ("object-detection",), _FIXED),
+    "conditional-detr": Architecture(_VISION, ("object-detection",)),
+    "table-transformer": Architecture(_VISION, ("object-detection",)),
+    "segformer": Architecture(_VISION, ("semantic-segmentation",)),
+    "dpt": Architecture(_VISION, ("semantic-segmentation",), _FIXED),
 }

@@ -386,3 +386,60 @@ class Seq2SeqOnnxConfig(OnnxConfig):
             for name, _, _ in self._cache("present", "decoder", _TOTAL_DEC):
                 outputs[name] = {0: "batch_size", 2: _TOTAL_DEC}
         return outputs
+
+
+#: Where a config has no ``image_size``, exports of fixed-size models use this (documented).
+DEFAULT_IMAGE_SIZE = 224
+_BATCH = {0: "batch_size"}
+
+
+class VisionOnnxConfig(OnnxConfig):
+    """Image models: ``pixel_values`` in, the task's outputs out.
+
+    ``dynamic_size`` says whether height and width may change after export (convolutional
+    models, models that interpolate position embeddings); otherwise they are fixed to the
+    config's ``image_size`` and the registry listing says so.
+    """
+
+    SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = (
+        "image-classification",
+        "masked-im",
+        "object-detection",
+        "image-segmentation",
+        "semantic-segmentation",
+    )
+    ATOL_FOR_VALIDATION: ClassVar[float] = 1e-4
+    TASK_OUTPUTS: ClassVar[dict[str, dict[str, AxisNames]]] = {
+        "image-classification": {"logits": _BATCH},
+        "masked-im": {"reconstruction": _BATCH},
+        "object-detection": {"logits": _BATCH, "pred_boxes": _BATCH},
+        "image-segmentation": {"logits": _BATCH, "pred_boxes": _BATCH, "pred_masks": _BATCH},
+        "semantic-segmentation": {"logits": _BATCH},
+    }
+
+    def __init__(
+        self,
+        config: Any,
+        task: str = "image-classification",
+        *,
+        dynamic_size: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self.dynamic_size = dynamic_size
+        super().__init__(config, task, **kwargs)
+
+    def image_size(self) -> tuple[int, int]:
+        size = getattr(self._config, "image_size", None)
+        if size is None:
+            return DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE
+        if isinstance(size, (list, tuple)):
+            return int(size[0]), int(size[1])
+        return int(size), int(size)
+
+    def input_specs(self) -> list[InputSpec]:
+        channels = int(getattr(self._config, "num_channels", 3) or 3)
+        if self.dynamic_size:
+            axes: tuple[str | int, ...] = ("batch_size", channels, "height", "width")
+        else:
+            axes = ("batch_size", channels, *self.image_size())
+        return [InputSpec("pixel_values", "float", axes)]

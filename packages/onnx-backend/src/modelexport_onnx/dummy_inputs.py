@@ -22,6 +22,8 @@ class DummyShapes:
     encoder_sequence_length: int = 16
     decoder_sequence_length: int = 5
     past_decoder_sequence_length: int = 7
+    height: int = 64
+    width: int = 64
 
     def size_of(self, axis: str | int) -> int:
         """The size of a named dimension, a sum of them (``"a + b"``), or a fixed size."""

@@ -13,6 +13,7 @@ OPTIMIZATION_LEVELS = ("O1", "O2", "O3")
 #: pair in 0.1-0.3 s per tiny model, where dynamo takes 3-10 s. Where TorchScript cannot
 #: (decoders with transformers 4.x), ``auto`` is dynamo. See the README.
 DEFAULT_EXPORTER = "auto"
+IMAGE_DIMENSIONS = ("height", "width")
 
 
 @dataclass(frozen=True)
@@ -36,5 +37,8 @@ def validation_shapes_for(shapes: DummyShapes) -> DummyShapes:
     changed = {}
     for f in fields(shapes):
         size = int(getattr(shapes, f.name))
-        changed[f.name] = size - 5 if size > 8 else size + 1
+        if f.name in IMAGE_DIMENSIONS:  # keep images a multiple of the usual 32-pixel stride
+            changed[f.name] = size + 32
+        else:
+            changed[f.name] = size - 5 if size > 8 else size + 1
     return DummyShapes(**changed)

@@ -221,7 +221,8 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
                     " (transformers 4.x builds attention masks with torch.vmap, which TorchScript cannot trace: "
                     "use --exporter dynamo, the automatic choice for these models)"
                 )
-            raise ExportError(f"torch.onnx ({options.exporter}) failed: {type(exc).__name__}: {exc}{hint}") from exc
+            message = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else ""
+            raise ExportError(f"torch.onnx ({options.exporter}) failed: {type(exc).__name__}: {message}{hint}") from exc
 
 
 def run_reference(model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> dict[str, Any]:
