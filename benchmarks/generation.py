@@ -62,7 +62,7 @@ SPEED = textwrap.dedent(
         run_onnx = lambda: greedy_generate(sessions["model"], config, ids, mask, new_tokens, 0)
     else:
         run_onnx = lambda: greedy_generate_seq2seq(sessions, ids, mask, new_tokens, 0, 0)
-    run_torch = lambda: generate_greedy(model, ids, mask, new_tokens, 0)
+    run_torch = lambda: generate_greedy(model, {"input_ids": ids, "attention_mask": mask}, new_tokens, 0)
     same = bool((run_onnx()[:, -new_tokens:] == run_torch()[:, -new_tokens:]).all())
     times = {"onnx": [], "torch": []}
     for _ in range(7):

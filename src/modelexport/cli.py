@@ -64,7 +64,8 @@ def _tasks_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
 def _cmd_tasks(args: argparse.Namespace) -> int:
     rows = _tasks_rows(args)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        notes = _notes(args)
+        print(json.dumps({"tasks": rows, "notes": notes} if args.model_type else rows, indent=2))
         return 0
     frameworks = list(rows[0]["autoclasses"]) if rows else []
     header = ["TASK", "SYNONYMS", *[f"{name.upper()} CLASS" for name in frameworks]]
@@ -80,7 +81,24 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     if args.model_type:
         print(f"Tasks that {args.backend or 'onnx'} exports for model type {args.model_type!r}:")
     print(_table(table, header))
+    for note in _notes(args):
+        print(f"note: {note}")
     return 0
+
+
+def _notes(args: argparse.Namespace) -> list[str]:
+    """Notes a backend attaches to a model type's export (fixed image size, ...)."""
+    if not args.model_type:
+        return []
+    from modelexport_core import TasksManager
+
+    constructors = TasksManager.get_supported_tasks_for_model_type(args.model_type, args.backend or "onnx")
+    notes: list[str] = []
+    for constructor in constructors.values():
+        for note in getattr(getattr(constructor, "func", constructor), "notes", []):
+            if note not in notes:
+                notes.append(note)
+    return notes
 
 
 def _cmd_infer_task(args: argparse.Namespace) -> int:

@@ -34,7 +34,9 @@ def test_tasks_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_tasks_for_a_model_type(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("modelexport_onnx")
     assert main(["tasks", "--model-type", "distilbert", "--backend", "onnx", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    listing = json.loads(capsys.readouterr().out)
+    assert listing["notes"] == []
+    rows = listing["tasks"]
     assert [row["task"] for row in rows] == [
         "default",
         "masked-lm",
@@ -109,3 +111,11 @@ def test_console_script_in_a_real_process(model_dir) -> None:
     assert "Traceback" not in bad.stderr and bad.stderr.startswith("error:")
     usage = subprocess.run([sys.executable, "-m", "modelexport", "no-such-command"], capture_output=True, text=True)
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
+
+
+def test_fixed_image_size_is_said_in_the_listing(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("modelexport_onnx")
+    assert main(["tasks", "--model-type", "vit"]) == 0
+    assert "note: height and width are fixed to the config's image_size" in capsys.readouterr().out
+    assert main(["tasks", "--model-type", "convnext", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == []

@@ -57,7 +57,7 @@ def test_greedy_tokens_equal_pytorch_generate(tiny: TinyPtModels, model_type: st
     check = check_generation(
         {"model": session},
         config,
-        lambda ids, mask, n, pad: plugin.generate(model, ids, mask, n, pad),
+        lambda inputs, n, pad: plugin.generate(model, inputs, n, pad),
         max_new_tokens=20,
         lengths=(7, 3),
     )
@@ -122,7 +122,7 @@ def test_seq2seq_greedy_tokens_equal_pytorch_generate(tiny: TinyPtModels, model_
     check = check_generation(
         sessions,
         config,
-        lambda ids, mask, n, pad: plugin.generate(model, ids, mask, n, pad),
+        lambda inputs, n, pad: plugin.generate(model, inputs, n, pad),
         max_new_tokens=20,
         lengths=(7, 3),
     )

@@ -34,7 +34,7 @@ class TransformersFramework:
     base_class_paths: tuple[tuple[str, str], ...] = field(default=())
     #: ``(model, numpy inputs) -> numpy outputs by name``, imported lazily by the plugin package.
     runner: Callable[[Any, Mapping[str, Any]], dict[str, Any]] | None = None
-    #: ``(model, ids, mask, max_new_tokens, pad_token_id) -> ids``: greedy ``generate`` on numpy arrays.
+    #: ``(model, numpy inputs, max_new_tokens, pad_token_id) -> ids``: plain greedy ``generate``.
     generator: Callable[..., Any] | None = None
     #: Called before transformers is first imported (e.g. to select tf-keras).
     before_import: Callable[[], None] | None = None
@@ -80,11 +80,11 @@ class TransformersFramework:
             raise NotImplementedError(f"The {self.display_name} plugin cannot run models.")
         return self.runner(model, inputs)
 
-    def generate(self, model: Any, input_ids: Any, attention_mask: Any, max_new_tokens: int, pad_token_id: int) -> Any:
-        """Greedy generation by the framework itself (the reference of generation checks)."""
+    def generate(self, model: Any, inputs: Mapping[str, Any], max_new_tokens: int, pad_token_id: int) -> Any:
+        """Greedy generation by the framework itself, on numpy inputs (the reference of generation checks)."""
         if self.generator is None:
             raise NotImplementedError(f"The {self.display_name} plugin cannot generate.")
-        return self.generator(model, input_ids, attention_mask, max_new_tokens, pad_token_id)
+        return self.generator(model, inputs, max_new_tokens, pad_token_id)
 
     def owns_model(self, model: Any) -> bool:
         import sys

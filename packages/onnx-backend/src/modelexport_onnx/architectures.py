@@ -94,4 +94,11 @@ ARCHITECTURES: dict[str, Architecture] = {
     "table-transformer": Architecture(_VISION, ("object-detection",)),
     "segformer": Architecture(_VISION, ("semantic-segmentation",)),
     "dpt": Architecture(_VISION, ("semantic-segmentation",), _FIXED),
+    # Speech encoder-decoders: the same config, the encoder reads log-mel features.
+    "whisper": Architecture(
+        _SEQ2SEQ,
+        ("speech2seq-lm", "speech2seq-lm-with-past"),
+        # transformers 5 derives decoder positions with aten::diff, which TorchScript cannot export
+        {"speech": True, "names": _BART_NAMES["names"], "exporter": "dynamo"},
+    ),
 }

@@ -64,6 +64,7 @@ class OnnxConfig:
         float_dtype: str = "fp32",
         min_opset: int | None = None,
         atol: float | None = None,
+        exporter: str | None = None,
     ) -> None:
         self._config = _as_attributes(config)
         self.task = map_from_synonym(task)
@@ -79,6 +80,8 @@ class OnnxConfig:
         self.float_dtype = float_dtype
         self.min_opset = max(min_opset or self.MIN_ONNX_OPSET, self.MIN_ONNX_OPSET)
         self.atol = atol if atol is not None else self.ATOL_FOR_VALIDATION
+        #: The exporter ``auto`` must pick for this architecture (``None``: the converter decides).
+        self.exporter = exporter
 
     @property
     def config(self) -> Any:
@@ -313,7 +316,7 @@ _TOTAL_DEC = "past_decoder_sequence_length + decoder_sequence_length"
 
 
 class Seq2SeqOnnxConfig(OnnxConfig):
-    """Encoder-decoder text models, exported as ``encoder_model``, ``decoder_model`` and, with past,
+    """Encoder-decoder text and speech models, exported as ``encoder_model``, ``decoder_model`` and, with past,
     ``decoder_with_past_model`` (the files ONNX Runtime generation loops of optimum-style exports read).
 
     The decoder of a with-past export also returns ``present.{i}.decoder/encoder.key/value`` so the
@@ -321,7 +324,12 @@ class Seq2SeqOnnxConfig(OnnxConfig):
     ``past_key_values.{i}.decoder/encoder.key/value`` and returns the grown decoder cache.
     """
 
-    SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = ("seq2seq-lm", "seq2seq-lm-with-past")
+    SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = (
+        "seq2seq-lm",
+        "seq2seq-lm-with-past",
+        "speech2seq-lm",
+        "speech2seq-lm-with-past",
+    )
     GENERATIVE: ClassVar[bool] = True
     ATOL_FOR_VALIDATION: ClassVar[float] = 1e-4
     PARTS: ClassVar[tuple[str, ...]] = ("encoder", "decoder", "decoder_with_past")
@@ -333,12 +341,16 @@ class Seq2SeqOnnxConfig(OnnxConfig):
         *,
         part: str | None = None,
         names: Mapping[str, str] | None = None,
+        speech: bool = False,
         **kwargs: Any,
     ) -> None:
+        """``speech``: the encoder takes ``input_features`` (batch, mel bins, frames) as Whisper does,
+        the frames fixed to ``2 * max_source_positions``, and no attention mask."""
         if part is not None and part not in self.PARTS:
             raise ValueError(f"part must be one of {self.PARTS}, not {part!r}")
         self.part = part
         self.names = dict(names or {})
+        self.speech = speech
         self.options = kwargs
         super().__init__(config, task, **kwargs)
         self.normalized = NormalizedConfig(self._config, self.names)
@@ -346,9 +358,15 @@ class Seq2SeqOnnxConfig(OnnxConfig):
     def components(self) -> dict[str, OnnxConfig]:
         parts = self.PARTS if self.uses_past else self.PARTS[:2]
         return {
-            f"{part}_model": Seq2SeqOnnxConfig(self._config, self.task, part=part, names=self.names, **self.options)
+            f"{part}_model": Seq2SeqOnnxConfig(
+                self._config, self.task, part=part, names=self.names, speech=self.speech, **self.options
+            )
             for part in parts
         }
+
+    def mel_frames(self) -> tuple[int, int]:
+        """Whisper's input size: ``num_mel_bins`` by ``2 * max_source_positions`` frames (fixed)."""
+        return int(self.normalized.get("num_mel_bins")), 2 * int(self.normalized.get("max_source_positions"))
 
     def _cache(self, prefix: str, kind: str, length: str) -> list[tuple[str, str, tuple[str | int, ...]]]:
         n = self.normalized
@@ -360,14 +378,15 @@ class Seq2SeqOnnxConfig(OnnxConfig):
 
     def input_specs(self) -> list[InputSpec]:
         if self.part in (None, "encoder"):
+            if self.speech:
+                return [InputSpec("input_features", "float", ("batch_size", *self.mel_frames()))]
             return [
                 InputSpec("input_ids", "token_ids", ("batch_size", _ENC)),
                 InputSpec("attention_mask", "attention_mask", ("batch_size", _ENC)),
             ]
-        specs = [
-            InputSpec("input_ids", "token_ids", ("batch_size", _DEC)),
-            InputSpec("encoder_attention_mask", "attention_mask", ("batch_size", _ENC)),
-        ]
+        specs = [InputSpec("input_ids", "token_ids", ("batch_size", _DEC))]
+        if not self.speech:
+            specs.append(InputSpec("encoder_attention_mask", "attention_mask", ("batch_size", _ENC)))
         if self.part == "decoder":
             hidden = int(self.normalized.get("hidden_size"))
             return [*specs, InputSpec("encoder_hidden_states", "float", ("batch_size", _ENC, hidden))]
@@ -377,6 +396,8 @@ class Seq2SeqOnnxConfig(OnnxConfig):
     @property
     def outputs(self) -> dict[str, AxisNames]:
         if self.part in (None, "encoder"):
+            if self.speech:  # a fixed number of frames gives a fixed number of encoder states
+                return {"last_hidden_state": {0: "batch_size"}}
             return {"last_hidden_state": {0: "batch_size", 1: _ENC}}
         outputs: dict[str, AxisNames] = {"logits": {0: "batch_size", 1: _DEC}}
         if self.part == "decoder" and self.uses_past:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .config import OnnxConfig
+from .dummy_inputs import EXPORT_SHAPES
 from .errors import ValidationError
 
 PAST = "past_key_values."
@@ -70,8 +71,7 @@ def greedy_generate(
 
 def greedy_generate_seq2seq(
     sessions: Mapping[str, Any],
-    input_ids: Any,
-    attention_mask: Any,
+    encoder_inputs: Mapping[str, Any],
     max_new_tokens: int,
     decoder_start_token_id: int,
     pad_token_id: int,
@@ -85,20 +85,22 @@ def greedy_generate_seq2seq(
     """
     import numpy as np
 
-    batch = input_ids.shape[0]
-    mask = attention_mask.astype(np.int64)
+    batch = next(iter(encoder_inputs.values())).shape[0]
     encoder = sessions["encoder_model"]
-    (hidden,) = encoder.run(["last_hidden_state"], {"input_ids": input_ids.astype(np.int64), "attention_mask": mask})
+    (hidden,) = encoder.run(["last_hidden_state"], dict(encoder_inputs))
+    mask = encoder_inputs.get("attention_mask")  # speech encoders without one: every frame counts
     sequences = np.full((batch, 1), decoder_start_token_id, dtype=np.int64)
     unfinished = np.ones(batch, dtype=bool)
     cache: dict[str, Any] = {}
     for step in range(max_new_tokens):
         if step == 0:
             session = sessions["decoder_model"]
-            feed = {"input_ids": sequences, "encoder_attention_mask": mask, "encoder_hidden_states": hidden}
+            feed = {"input_ids": sequences, "encoder_hidden_states": hidden}
         else:
             session = sessions["decoder_with_past_model"]
-            feed = {"input_ids": sequences[:, -1:], "encoder_attention_mask": mask, **cache}
+            feed = {"input_ids": sequences[:, -1:], **cache}
+        if mask is not None and "encoder_attention_mask" in {i.name for i in session.get_inputs()}:
+            feed["encoder_attention_mask"] = mask
         names = [o.name for o in session.get_outputs()]
         outputs = dict(zip(names, session.run(None, feed), strict=True))
         next_tokens = outputs["logits"][:, -1, :].argmax(-1).astype(np.int64)
@@ -147,7 +149,7 @@ class GenerationCheck:
 def check_generation(
     sessions: Mapping[str, Any],
     config: OnnxConfig,
-    reference_generate: Callable[[Any, Any, int, int], Any],
+    reference_generate: Callable[[Mapping[str, Any], int, int], Any],
     max_new_tokens: int = 20,
     lengths: tuple[int, ...] = (6, 3),
 ) -> GenerationCheck:
@@ -166,17 +168,25 @@ def check_generation(
     pad = getattr(model_config, "pad_token_id", None)
     pad = int(pad) if pad is not None and 0 <= int(pad) < vocab_size else 0
     eos_ids: tuple[int, ...] = ()  # plain greedy: exactly max_new_tokens steps, as the reference runs
-    seq2seq = "encoder_model" in sessions
-    ids, mask = padded_prompts(vocab_size, lengths, pad, side="right" if seq2seq else "left")
-    expected = np.asarray(reference_generate(ids, mask, max_new_tokens, pad))
-    if seq2seq:
-        start = getattr(model_config, "decoder_start_token_id", None)
-        start = int(start) if start is not None else pad
-        produced = greedy_generate_seq2seq(sessions, ids, mask, max_new_tokens, start, pad, eos_ids)
-        prompt_width = 1
-    else:
+    if "encoder_model" not in sessions:
+        ids, mask = padded_prompts(vocab_size, lengths, pad, side="left")
+        expected = np.asarray(reference_generate({"input_ids": ids, "attention_mask": mask}, max_new_tokens, pad))
         produced = greedy_generate(sessions["model"], config, ids, mask, max_new_tokens, pad, eos_ids)
         prompt_width = ids.shape[1]
+    else:
+        encoder_config = config.components()["encoder_model"]
+        if encoder_config.input_specs()[0].name == "input_ids":  # text: right-padded prompts
+            ids, mask = padded_prompts(vocab_size, lengths, pad, side="right")
+            encoder_inputs = {"input_ids": ids, "attention_mask": mask}
+        else:  # speech: random features of the model's own shape
+            encoder_inputs = encoder_config.generate_dummy_inputs(
+                EXPORT_SHAPES.with_sizes(batch_size=len(lengths)), seed=5
+            )
+        expected = np.asarray(reference_generate(encoder_inputs, max_new_tokens, pad))
+        start = getattr(model_config, "decoder_start_token_id", None)
+        start = int(start) if start is not None else pad
+        produced = greedy_generate_seq2seq(sessions, encoder_inputs, max_new_tokens, start, pad, eos_ids)
+        prompt_width = 1
     equal = produced.shape == expected.shape and bool((produced == expected).all())
     return GenerationCheck(
         new_tokens=produced.shape[1] - prompt_width,

@@ -99,7 +99,7 @@ def run_generation_check(directory: Path, config: Any, model: Any, framework: st
     return check_generation(
         sessions,
         config,
-        lambda ids, mask, n, pad: plugin.generate(model, ids, mask, n, pad),  # type: ignore[attr-defined]
+        lambda inputs, n, pad: plugin.generate(model, inputs, n, pad),  # type: ignore[attr-defined]
         max_new_tokens=GENERATION_CHECK_TOKENS,
     )
 

@@ -33,6 +33,18 @@ class LazyConfigConstructor:
             options.setdefault("min_opset", self.architecture.min_opset)
         return self.config_class()(config, task, **options)
 
+    @property
+    def notes(self) -> list[str]:
+        """What a user should know about this export, for the registry listing."""
+        notes = []
+        if self.architecture.options.get("dynamic_size") is False:
+            notes.append("height and width are fixed to the config's image_size (224 when it has none)")
+        if self.architecture.options.get("speech"):
+            notes.append("input_features: (batch_size, num_mel_bins, 2 * max_source_positions frames), frames fixed")
+        if self.architecture.options.get("exporter"):
+            notes.append(f"exported with {self.architecture.options['exporter']} (auto)")
+        return notes
+
     def __repr__(self) -> str:
         return f"<onnx export config of {self.model_type!r}: {self.architecture.config_class}>"
 

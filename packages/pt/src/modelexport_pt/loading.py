@@ -74,14 +74,15 @@ def run_model(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
     return flatten_outputs(outputs, lambda v: isinstance(v, torch.Tensor), lambda v: v.detach().cpu().numpy())
 
 
-def generate_greedy(model: Any, input_ids: Any, attention_mask: Any, max_new_tokens: int, pad_token_id: int) -> Any:
-    """Plain greedy ``model.generate`` on numpy ids and mask: exactly ``max_new_tokens`` argmax steps.
+def generate_greedy(model: Any, inputs: Mapping[str, Any], max_new_tokens: int, pad_token_id: int) -> Any:
+    """Plain greedy ``generate`` on numpy inputs (ids and mask, or features): ``max_new_tokens`` argmax steps.
 
     Stopping at EOS and the logits processors a checkpoint's generation config may enable
     (forced BOS/EOS, bad words, repetition penalties...) are switched off, so that the tokens
     depend on the model's logits alone: what an exported model is checked against.
     """
     import torch
+    from transformers import GenerationMixin
 
     plain = {
         "eos_token_id": None,
@@ -94,10 +95,12 @@ def generate_greedy(model: Any, input_ids: Any, attention_mask: Any, max_new_tok
         "repetition_penalty": 1.0,
         "min_length": 0,
     }
+    tensors = {name: torch.from_numpy(value) for name, value in inputs.items()}
     with torch.inference_mode():
-        output = model.generate(
-            input_ids=torch.from_numpy(input_ids),
-            attention_mask=torch.from_numpy(attention_mask),
+        # The generic generate, not a model's own override (Whisper's adds language/task prompts).
+        output = GenerationMixin.generate(
+            model,
+            **tensors,
             max_new_tokens=max_new_tokens,
             do_sample=False,
             num_beams=1,

@@ -22,10 +22,10 @@ def _run(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
     return run_model(model, inputs)
 
 
-def _generate(model: Any, input_ids: Any, attention_mask: Any, max_new_tokens: int, pad_token_id: int) -> Any:
+def _generate(model: Any, inputs: Mapping[str, Any], max_new_tokens: int, pad_token_id: int) -> Any:
     from .loading import generate_greedy
 
-    return generate_greedy(model, input_ids, attention_mask, max_new_tokens, pad_token_id)
+    return generate_greedy(model, inputs, max_new_tokens, pad_token_id)
 
 
 framework = TransformersFramework(

@@ -116,17 +116,10 @@ class _Seq2SeqPartWrapper(torch.nn.Module):
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
         named = dict(zip(self.input_names, args, strict=True))
         if self.part == "encoder":
-            encoder = self.model.get_encoder()
-            return (
-                encoder(
-                    input_ids=named["input_ids"], attention_mask=named["attention_mask"], return_dict=True
-                ).last_hidden_state,
-            )
-        kwargs: dict[str, Any] = {
-            "decoder_input_ids": named["input_ids"],
-            "attention_mask": named["encoder_attention_mask"],
-            "return_dict": True,
-        }
+            return (self.model.get_encoder()(**named, return_dict=True).last_hidden_state,)
+        kwargs: dict[str, Any] = {"decoder_input_ids": named["input_ids"], "return_dict": True}
+        if "encoder_attention_mask" in named:
+            kwargs["attention_mask"] = named["encoder_attention_mask"]
         if self.part == "decoder":
             kwargs["encoder_outputs"] = (named["encoder_hidden_states"],)
             kwargs["use_cache"] = self.uses_past
@@ -185,6 +178,8 @@ def automatic_exporter(config: OnnxConfig) -> str:
     transformers 4.x builds decoder-only attention masks with ``torch.vmap``; TorchScript fails on
     it and a vmap-free mask traces to fixed shapes, so those models go through dynamo there.
     """
+    if config.exporter is not None:
+        return config.exporter
     if not config.TORCHSCRIPT_ON_TRANSFORMERS_4 and transformers_major() < 5:
         return "dynamo"
     return "torchscript"
