@@ -21,8 +21,13 @@ from modelexport.cli import main
 
 def test_image_model_export_copies_the_preprocessor(tmp_path: Path, capsys) -> None:
     model_dir = save_pt_model(transformers.AutoModelForImageClassification, "convnext", tmp_path / "convnext")
-    processor = {"image_processor_type": "ConvNextImageProcessor", "size": {"shortest_edge": 64}, "do_normalize": True,
-                 "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}
+    processor = {
+        "image_processor_type": "ConvNextImageProcessor",
+        "size": {"shortest_edge": 64},
+        "do_normalize": True,
+        "image_mean": [0.485, 0.456, 0.406],
+        "image_std": [0.229, 0.224, 0.225],
+    }
     (model_dir / "preprocessor_config.json").write_text(json.dumps(processor))
     out = tmp_path / "o"
     assert main(["export", "onnx", "-m", str(model_dir), str(out)]) == 0
