@@ -232,6 +232,19 @@ TINY_CONFIGS.update(
         ),
         "pegasus": ("pegasus", {**_BART_LIKE, "pad_token_id": 0, "decoder_start_token_id": 0, "eos_token_id": 1}),
         "m2m-100": ("m2m_100", _BART_LIKE),
+        "speech-to-text": (
+            "speech_to_text",
+            {
+                **_BART_LIKE,
+                "input_feat_per_channel": 12,
+                "num_conv_layers": 2,
+                "conv_channels": 16,
+                "conv_kernel_sizes": [5, 5],
+                "max_source_positions": 64,
+                "max_target_positions": 64,
+                "input_channels": 1,
+            },
+        ),
     }
 )
 

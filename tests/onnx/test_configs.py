@@ -61,8 +61,9 @@ def test_dummy_inputs_are_reproducible() -> None:
 def test_validation_shapes_differ_from_export_shapes_everywhere() -> None:
     for field in ("batch_size", "sequence_length", "num_choices"):
         assert EXPORT_SHAPES.size_of(field) != VALIDATION_SHAPES.size_of(field)
-    with pytest.raises(KeyError, match="height"):
-        DummyShapes().size_of("height")
+    with pytest.raises(KeyError, match="no_such_dimension"):
+        DummyShapes().size_of("no_such_dimension")
+    assert DummyShapes().size_of("past_sequence_length + sequence_length") == 7 + 16
 
 
 @pytest.mark.parametrize(

@@ -85,3 +85,27 @@ def test_whisper_transcription_equals_pytorch(tmp_path: Path, mel_bins: int, mon
     )
     assert check.new_tokens == 20 and check.batch == 2
     assert check.equal, (check.onnx_tokens, check.reference_tokens)
+
+
+@pytest.mark.slow
+def test_speech_to_text_transcription_equals_pytorch(tmp_path: Path) -> None:
+    model = build_pt_model(TasksManager.get_model_class_for_task("speech2seq-lm-with-past", "pt"), "speech-to-text")
+    config = TasksManager.get_exporter_config_constructor(
+        "onnx", task="speech2seq-lm-with-past", model_type="speech_to_text"
+    )(model.config)
+    export_components(model, config, tmp_path, resolve_options(config), "pt", tmp_path / ".work")
+    sessions = {name: onnx_session(tmp_path / f"{name}.onnx") for name in config.components()}
+    inputs = sessions["encoder_model"].get_inputs()
+    assert [i.name for i in inputs] == ["input_features", "attention_mask"]
+    assert inputs[0].shape == ["batch_size", "encoder_sequence_length", 12]  # frames are dynamic here
+    hidden = sessions["encoder_model"].get_outputs()[0]
+    assert hidden.shape[1] == "encoder_output_length"
+    plugin = get_framework("pt")
+    check = check_generation(
+        sessions,
+        config,
+        lambda inputs, n, pad: plugin.generate(model, inputs, n, pad),
+        max_new_tokens=20,
+        lengths=(1, 1),
+    )
+    assert check.new_tokens == 20 and check.equal, (check.onnx_tokens, check.reference_tokens)

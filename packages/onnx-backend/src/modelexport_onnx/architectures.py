@@ -99,6 +99,9 @@ ARCHITECTURES: dict[str, Architecture] = {
         _SEQ2SEQ,
         ("speech2seq-lm", "speech2seq-lm-with-past"),
         # transformers 5 derives decoder positions with aten::diff, which TorchScript cannot export
-        {"speech": True, "names": _BART_NAMES["names"], "exporter": "dynamo"},
+        {"speech": "whisper", "names": _BART_NAMES["names"], "exporter": "dynamo"},
+    ),
+    "speech-to-text": Architecture(
+        _SEQ2SEQ, ("speech2seq-lm", "speech2seq-lm-with-past"), {"speech": "frames", **_BART_NAMES}
     ),
 }

@@ -310,6 +310,7 @@ class DecoderOnnxConfig(OnnxConfig):
 
 
 _ENC = "encoder_sequence_length"
+_ENC_OUT = "encoder_output_length"
 _DEC = "decoder_sequence_length"
 _PAST_DEC = "past_decoder_sequence_length"
 _TOTAL_DEC = "past_decoder_sequence_length + decoder_sequence_length"
@@ -341,13 +342,22 @@ class Seq2SeqOnnxConfig(OnnxConfig):
         *,
         part: str | None = None,
         names: Mapping[str, str] | None = None,
-        speech: bool = False,
+        speech: str | None = None,
         **kwargs: Any,
     ) -> None:
-        """``speech``: the encoder takes ``input_features`` (batch, mel bins, frames) as Whisper does,
-        the frames fixed to ``2 * max_source_positions``, and no attention mask."""
+        """``speech``: how the encoder reads audio features, ``None`` for text.
+
+        * ``"whisper"``: ``input_features`` (batch, mel bins, frames), frames fixed to
+          ``2 * max_source_positions``; no attention mask anywhere.
+        * ``"frames"`` (speech_to_text): ``input_features`` (batch, frames, features per frame) and a
+          frame ``attention_mask``, both dynamic; convolutions shorten the frames, so the encoder's
+          output has its own length (``encoder_output_length``), and the decoders take the frame
+          mask as ``encoder_attention_mask`` (the model shortens it itself).
+        """
         if part is not None and part not in self.PARTS:
             raise ValueError(f"part must be one of {self.PARTS}, not {part!r}")
+        if speech not in (None, "whisper", "frames"):
+            raise ValueError(f"speech must be None, 'whisper' or 'frames', not {speech!r}")
         self.part = part
         self.names = dict(names or {})
         self.speech = speech
@@ -368,6 +378,22 @@ class Seq2SeqOnnxConfig(OnnxConfig):
         """Whisper's input size: ``num_mel_bins`` by ``2 * max_source_positions`` frames (fixed)."""
         return int(self.normalized.get("num_mel_bins")), 2 * int(self.normalized.get("max_source_positions"))
 
+    def encoder_output_length(self, frames: int) -> int:
+        """How many encoder states ``frames`` feature frames give (stride-2 convolutions)."""
+        for _ in range(int(getattr(self._config, "num_conv_layers", 0) or 0)):
+            frames = (frames - 1) // 2 + 1
+        return frames
+
+    def _encoder_states(self) -> str:
+        """The dimension name of the encoder's output length."""
+        return _ENC_OUT if self.speech == "frames" else _ENC
+
+    def generate_dummy_inputs(self, shapes: DummyShapes = EXPORT_SHAPES, seed: int = 0, **sizes: int) -> dict[str, Any]:
+        shapes = shapes.with_sizes(**sizes)
+        if self.speech == "frames":  # the encoder states' length follows from the frames
+            shapes = shapes.with_sizes(encoder_output_length=self.encoder_output_length(shapes.encoder_sequence_length))
+        return super().generate_dummy_inputs(shapes, seed)
+
     def _cache(self, prefix: str, kind: str, length: str) -> list[tuple[str, str, tuple[str | int, ...]]]:
         n = self.normalized
         return [
@@ -377,31 +403,39 @@ class Seq2SeqOnnxConfig(OnnxConfig):
         ]
 
     def input_specs(self) -> list[InputSpec]:
+        states = self._encoder_states()
         if self.part in (None, "encoder"):
-            if self.speech:
+            if self.speech == "whisper":
                 return [InputSpec("input_features", "float", ("batch_size", *self.mel_frames()))]
+            if self.speech == "frames":
+                features = int(self.normalized.get("input_feat_per_channel"))
+                return [
+                    InputSpec("input_features", "float", ("batch_size", _ENC, features)),
+                    InputSpec("attention_mask", "attention_mask", ("batch_size", _ENC)),
+                ]
             return [
                 InputSpec("input_ids", "token_ids", ("batch_size", _ENC)),
                 InputSpec("attention_mask", "attention_mask", ("batch_size", _ENC)),
             ]
         specs = [InputSpec("input_ids", "token_ids", ("batch_size", _DEC))]
-        if not self.speech:
+        if self.speech != "whisper":
             specs.append(InputSpec("encoder_attention_mask", "attention_mask", ("batch_size", _ENC)))
         if self.part == "decoder":
             hidden = int(self.normalized.get("hidden_size"))
-            return [*specs, InputSpec("encoder_hidden_states", "float", ("batch_size", _ENC, hidden))]
-        past = self._cache("past_key_values", "decoder", _PAST_DEC) + self._cache("past_key_values", "encoder", _ENC)
+            return [*specs, InputSpec("encoder_hidden_states", "float", ("batch_size", states, hidden))]
+        past = self._cache("past_key_values", "decoder", _PAST_DEC) + self._cache("past_key_values", "encoder", states)
         return specs + [InputSpec(name, kind, axes) for name, kind, axes in past]
 
     @property
     def outputs(self) -> dict[str, AxisNames]:
+        states = self._encoder_states()
         if self.part in (None, "encoder"):
-            if self.speech:  # a fixed number of frames gives a fixed number of encoder states
+            if self.speech == "whisper":  # a fixed number of frames gives a fixed number of encoder states
                 return {"last_hidden_state": {0: "batch_size"}}
-            return {"last_hidden_state": {0: "batch_size", 1: _ENC}}
+            return {"last_hidden_state": {0: "batch_size", 1: states}}
         outputs: dict[str, AxisNames] = {"logits": {0: "batch_size", 1: _DEC}}
         if self.part == "decoder" and self.uses_past:
-            for name, _, axes in self._cache("present", "decoder", _DEC) + self._cache("present", "encoder", _ENC):
+            for name, _, axes in self._cache("present", "decoder", _DEC) + self._cache("present", "encoder", states):
                 outputs[name] = {0: "batch_size", 2: str(axes[2])}
         elif self.part == "decoder_with_past":
             for name, _, _ in self._cache("present", "decoder", _TOTAL_DEC):

@@ -22,6 +22,7 @@ class DummyShapes:
     encoder_sequence_length: int = 16
     decoder_sequence_length: int = 5
     past_decoder_sequence_length: int = 7
+    encoder_output_length: int = 4
     height: int = 64
     width: int = 64
 

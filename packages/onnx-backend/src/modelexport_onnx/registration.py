@@ -39,8 +39,10 @@ class LazyConfigConstructor:
         notes = []
         if self.architecture.options.get("dynamic_size") is False:
             notes.append("height and width are fixed to the config's image_size (224 when it has none)")
-        if self.architecture.options.get("speech"):
+        if self.architecture.options.get("speech") == "whisper":
             notes.append("input_features: (batch_size, num_mel_bins, 2 * max_source_positions frames), frames fixed")
+        if self.architecture.options.get("speech") == "frames":
+            notes.append("input_features: (batch_size, encoder_sequence_length frames, input_feat_per_channel)")
         if self.architecture.options.get("exporter"):
             notes.append(f"exported with {self.architecture.options['exporter']} (auto)")
         return notes
