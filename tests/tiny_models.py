@@ -269,6 +269,7 @@ _DETR_BACKBONE = {
 _DETR_LIKE = {
     "use_timm_backbone": False,
     "use_pretrained_backbone": False,
+    "backbone": None,  # transformers 4.57 refuses its "resnet50" default beside a backbone_config
     "backbone_config": _DETR_BACKBONE,
     "d_model": 32,
     "encoder_layers": 1,

@@ -79,8 +79,8 @@ ARCHITECTURES: dict[str, Architecture] = {
     # Vision: one config; per row the tasks and whether height and width stay dynamic.
     "vit": Architecture(_VISION, ("image-classification", "masked-im"), _FIXED),
     "deit": Architecture(_VISION, ("image-classification", "masked-im"), _FIXED),
-    # beit's segmentation head pools adaptively over sizes TorchScript cannot see: not advertised.
-    "beit": Architecture(_VISION, ("image-classification",), _FIXED),
+    # beit's segmentation head pools adaptively over sizes TorchScript cannot see: dynamo exports it.
+    "beit": Architecture(_VISION, ("image-classification", "semantic-segmentation"), {**_FIXED, "exporter": "dynamo"}),
     "convnext": Architecture(_VISION, ("image-classification",)),
     "resnet": Architecture(_VISION, ("image-classification",)),
     "swin": Architecture(_VISION, ("image-classification", "masked-im"), _FIXED),
