@@ -58,11 +58,12 @@ SPEED = textwrap.dedent(
     sessions = {name: onnx_session(folder / f"{name}.onnx") for name in config.components()}
     ids = np.random.default_rng(0).integers(3, 1000, size=(1, 16)).astype(np.int64)
     mask = np.ones_like(ids)
+    prompt = {"input_ids": ids, "attention_mask": mask}
     if kind == "llama":
         run_onnx = lambda: greedy_generate(sessions["model"], config, ids, mask, new_tokens, 0)
     else:
-        run_onnx = lambda: greedy_generate_seq2seq(sessions, ids, mask, new_tokens, 0, 0)
-    run_torch = lambda: generate_greedy(model, {"input_ids": ids, "attention_mask": mask}, new_tokens, 0)
+        run_onnx = lambda: greedy_generate_seq2seq(sessions, prompt, new_tokens, 0, 0)
+    run_torch = lambda: generate_greedy(model, prompt, new_tokens, 0)
     same = bool((run_onnx()[:, -new_tokens:] == run_torch()[:, -new_tokens:]).all())
     times = {"onnx": [], "torch": []}
     for _ in range(7):
