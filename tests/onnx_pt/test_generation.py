@@ -13,7 +13,7 @@ from modelexport_core.registry import registry
 from modelexport_onnx.export import export
 from modelexport_onnx.generation import check_generation, greedy_generate, padded_prompts
 from modelexport_onnx.validation import onnx_session
-from onnx_pt.tiny import TinyPtModels
+from onnx_pt.tiny import TinyPtModels, export_split_model, generation_check
 
 TasksManager.get_supported_tasks_for_model_type("gpt2", "onnx")
 DECODERS = sorted(e.model_type for e in registry.all_entries("onnx") if e.task == "causal-lm-with-past")
@@ -109,22 +109,10 @@ def test_every_advertised_encoder_decoder_is_here() -> None:
 
 @pytest.mark.parametrize("model_type", ENCODER_DECODERS)
 def test_seq2seq_greedy_tokens_equal_pytorch_generate(tiny: TinyPtModels, model_type: str, tmp_path: Path) -> None:
-    from modelexport_onnx.export import export_components, resolve_options
-
     model = tiny.model(model_type, "seq2seq-lm-with-past")
     config = TasksManager.get_exporter_config_constructor("onnx", task="seq2seq-lm-with-past", model_type=model_type)(
         model.config
     )
-    export_components(model, config, tmp_path, resolve_options(config), "pt", tmp_path / ".work")
-    sessions = {name: onnx_session(tmp_path / f"{name}.onnx") for name in config.components()}
+    sessions = export_split_model(model, config, tmp_path)
     assert set(sessions) == {"encoder_model", "decoder_model", "decoder_with_past_model"}
-    plugin = get_framework("pt")
-    check = check_generation(
-        sessions,
-        config,
-        lambda inputs, n, pad: plugin.generate(model, inputs, n, pad),
-        max_new_tokens=20,
-        lengths=(7, 3),
-    )
-    assert check.new_tokens == 20 and check.batch == 2
-    assert check.equal, (check.onnx_tokens, check.reference_tokens)
+    generation_check(model, config, sessions)

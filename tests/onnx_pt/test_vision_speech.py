@@ -9,11 +9,8 @@ import onnx
 import pytest
 import transformers
 from modelexport_core import TasksManager, UnsupportedTaskError
-from modelexport_core.plugins import get_framework
 from modelexport_onnx.config import DEFAULT_IMAGE_SIZE
-from modelexport_onnx.export import export_components, resolve_options
-from modelexport_onnx.generation import check_generation
-from modelexport_onnx.validation import onnx_session
+from onnx_pt.tiny import export_split_model, generation_check
 from tiny_models import TINY_CONFIGS, build_pt_model, save_pt_model
 
 from modelexport.cli import main
@@ -71,20 +68,10 @@ def test_whisper_transcription_equals_pytorch(tmp_path: Path, mel_bins: int, mon
     config = TasksManager.get_exporter_config_constructor(
         "onnx", task="automatic-speech-recognition-with-past", model_type="whisper"
     )(model.config)
-    export_components(model, config, tmp_path, resolve_options(config), "pt", tmp_path / ".work")
-    sessions = {name: onnx_session(tmp_path / f"{name}.onnx") for name in config.components()}
+    sessions = export_split_model(model, config, tmp_path)
     features = sessions["encoder_model"].get_inputs()[0]
     assert features.name == "input_features" and features.shape == ["batch_size", mel_bins, 60]
-    plugin = get_framework("pt")
-    check = check_generation(
-        sessions,
-        config,
-        lambda inputs, n, pad: plugin.generate(model, inputs, n, pad),
-        max_new_tokens=20,
-        lengths=(1, 1),
-    )
-    assert check.new_tokens == 20 and check.batch == 2
-    assert check.equal, (check.onnx_tokens, check.reference_tokens)
+    generation_check(model, config, sessions, lengths=(1, 1))
 
 
 @pytest.mark.slow
@@ -93,19 +80,9 @@ def test_speech_to_text_transcription_equals_pytorch(tmp_path: Path) -> None:
     config = TasksManager.get_exporter_config_constructor(
         "onnx", task="speech2seq-lm-with-past", model_type="speech_to_text"
     )(model.config)
-    export_components(model, config, tmp_path, resolve_options(config), "pt", tmp_path / ".work")
-    sessions = {name: onnx_session(tmp_path / f"{name}.onnx") for name in config.components()}
+    sessions = export_split_model(model, config, tmp_path)
     inputs = sessions["encoder_model"].get_inputs()
     assert [i.name for i in inputs] == ["input_features", "attention_mask"]
     assert inputs[0].shape == ["batch_size", "encoder_sequence_length", 12]  # frames are dynamic here
-    hidden = sessions["encoder_model"].get_outputs()[0]
-    assert hidden.shape[1] == "encoder_output_length"
-    plugin = get_framework("pt")
-    check = check_generation(
-        sessions,
-        config,
-        lambda inputs, n, pad: plugin.generate(model, inputs, n, pad),
-        max_new_tokens=20,
-        lengths=(1, 1),
-    )
-    assert check.new_tokens == 20 and check.equal, (check.onnx_tokens, check.reference_tokens)
+    assert sessions["encoder_model"].get_outputs()[0].shape[1] == "encoder_output_length"
+    generation_check(model, config, sessions, lengths=(1, 1))
