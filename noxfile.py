@@ -17,10 +17,29 @@ PYTHON = "3.11"
 TEST_TOOLS = ["pytest", "pytest-xdist", "hatchling"]
 
 
+#: The repository's own packages each extra brings (besides core and the facade).
+LOCAL_PACKAGES = {
+    "onnx": "./packages/onnx-backend",
+    "pt": "./packages/pt",
+    "tf": "./packages/tf",
+    "all": ("./packages/pt", "./packages/tf", "./packages/onnx-backend"),
+}
+
+
 def _install(session: nox.Session, constraints: str, extras: str, *converters: str) -> None:
-    """Test tools, the facade with ``extras``, and the converter libraries of the onnx backend."""
+    """Test tools, the facade with ``extras``, and the converter libraries of the onnx backend.
+
+    pip caches the wheels it builds from local folders by path, and every package here is version
+    0.1.0: a clone at a path used before would get the old code. So the repository's packages are
+    rebuilt from this checkout, without the cache, once their dependencies are in.
+    """
     session.install("-c", f"constraints/{constraints}.txt", *TEST_TOOLS, *converters)
     session.install("-c", f"constraints/{constraints}.txt", f".[{extras}]")
+    local = ["./packages/core", "."]
+    for extra in extras.split(","):
+        paths = LOCAL_PACKAGES[extra]
+        local += [paths] if isinstance(paths, str) else list(paths)
+    session.install("--no-deps", "--no-cache-dir", "--no-build-isolation", "--force-reinstall", *sorted(set(local)))
 
 
 def _pytest(session: nox.Session, frameworks: str) -> None:

@@ -11,6 +11,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +42,26 @@ def test_importing_the_facade_and_plugins_stays_light() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+SOURCES = {
+    "modelexport": REPOSITORY / "src" / "modelexport",
+    "modelexport_core": REPOSITORY / "packages" / "core" / "src" / "modelexport_core",
+    "modelexport_pt": REPOSITORY / "packages" / "pt" / "src" / "modelexport_pt",
+    "modelexport_tf": REPOSITORY / "packages" / "tf" / "src" / "modelexport_tf",
+    "modelexport_onnx": REPOSITORY / "packages" / "onnx-backend" / "src" / "modelexport_onnx",
+}
+
+
+@pytest.mark.parametrize("package", sorted(SOURCES))
+def test_installed_packages_are_this_checkout(package: str) -> None:
+    """A stale wheel from pip's cache would test old code: every installed module must match the source."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        pytest.skip(f"{package} is not installed here")
+    installed = Path(spec.origin).parent
+    source = SOURCES[package]
+    for path in source.rglob("*.py"):
+        copy = installed / path.relative_to(source)
+        assert copy.is_file() and copy.read_bytes() == path.read_bytes(), f"{copy} differs from {path}: stale install"
