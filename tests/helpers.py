@@ -11,16 +11,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from tiny_models import TINY_CONFIGS
+
 BERT_CONFIG: dict[str, Any] = {
     "model_type": "bert",
     "architectures": ["BertForSequenceClassification"],
-    "vocab_size": 99,
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "intermediate_size": 37,
-    "max_position_embeddings": 64,
-    "type_vocab_size": 2,
+    **TINY_CONFIGS["bert"][1],
 }
 
 

@@ -22,6 +22,18 @@ _BERT = {
 }
 
 #: name -> (model_type, config keyword arguments)
+_VIT_LIKE = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 37,
+    "image_size": 32,
+    "patch_size": 8,
+    "encoder_stride": 8,
+    "num_channels": 3,
+    "num_labels": 3,
+}
+
 TINY_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "bert": ("bert", _BERT),
     "gpt2": ("gpt2", {"vocab_size": 99, "n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 128}),
@@ -37,19 +49,7 @@ TINY_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
             "decoder_start_token_id": 0,
         },
     ),
-    "vit": (
-        "vit",
-        {
-            "hidden_size": 32,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "intermediate_size": 37,
-            "image_size": 32,
-            "patch_size": 8,
-            "encoder_stride": 8,
-            "num_channels": 3,
-        },
-    ),
+    "vit": ("vit", _VIT_LIKE),
     "detr": (
         "detr",
         {
@@ -248,17 +248,6 @@ TINY_CONFIGS.update(
     }
 )
 
-_VIT_LIKE = {
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "intermediate_size": 37,
-    "image_size": 32,
-    "patch_size": 8,
-    "encoder_stride": 8,
-    "num_channels": 3,
-    "num_labels": 3,
-}
 _DETR_BACKBONE = {
     "model_type": "resnet",
     "embedding_size": 8,

@@ -38,12 +38,8 @@ def _graphs(graph: Any) -> Iterator[Any]:
                 yield from _graphs(sub)
 
 
-def name_dynamic_dims(model: Any, axes: Mapping[str, Mapping[int, str]]) -> dict[str, str]:
-    """Give the dynamic axes of graph inputs and outputs their names; rename the symbols everywhere.
-
-    Returns the symbol renaming applied (exporter symbol -> our name).
-    """
-    renaming: dict[str, str] = {}
+def _declared_dims(model: Any, axes: Mapping[str, Mapping[int, str]]) -> Iterator[tuple[str, int, str, Any]]:
+    """``(value name, axis, wanted name, dim)`` for every declared dynamic axis of a graph input or output."""
     values = {v.name: v for v in [*model.graph.input, *model.graph.output]}
     for value_name, value_axes in axes.items():
         value = values.get(value_name)
@@ -51,13 +47,21 @@ def name_dynamic_dims(model: Any, axes: Mapping[str, Mapping[int, str]]) -> dict
             continue
         dims = value.type.tensor_type.shape.dim
         for axis, dim_name in value_axes.items():
-            if axis >= len(dims):
-                continue
-            dim = dims[axis]
-            if dim.HasField("dim_param") and dim.dim_param != dim_name:
-                renaming.setdefault(dim.dim_param, dim_name)
-            if not dim.HasField("dim_value"):
-                dim.dim_param = dim_name
+            if axis < len(dims):
+                yield value_name, axis, dim_name, dims[axis]
+
+
+def name_dynamic_dims(model: Any, axes: Mapping[str, Mapping[int, str]]) -> dict[str, str]:
+    """Give the dynamic axes of graph inputs and outputs their names; rename the symbols everywhere.
+
+    Returns the symbol renaming applied (exporter symbol -> our name).
+    """
+    renaming: dict[str, str] = {}
+    for _, _, dim_name, dim in _declared_dims(model, axes):
+        if dim.HasField("dim_param") and dim.dim_param != dim_name:
+            renaming.setdefault(dim.dim_param, dim_name)
+        if not dim.HasField("dim_value"):
+            dim.dim_param = dim_name
     if renaming:
         for graph in _graphs(model.graph):
             for value in [*graph.input, *graph.output, *graph.value_info]:
@@ -69,19 +73,11 @@ def name_dynamic_dims(model: Any, axes: Mapping[str, Mapping[int, str]]) -> dict
 
 def frozen_axes(model: Any, axes: Mapping[str, Mapping[int, str]]) -> list[str]:
     """Axes meant to be dynamic that the exporter fixed to a number (``input_ids[1]=16``)."""
-    frozen = []
-    values = {v.name: v for v in [*model.graph.input, *model.graph.output]}
-    for value_name, value_axes in axes.items():
-        value = values.get(value_name)
-        if value is None:
-            continue
-        dims = value.type.tensor_type.shape.dim
-        frozen += [
-            f"{value_name}[{axis}]={dims[axis].dim_value}"
-            for axis in value_axes
-            if axis < len(dims) and dims[axis].HasField("dim_value")
-        ]
-    return frozen
+    return [
+        f"{value_name}[{axis}]={dim.dim_value}"
+        for value_name, axis, _, dim in _declared_dims(model, axes)
+        if dim.HasField("dim_value")
+    ]
 
 
 def remove_duplicate_initializers(model: Any) -> int:
