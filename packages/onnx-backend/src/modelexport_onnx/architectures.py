@@ -21,8 +21,17 @@ class Architecture:
     tasks: tuple[str, ...]
     options: dict[str, Any] = field(default_factory=dict)
     min_opset: int | None = None
-    #: Frameworks the export is known to work from; ``None`` means all.
+    #: The tasks that also export from TensorFlow (tf2onnx), each checked by the TF registry walk;
+    #: the others export from PyTorch only.
+    tf_tasks: tuple[str, ...] = ()
+    #: Frameworks every task exports from, overriding the above (a third-party table may set it).
     frameworks: tuple[str, ...] | None = None
+
+    def frameworks_for(self, task: str) -> tuple[str, ...]:
+        """The frameworks ``task`` exports from: the onnx backend has converters for ``pt`` and ``tf``."""
+        if self.frameworks is not None:
+            return self.frameworks
+        return ("pt", "tf") if task in self.tf_tasks else ("pt",)
 
 
 _TEXT_ENCODER = "modelexport_onnx.config:TextEncoderOnnxConfig"

@@ -45,7 +45,7 @@ def register(exporters: Any) -> None:
         "--exporter",
         choices=EXPORTERS,
         default=DEFAULT_EXPORTER,
-        help=f"PyTorch exporter (default: {DEFAULT_EXPORTER})",
+        help=f"converter: torchscript or dynamo for PyTorch, tf2onnx for TensorFlow (default: {DEFAULT_EXPORTER})",
     )
     parser.add_argument(
         "--no-dynamic-axes",

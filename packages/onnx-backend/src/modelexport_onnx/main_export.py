@@ -104,6 +104,20 @@ def run_generation_check(directory: Path, config: Any, model: Any, framework: st
     )
 
 
+def check_framework_supported(model_type: str, task: str, framework: str) -> None:
+    """Refuse, before loading anything, a pair the registry exports from other frameworks only."""
+    from modelexport_core.errors import UnsupportedTaskError
+
+    supported = TasksManager.get_supported_tasks_for_model_type(model_type, "onnx", framework=framework)
+    if task in supported:
+        return
+    offered = ", ".join(supported) if supported else "no task"
+    raise UnsupportedTaskError(
+        f"{model_type} {task} does not export from {framework}: from {framework}, {model_type} exports {offered}. "
+        "Export it from the other framework's weights (--framework pt or tf), or pick one of those tasks."
+    )
+
+
 def main_export(
     model_name_or_path: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -144,6 +158,7 @@ def main_export(
     framework = TasksManager.determine_framework(model_name_or_path, subfolder, revision, cache_dir, framework)
     model_type = str(read_model_config(source, cache_dir, revision)["model_type"])
     constructor = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)
+    check_framework_supported(model_type, task, framework)
     step(1, f"resolved {source}: model type {model_type}, task {task}, framework {framework}")
 
     model = TasksManager.get_model_from_task(

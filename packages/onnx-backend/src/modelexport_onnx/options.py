@@ -6,7 +6,8 @@ from dataclasses import dataclass, field, fields
 
 from .dummy_inputs import EXPORT_SHAPES, DummyShapes
 
-EXPORTERS = ("auto", "torchscript", "dynamo")
+#: ``torchscript`` and ``dynamo`` convert PyTorch models, ``tf2onnx`` TensorFlow ones.
+EXPORTERS = ("auto", "torchscript", "dynamo", "tf2onnx")
 DTYPES = ("fp32", "fp16")
 OPTIMIZATION_LEVELS = ("O1", "O2", "O3")
 #: ``auto`` is TorchScript wherever it traces the model: on the registry walk it exports every

@@ -54,13 +54,12 @@ class LazyConfigConstructor:
 def register_architectures(table: dict[str, Architecture]) -> None:
     """Register every row of ``table`` (third-party packages may call this with their own)."""
     for model_type, architecture in table.items():
-        registry.register(
-            BACKEND,
-            model_type,
-            architecture.tasks,
-            LazyConfigConstructor(model_type, architecture),
-            frameworks=architecture.frameworks,
-        )
+        constructor = LazyConfigConstructor(model_type, architecture)
+        by_frameworks: dict[tuple[str, ...], list[str]] = {}
+        for task in architecture.tasks:
+            by_frameworks.setdefault(architecture.frameworks_for(task), []).append(task)
+        for frameworks, tasks in by_frameworks.items():
+            registry.register(BACKEND, model_type, tasks, constructor, frameworks=frameworks)
 
 
 register_architectures(ARCHITECTURES)

@@ -187,6 +187,8 @@ def automatic_exporter(config: OnnxConfig) -> str:
 
 def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> None:
     """Export ``model`` to ``path`` with the exporter and opset of ``options``."""
+    if options.exporter not in ("torchscript", "dynamo"):
+        raise ExportError(f"--exporter {options.exporter} converts TensorFlow models; use torchscript or dynamo.")
     dummy = config.generate_dummy_inputs(options.shapes)
     input_names = list(config.inputs)
     output_names = list(config.outputs)

@@ -1,0 +1,316 @@
+"""TensorFlow -> ONNX with ``tf2onnx``, from a ``tf.function`` traced with ``None`` dims.
+
+The function takes the config's inputs positionally (each a ``tf.TensorSpec`` named like the
+ONNX input, ``None`` on every dynamic axis) and returns a dict of the config's outputs: tf2onnx
+names graph outputs after the keys, so nested model outputs come out flat and named as in a
+PyTorch export. Caches go in and out under the PyTorch names (``past_key_values.{i}.key``,
+``present.{i}.key``) whatever layout the TensorFlow model keeps them in.
+
+The same function, run eagerly, gives the reference outputs validation compares against.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..config import OnnxConfig
+from ..errors import ExportError
+from ..options import ExportOptions
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # transformers' TF models need tf-keras behind tf.keras
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+PAST_PREFIX = "past_key_values."
+PRESENT_PREFIX = "present."
+TWO_GIB = 2 * 1024**3
+#: Decoders whose TensorFlow cache is one tensor per layer, keys and values stacked on a leading
+#: axis of 2 (``(2, batch, heads, length, head_dim)``); the others keep a ``(key, value)`` pair.
+STACKED_CACHE_MODEL_TYPES = frozenset({"gpt2"})
+#: Op domains onnxruntime runs; a node left in another one is a TensorFlow op tf2onnx did not convert.
+STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft"})
+
+
+def _erfc_handler(ctx: Any, node: Any, name: str, args: Any) -> None:
+    """``Erfc(x) = 1 - Erf(x)``: TensorFlow 2.19+ lowers exact GELU to ``Erfc``, which ONNX lacks."""
+    from tf2onnx import utils
+
+    dtype = ctx.get_dtype(node.output[0])
+    node.type = "Erf"
+    one = ctx.make_const(utils.make_name(f"{name}_one"), np.array(1, dtype=utils.map_onnx_to_numpy_type(dtype)))
+    complement = ctx.insert_new_node_on_output("Sub", node.output[0], inputs=[one.output[0], node.output[0]])
+    ctx.copy_shape(node.output[0], complement.output[0])
+    ctx.set_dtype(complement.output[0], dtype)
+
+
+#: TensorFlow op -> (handler, args), the custom handlers given to tf2onnx.
+OP_HANDLERS: dict[str, tuple[Callable[..., None], list[Any]]] = {"Erfc": (_erfc_handler, [])}
+
+
+_OPTIMIZER_PATCH_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def safe_reshape_merging() -> Iterator[None]:
+    """Keep tf2onnx from merging ``Reshape(Reshape(x, a), b)`` when ``b`` copies a dim with ``0``.
+
+    tf2onnx 1.17's back-to-back optimizer rewrites the pair as ``Reshape(x, b)`` unconditionally; a
+    ``0`` in ``b`` then copies a dim of ``x`` instead of the intermediate's. TensorFlow's
+    multiple-choice models hit it: they flatten ``(batch, choices, seq)`` ids and mask to
+    ``(batch * choices, seq)``, then reshape the mask to ``(0, 1, 1, -1)``. While converting, the
+    merge only happens when ``b`` is a constant without zeros.
+    """
+    try:
+        from tf2onnx.optimizer import back_to_back_optimizer as back_to_back
+    except ImportError:  # another tf2onnx layout: nothing to guard
+        yield
+        return
+    key = ("Reshape",)
+    original = back_to_back._func_map.get(key)
+    if original is None:
+        yield
+        return
+
+    def guarded(graph: Any, node: Any, consumers: list[Any]) -> Any:
+        if len(consumers) == 1 and consumers[0].type == "Reshape":
+            shape = consumers[0].inputs[1]
+            if shape is None or not shape.is_const() or 0 in shape.get_tensor_value(as_list=True):
+                return []
+        return original(graph, node, consumers)
+
+    with _OPTIMIZER_PATCH_LOCK:
+        back_to_back._func_map[key] = guarded
+        try:
+            yield
+        finally:
+            back_to_back._func_map[key] = original
+
+
+def _model_type(model: Any) -> str:
+    return str(getattr(model.config, "model_type", "")).replace("_", "-")
+
+
+def _decoder_call(model: Any, config: OnnxConfig) -> Callable[..., dict[str, Any]]:
+    """Decoder-only models (and encoders): the config's inputs in, its outputs out."""
+    input_names = list(config.inputs)
+    output_names = list(config.outputs)
+    stacked = _model_type(model) in STACKED_CACHE_MODEL_TYPES
+
+    def call(*args: Any) -> dict[str, Any]:
+        named = dict(zip(input_names, args, strict=True))
+        past = [named.pop(name) for name in input_names if name.startswith(PAST_PREFIX)]
+        if config.uses_past:
+            pairs = [(past[i], past[i + 1]) for i in range(0, len(past), 2)]
+            named["past_key_values"] = [tf.stack(pair) for pair in pairs] if stacked else pairs
+            named["use_cache"] = True
+        elif config.GENERATIVE:
+            named["use_cache"] = False
+        outputs = model(**named, training=False, return_dict=True)
+        result = {}
+        for name in output_names:
+            if name.startswith(PRESENT_PREFIX):
+                _, layer, part = name.split(".")
+                # a stacked (2, ...) tensor or a (key, value) pair: indexing reads both alike
+                result[name] = outputs["past_key_values"][int(layer)][0 if part == "key" else 1]
+            elif name in outputs:
+                result[name] = outputs[name]
+            else:
+                raise ExportError(f"The model returned no {name!r} (it returned {', '.join(outputs)}).")
+        return result
+
+    return call
+
+
+def _seq2seq_call(model: Any, config: OnnxConfig) -> Callable[..., dict[str, Any]]:
+    """One file of an encoder-decoder. TensorFlow keeps a cache layer as
+    ``(self key, self value, cross key, cross value)``."""
+    from transformers.modeling_tf_outputs import TFBaseModelOutput
+
+    part = config.part  # type: ignore[attr-defined]
+    input_names = list(config.inputs)
+    output_names = list(config.outputs)
+    hidden_size = int(config.normalized.get("hidden_size"))  # type: ignore[attr-defined]
+
+    def cache_of(named: dict[str, Any]) -> list[tuple[Any, ...]]:
+        def tensors(kind: str) -> list[Any]:
+            return [named[n] for n in input_names if n.startswith(PAST_PREFIX) and f".{kind}." in n]
+
+        own, cross = tensors("decoder"), tensors("encoder")
+        return [(own[i], own[i + 1], cross[i], cross[i + 1]) for i in range(0, len(own), 2)]
+
+    def call(*args: Any) -> dict[str, Any]:
+        named = dict(zip(input_names, args, strict=True))
+        if part == "encoder":
+            encoder_outputs = model.get_encoder()(**named, training=False, return_dict=True)
+            return {"last_hidden_state": encoder_outputs.last_hidden_state}
+        kwargs: dict[str, Any] = {
+            "input_ids": None,  # Keras wants the first argument named even when encoder outputs replace it
+            "decoder_input_ids": named["input_ids"],
+            "training": False,
+            "return_dict": True,
+        }
+        if "encoder_attention_mask" in named:
+            kwargs["attention_mask"] = named["encoder_attention_mask"]
+        if part == "decoder":
+            kwargs["encoder_outputs"] = TFBaseModelOutput(last_hidden_state=named["encoder_hidden_states"])
+            kwargs["use_cache"] = config.uses_past
+        else:
+            # Cross-attention reads its keys and values from the cache; the hidden states only give
+            # the shape (TensorFlow checks their length against the cached keys'), so zeros stand in.
+            cache = cache_of(named)
+            batch, length = tf.shape(cache[0][2])[0], tf.shape(cache[0][2])[2]
+            zeros = tf.zeros(tf.stack([batch, length, hidden_size]), dtype=cache[0][2].dtype)
+            kwargs["encoder_outputs"] = TFBaseModelOutput(last_hidden_state=zeros)
+            kwargs["past_key_values"] = cache
+            kwargs["use_cache"] = True
+        outputs = model(**kwargs)
+        result = {}
+        for name in output_names:
+            if name.startswith(PRESENT_PREFIX):
+                _, layer, kind, which = name.split(".")
+                index = (0 if kind == "decoder" else 2) + (0 if which == "key" else 1)
+                result[name] = outputs["past_key_values"][int(layer)][index]
+            else:
+                result[name] = outputs[name]
+        return result
+
+    return call
+
+
+def model_call(model: Any, config: OnnxConfig) -> Callable[..., dict[str, Any]]:
+    """The function traced for the export and run eagerly for validation."""
+    if getattr(config, "part", None) is not None:
+        return _seq2seq_call(model, config)
+    return _decoder_call(model, config)
+
+
+def automatic_exporter(config: OnnxConfig) -> str:
+    """TensorFlow has one converter."""
+    return "tf2onnx"
+
+
+def input_signature(config: OnnxConfig, options: ExportOptions) -> list[Any]:
+    """One ``tf.TensorSpec`` per input: ``None`` on dynamic axes (or the traced size with fixed axes)."""
+    dummy = config.generate_dummy_inputs(options.shapes)
+    signature = []
+    for name, axes in config.inputs.items():
+        shape = [None if (axis in axes and options.dynamic_axes) else size for axis, size in enumerate(dummy[name].shape)]
+        signature.append(tf.TensorSpec(shape, tf.as_dtype(dummy[name].dtype), name=name))
+    return signature
+
+
+def frozen_graph(call: Callable[..., dict[str, Any]], signature: list[Any]) -> tuple[Any, list[str], list[str], dict[str, str]]:
+    """Trace ``call`` and freeze it: weights *and* captured constant tensors become graph constants.
+
+    (tf2onnx's ``from_function`` keeps captured eager tensors, such as GPT-J's sinusoidal
+    position table, as extra graph inputs.) Returns the graph, its input and output tensor names,
+    and the renaming to the ONNX names: the signature's names in, the returned dict's keys out.
+    """
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    concrete = tf.function(call, input_signature=signature).get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False, aggressive_inlining=True)
+    input_names = [t.name for t in frozen.inputs]
+    output_names = [t.name for t in frozen.outputs]
+    renaming = dict(zip(input_names, [spec.name for spec in signature], strict=True))
+    # The frozen function keeps the traced one's outputs in order; the traced one knows their keys.
+    key_of = {tensor.name: key for key, tensor in concrete.structured_outputs.items()}
+    renaming.update({new.name: key_of[old.name] for new, old in zip(frozen.outputs, concrete.outputs, strict=True)})
+    return frozen.graph.as_graph_def(add_shapes=True), input_names, output_names, renaming
+
+
+@contextlib.contextmanager
+def plain_grouped_convolutions(model: Any) -> Iterator[None]:
+    """Trace grouped convolutions as plain ``Conv2D`` ops, which tf2onnx turns into grouped ONNX ``Conv``.
+
+    Keras runs a grouped convolution inside an XLA-compiled ``tf.function`` (TensorFlow's CPU kernels
+    lack them eagerly); traced, that is a ``PartitionedCall`` tf2onnx cannot convert (ConvNeXt's
+    depthwise convolutions). In a graph the plain op is fine; eager runs keep the compiled path.
+    """
+    layers = [
+        layer
+        for layer in model.submodules
+        if getattr(layer, "groups", 1) > 1 and hasattr(layer, "_jit_compiled_convolution_op")
+    ]
+    for layer in layers:
+        layer.__dict__["_jit_compiled_convolution_op"] = layer.convolution_op
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.__dict__.pop("_jit_compiled_convolution_op", None)
+
+
+def parameter_bytes(model: Any) -> int:
+    return sum(int(np.prod(w.shape)) * w.dtype.size for w in model.weights)
+
+
+def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> None:
+    """Trace ``model`` into a ``tf.function`` and convert it with tf2onnx to ``path``."""
+    import onnx
+    import tf2onnx
+
+    if options.exporter != "tf2onnx":
+        raise ExportError(
+            f"--exporter {options.exporter} is a PyTorch exporter; TensorFlow models are converted with tf2onnx."
+        )
+    if parameter_bytes(model) >= TWO_GIB:
+        raise ExportError(
+            "TensorFlow models over 2 GiB cannot be frozen into one graph for tf2onnx: "
+            "export the PyTorch weights of this checkpoint instead (--framework pt)."
+        )
+    signature = input_signature(config, options)
+    try:
+        with plain_grouped_convolutions(model):
+            graph_def, input_names, output_names, renaming = frozen_graph(model_call(model, config), signature)
+        with safe_reshape_merging():
+            proto, _ = tf2onnx.convert.from_graph_def(
+                graph_def,
+                input_names=input_names,
+                output_names=output_names,
+                opset=options.opset,
+                custom_op_handlers=OP_HANDLERS,
+                tensors_to_rename=renaming,
+            )
+    except ExportError:
+        raise
+    except Exception as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        # Errors raised while tracing start with "in user code:" and end with the actual error.
+        message = (lines[-1] if lines and lines[0].startswith("in user code") else lines[0] if lines else "")[:500]
+        raise ExportError(f"tf2onnx failed: {type(exc).__name__}: {message}") from exc
+    leftover = unconverted_ops(proto)
+    if leftover:
+        raise ExportError(
+            f"tf2onnx could not convert these TensorFlow ops: {', '.join(leftover)}. "
+            "This model cannot be exported from TensorFlow; try its PyTorch weights (--framework pt)."
+        )
+    onnx.save(proto, str(path))
+
+
+def unconverted_ops(proto: Any) -> list[str]:
+    """TensorFlow ops tf2onnx left in the graph as they were (it goes on past ops it cannot convert)."""
+    import onnx
+
+    left = set()
+    for node in proto.graph.node:
+        if node.domain in ("", "ai.onnx"):
+            if not onnx.defs.has(node.op_type):
+                left.add(node.op_type)
+        elif node.domain not in STANDARD_DOMAINS:
+            left.add(f"{node.domain}:{node.op_type}")
+    return sorted(left)
+
+
+def run_reference(model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """TensorFlow's own outputs (eager) for ONNX-named numpy inputs, under the ONNX output names."""
+    args = [tf.constant(inputs[name]) for name in config.inputs]
+    outputs = model_call(model, config)(*args)
+    return {name: np.asarray(outputs[name]) for name in config.outputs}
