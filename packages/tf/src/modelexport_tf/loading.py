@@ -30,3 +30,39 @@ def run_model(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
     tensors = {name: tf.constant(value) for name, value in inputs.items()}
     outputs = model(**tensors, training=False, return_dict=True)
     return flatten_outputs(outputs, lambda v: isinstance(v, (tf.Tensor, tf.Variable)), lambda v: v.numpy())
+
+
+def generate_greedy(model: Any, inputs: Mapping[str, Any], max_new_tokens: int, pad_token_id: int) -> Any:
+    """Plain greedy ``generate`` on numpy inputs: ``max_new_tokens`` argmax steps, numpy ids back.
+
+    As for PyTorch, stopping at EOS and the logits processors a generation config may enable are
+    switched off: the tokens depend on the model's logits alone.
+    """
+    quiet_tensorflow()
+    import tensorflow as tf
+
+    plain = {
+        "eos_token_id": None,
+        "forced_eos_token_id": None,
+        "forced_bos_token_id": None,
+        "bad_words_ids": None,
+        "suppress_tokens": None,
+        "begin_suppress_tokens": None,
+        "no_repeat_ngram_size": 0,
+        "repetition_penalty": 1.0,
+        "min_length": 0,
+    }
+    # TensorFlow's generate concatenates new int32 tokens to the prompt: ids and masks must be int32.
+    tensors = {
+        name: tf.constant(value.astype("int32") if value.dtype.kind in "iu" else value)
+        for name, value in inputs.items()
+    }
+    output = model.generate(
+        **tensors,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        num_beams=1,
+        pad_token_id=pad_token_id,
+        **plain,
+    )
+    return output.numpy().astype("int64")

@@ -28,6 +28,12 @@ def _run(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
     return run_model(model, inputs)
 
 
+def _generate(model: Any, inputs: Mapping[str, Any], max_new_tokens: int, pad_token_id: int) -> Any:
+    from .loading import generate_greedy
+
+    return generate_greedy(model, inputs, max_new_tokens, pad_token_id)
+
+
 framework = TransformersFramework(
     name="tf",
     display_name="TensorFlow",
@@ -38,6 +44,7 @@ framework = TransformersFramework(
     table=TF_TASK_TO_AUTOCLASS,
     loader=_load,
     runner=_run,
+    generator=_generate,
     base_class_paths=(("tensorflow", "Module"),),
     before_import=_prepare,
 )

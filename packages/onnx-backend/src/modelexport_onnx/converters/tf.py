@@ -50,8 +50,40 @@ def _erfc_handler(ctx: Any, node: Any, name: str, args: Any) -> None:
     ctx.set_dtype(complement.output[0], dtype)
 
 
+def _select_v2_handler(ctx: Any, node: Any, name: str, args: Any) -> None:
+    """``SelectV2`` -> ``Where``, always: tf2onnx prefers ``c * x + (1 - c) * y``, which lets a NaN in
+    the unselected branch through (DeBERTa-v2's masked softmax: fully masked rows are NaN, then
+    replaced by zeros). Both ops broadcast the numpy way."""
+    node.type = "Where"
+
+
+def _xla_dynamic_slice_handler(ctx: Any, node: Any, name: str, args: Any) -> None:
+    """``XlaDynamicSlice(x, starts, sizes)`` -> ``Slice``: starts are clamped so the slice keeps its
+    size, as XLA does. TensorFlow T5 slices its position bias this way when given a cache."""
+    from onnx import TensorProto
+    from tf2onnx import utils
+
+    data, starts, sizes = node.input
+
+    def make(op: str, inputs: list[str], **attr: Any) -> str:
+        return str(ctx.make_node(op, inputs, attr=attr, name=utils.make_name(f"{name}_{op}")).output[0])
+
+    starts = make("Cast", [starts], to=TensorProto.INT64)
+    sizes = make("Cast", [sizes], to=TensorProto.INT64)
+    zero = ctx.make_const(utils.make_name(f"{name}_zero"), np.array([0], dtype=np.int64)).output[0]
+    highest = make("Sub", [make("Shape", [data]), sizes])
+    clamped = make("Max", [make("Min", [starts, highest]), zero])
+    ends = make("Add", [clamped, sizes])
+    node.type = "Slice"
+    ctx.replace_inputs(node, [data, clamped, ends])
+
+
 #: TensorFlow op -> (handler, args), the custom handlers given to tf2onnx.
-OP_HANDLERS: dict[str, tuple[Callable[..., None], list[Any]]] = {"Erfc": (_erfc_handler, [])}
+OP_HANDLERS: dict[str, tuple[Callable[..., None], list[Any]]] = {
+    "Erfc": (_erfc_handler, []),
+    "SelectV2": (_select_v2_handler, []),
+    "XlaDynamicSlice": (_xla_dynamic_slice_handler, []),
+}
 
 
 _OPTIMIZER_PATCH_LOCK = threading.Lock()
@@ -292,7 +324,23 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
             f"tf2onnx could not convert these TensorFlow ops: {', '.join(leftover)}. "
             "This model cannot be exported from TensorFlow; try its PyTorch weights (--framework pt)."
         )
+    name_undeclared_dims(proto, config)
     onnx.save(proto, str(path))
+
+
+def name_undeclared_dims(proto: Any, config: OnnxConfig) -> None:
+    """Name the dynamic dims the config does not declare ``{value}_dim_{axis}`` (the TorchScript
+    exporter's way) instead of tf2onnx's ``unk__N``; declared ones are named by post-processing."""
+    declared = config.dynamic_axes
+    renaming: dict[str, str] = {}
+    for value in [*proto.graph.input, *proto.graph.output]:
+        for axis, dim in enumerate(value.type.tensor_type.shape.dim):
+            if dim.dim_param.startswith("unk__") and axis not in declared.get(value.name, {}):
+                renaming.setdefault(dim.dim_param, f"{value.name}_dim_{axis}")
+    for value in [*proto.graph.input, *proto.graph.output, *proto.graph.value_info]:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param in renaming:
+                dim.dim_param = renaming[dim.dim_param]
 
 
 def unconverted_ops(proto: Any) -> list[str]:

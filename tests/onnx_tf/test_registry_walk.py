@@ -1,0 +1,81 @@
+"""Every (model type, task) pair the ONNX registry advertises for TensorFlow exports with tf2onnx and validates.
+
+Each export runs for real; its onnxruntime outputs are compared with TensorFlow's own on inputs of
+another batch size and sequence length. Input, output and dimension names are the PyTorch export's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+from modelexport_core import TasksManager
+from modelexport_core.registry import registry
+from modelexport_onnx.export import export_components, resolve_options, validate_components
+from onnx_tf.tiny import TinyTfModels
+
+TasksManager.get_supported_tasks_for_model_type("bert", "onnx")
+PAIRS = sorted((e.model_type, e.task) for e in registry.all_entries("onnx") if e.supports_framework("tf"))
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyTfModels:
+    return TinyTfModels(tmp_path_factory.mktemp("tiny-tf"))
+
+
+def test_the_walk_covers_what_the_issue_asks() -> None:
+    model_types = {model_type for model_type, _ in PAIRS}
+    text = {"bert", "distilbert", "roberta", "xlm-roberta", "albert", "electra", "deberta-v2", "mpnet", "mobilebert"}
+    assert text <= model_types
+    assert {"gpt2", "gptj", "opt"} <= model_types
+    assert {"t5", "bart", "marian"} <= model_types
+    assert {"segformer", "vit", "convnext", "resnet"} <= model_types
+    tasks = {task for _, task in PAIRS}
+    assert tasks >= {
+        "default",
+        "causal-lm",
+        "causal-lm-with-past",
+        "masked-lm",
+        "question-answering",
+        "seq2seq-lm",
+        "seq2seq-lm-with-past",
+        "sequence-classification",
+        "token-classification",
+        "multiple-choice",
+        "semantic-segmentation",
+        "image-classification",
+    }
+
+
+def test_every_tf_pair_has_a_tensorflow_class() -> None:
+    """The registry never advertises a TensorFlow export transformers cannot build."""
+    for model_type, task in PAIRS:
+        assert task in TasksManager.get_supported_tasks_for_model_type(model_type, "onnx", framework="tf")
+
+
+@pytest.mark.parametrize(("model_type", "task"), PAIRS)
+def test_tf_export_validates(tiny: TinyTfModels, model_type: str, task: str, tmp_path: Path) -> None:
+    model = tiny.model(model_type, task)
+    config = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)(model.config)
+    options = resolve_options(config, framework="tf")
+    assert options.exporter == "tf2onnx"
+    export_components(model, config, tmp_path, options, "tf", tmp_path / ".work")
+    for name, part in config.components().items():
+        graph = onnx.load(str(tmp_path / f"{name}.onnx")).graph
+        assert [i.name for i in graph.input] == list(part.inputs)
+        assert [o.name for o in graph.output] == list(part.outputs)
+        for value in [*graph.input, *graph.output]:
+            dims = value.type.tensor_type.shape.dim
+            for axis, dim_name in part.dynamic_axes[value.name].items():
+                assert dims[axis].dim_param == dim_name, (name, value.name, axis, dims[axis])
+            assert not any(d.dim_param.startswith("unk__") for d in dims), (name, value.name, dims)
+    shapes = options.validation_shapes
+    report = validate_components(model, config, tmp_path, "tf", shapes, config.atol)
+    assert report.passed, report.table()
+    assert report.shapes["batch_size"] != 2
+    if config.uses_past and len(config.components()) == 1:  # the first generation step: an empty cache
+        empty = validate_components(
+            model, config, tmp_path, "tf", shapes.with_sizes(past_sequence_length=0), config.atol
+        )
+        assert empty.passed, empty.table()
