@@ -17,10 +17,10 @@ import pytest
 from modelexport_core import TasksManager
 from modelexport_core.plugins import get_framework
 from modelexport_core.registry import registry
+from modelexport_onnx.dummy_inputs import EXPORT_SHAPES
 from modelexport_onnx.export import export_components, resolve_options
 from modelexport_onnx.generation import check_generation, greedy_generate, padded_prompts
 from modelexport_onnx.options import validation_shapes_for
-from modelexport_onnx.dummy_inputs import EXPORT_SHAPES
 from modelexport_onnx.validation import onnx_session
 from tiny_models import save_pt_model
 
@@ -50,7 +50,9 @@ def load_both(model_type: str, task: str, directory: Path) -> tuple[Any, Any]:
 
 
 def export_with(model: Any, config: Any, framework: str, directory: Path) -> dict[str, Any]:
-    export_components(model, config, directory, resolve_options(config, framework=framework), framework, directory / ".w")
+    export_components(
+        model, config, directory, resolve_options(config, framework=framework), framework, directory / ".w"
+    )
     return {name: onnx_session(directory / f"{name}.onnx") for name in config.components()}
 
 

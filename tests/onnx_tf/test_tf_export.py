@@ -127,7 +127,9 @@ def test_decoder_greedy_tokens_equal_tensorflow_generate(
     config = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)(model.config)
     sessions = export_tf(model, config, tmp_path)
     plugin = get_framework("tf")
-    check = check_generation(sessions, config, lambda inputs, n, pad: plugin.generate(model, inputs, n, pad), 20, (7, 3))
+    check = check_generation(
+        sessions, config, lambda inputs, n, pad: plugin.generate(model, inputs, n, pad), 20, (7, 3)
+    )
     assert check.batch == 2 and check.new_tokens == 20
     assert check.equal, (check.onnx_tokens, check.reference_tokens)
 
@@ -141,5 +143,7 @@ def test_seq2seq_greedy_tokens_equal_tensorflow_generate(tiny: TinyTfModels, mod
     sessions = export_tf(model, config, tmp_path)
     assert set(sessions) == {"encoder_model", "decoder_model", "decoder_with_past_model"}
     plugin = get_framework("tf")
-    check = check_generation(sessions, config, lambda inputs, n, pad: plugin.generate(model, inputs, n, pad), 20, (7, 3))
+    check = check_generation(
+        sessions, config, lambda inputs, n, pad: plugin.generate(model, inputs, n, pad), 20, (7, 3)
+    )
     assert check.equal, (check.onnx_tokens, check.reference_tokens)

@@ -39,6 +39,7 @@ _DECODER = "modelexport_onnx.config:DecoderOnnxConfig"
 DECODER_TASKS = ("causal-lm", "causal-lm-with-past", "default-with-past")
 _SEQ2SEQ = "modelexport_onnx.config:Seq2SeqOnnxConfig"
 _VISION = "modelexport_onnx.config:VisionOnnxConfig"
+_TF_IMAGE = ("image-classification",)  # TensorFlow has no masked-im heads in the task table
 _FIXED = {"dynamic_size": False}  # position embeddings sized for image_size: height/width fixed
 SEQ2SEQ_TASKS = ("seq2seq-lm", "seq2seq-lm-with-past")
 _T5_NAMES = {
@@ -61,7 +62,9 @@ ARCHITECTURES: dict[str, Architecture] = {
     "camembert": Architecture(_TEXT_ENCODER, ENCODER_TASKS, {"token_type_ids": "never"}, tf_tasks=ENCODER_TASKS),
     "albert": Architecture(_TEXT_ENCODER, ENCODER_TASKS, tf_tasks=ENCODER_TASKS),
     "electra": Architecture(_TEXT_ENCODER, ENCODER_TASKS, tf_tasks=ENCODER_TASKS),
-    "deberta-v2": Architecture(_TEXT_ENCODER, ENCODER_TASKS, {"token_type_ids": "if-type-vocab"}, min_opset=12, tf_tasks=ENCODER_TASKS),
+    "deberta-v2": Architecture(
+        _TEXT_ENCODER, ENCODER_TASKS, {"token_type_ids": "if-type-vocab"}, min_opset=12, tf_tasks=ENCODER_TASKS
+    ),
     "mpnet": Architecture(_TEXT_ENCODER, ENCODER_TASKS, {"token_type_ids": "never"}, tf_tasks=ENCODER_TASKS),
     "mobilebert": Architecture(_TEXT_ENCODER, ENCODER_TASKS, tf_tasks=ENCODER_TASKS),
     # Decoder-only models share one config: the cache layout is (batch, kv heads, length, head dim).
@@ -86,22 +89,27 @@ ARCHITECTURES: dict[str, Architecture] = {
     "pegasus": Architecture(_SEQ2SEQ, SEQ2SEQ_TASKS, _BART_NAMES, tf_tasks=SEQ2SEQ_TASKS),
     "m2m-100": Architecture(_SEQ2SEQ, SEQ2SEQ_TASKS, _BART_NAMES),
     # Vision: one config; per row the tasks and whether height and width stay dynamic.
-    "vit": Architecture(_VISION, ("image-classification", "masked-im"), _FIXED),
-    "deit": Architecture(_VISION, ("image-classification", "masked-im"), _FIXED),
+    "vit": Architecture(_VISION, ("image-classification", "masked-im"), _FIXED, tf_tasks=_TF_IMAGE),
+    "deit": Architecture(_VISION, ("image-classification", "masked-im"), _FIXED, tf_tasks=_TF_IMAGE),
     # beit's segmentation head pools adaptively over sizes TorchScript cannot see: dynamo exports it.
     "beit": Architecture(_VISION, ("image-classification", "semantic-segmentation"), {**_FIXED, "exporter": "dynamo"}),
-    "convnext": Architecture(_VISION, ("image-classification",)),
-    "resnet": Architecture(_VISION, ("image-classification",)),
-    "swin": Architecture(_VISION, ("image-classification", "masked-im"), _FIXED),
-    "mobilevit": Architecture(_VISION, ("image-classification", "semantic-segmentation"), _FIXED),  # unfolds patches
+    "convnext": Architecture(_VISION, _TF_IMAGE, tf_tasks=_TF_IMAGE),
+    "resnet": Architecture(_VISION, _TF_IMAGE, tf_tasks=_TF_IMAGE),
+    "swin": Architecture(_VISION, ("image-classification", "masked-im"), _FIXED, tf_tasks=_TF_IMAGE),
+    "mobilevit": Architecture(
+        _VISION,
+        ("image-classification", "semantic-segmentation"),
+        _FIXED,
+        tf_tasks=("image-classification", "semantic-segmentation"),
+    ),  # unfolds patches
     "dinov2": Architecture(_VISION, ("image-classification",)),
     "efficientnet": Architecture(_VISION, ("image-classification",)),
-    "regnet": Architecture(_VISION, ("image-classification",)),
+    "regnet": Architecture(_VISION, _TF_IMAGE, tf_tasks=_TF_IMAGE),
     "detr": Architecture(_VISION, ("object-detection", "image-segmentation")),
     "yolos": Architecture(_VISION, ("object-detection",), _FIXED),
     "conditional-detr": Architecture(_VISION, ("object-detection",)),
     "table-transformer": Architecture(_VISION, ("object-detection",)),
-    "segformer": Architecture(_VISION, ("semantic-segmentation",)),
+    "segformer": Architecture(_VISION, ("semantic-segmentation",), tf_tasks=("semantic-segmentation",)),
     "dpt": Architecture(_VISION, ("semantic-segmentation",), _FIXED),
     # Speech encoder-decoders: the same config, the encoder reads log-mel features.
     "whisper": Architecture(

@@ -25,8 +25,8 @@ from ..options import ExportOptions
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # transformers' TF models need tf-keras behind tf.keras
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
 PAST_PREFIX = "past_key_values."
 PRESENT_PREFIX = "present."
@@ -233,12 +233,16 @@ def input_signature(config: OnnxConfig, options: ExportOptions) -> list[Any]:
     dummy = config.generate_dummy_inputs(options.shapes)
     signature = []
     for name, axes in config.inputs.items():
-        shape = [None if (axis in axes and options.dynamic_axes) else size for axis, size in enumerate(dummy[name].shape)]
+        shape = [
+            None if (axis in axes and options.dynamic_axes) else size for axis, size in enumerate(dummy[name].shape)
+        ]
         signature.append(tf.TensorSpec(shape, tf.as_dtype(dummy[name].dtype), name=name))
     return signature
 
 
-def frozen_graph(call: Callable[..., dict[str, Any]], signature: list[Any]) -> tuple[Any, list[str], list[str], dict[str, str]]:
+def frozen_graph(
+    call: Callable[..., dict[str, Any]], signature: list[Any]
+) -> tuple[Any, list[str], list[str], dict[str, str]]:
     """Trace ``call`` and freeze it: weights *and* captured constant tensors become graph constants.
 
     (tf2onnx's ``from_function`` keeps captured eager tensors, such as GPT-J's sinusoidal
