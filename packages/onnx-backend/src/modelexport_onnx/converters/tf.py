@@ -328,8 +328,20 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
             f"tf2onnx could not convert these TensorFlow ops: {', '.join(leftover)}. "
             "This model cannot be exported from TensorFlow; try its PyTorch weights (--framework pt)."
         )
+    order_outputs(proto, list(config.outputs))
     name_undeclared_dims(proto, config)
     onnx.save(proto, str(path))
+
+
+def order_outputs(proto: Any, names: list[str]) -> None:
+    """Put the graph outputs in the config's order (TensorFlow flattens a dict of outputs sorted by key)."""
+    by_name = {output.name: output for output in proto.graph.output}
+    missing = [name for name in names if name not in by_name]
+    if missing:
+        raise ExportError(f"tf2onnx produced no output named {', '.join(missing)}.")
+    ordered = [by_name[name] for name in names]
+    del proto.graph.output[:]
+    proto.graph.output.extend(ordered)
 
 
 def name_undeclared_dims(proto: Any, config: OnnxConfig) -> None:
