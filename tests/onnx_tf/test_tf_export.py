@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from modelexport_onnx.main_export import check_framework_supported
 from modelexport_onnx.validation import onnx_session
 from onnx_tf.tiny import TinyTfModels, export_tf
 from packaging.version import Version
+from tiny_models import TINY_CONFIGS
 
 from modelexport.cli import main
 
@@ -110,13 +112,27 @@ def test_cli_exports_a_tf_model_h5_folder(tiny: TinyTfModels, tmp_path: Path, ca
 
 def test_cli_forces_tensorflow_where_both_weights_exist(tiny: TinyTfModels, tmp_path: Path, capsys) -> None:
     source = tiny.directory("bert", "sequence-classification")
-    (source / "pytorch_model.bin").write_bytes(b"")  # would win without --framework
-    try:
-        code = main(["export", "onnx", "--model", str(source), "--framework", "tf", str(tmp_path / "out")])
-    finally:
-        (source / "pytorch_model.bin").unlink()
-    assert code == 0, capsys.readouterr()
-    assert "framework tf" in capsys.readouterr().out
+    both = tmp_path / "both"
+    shutil.copytree(source, both)
+    # PyTorch weights beside TensorFlow's would win without --framework; transformers 4.57's TF loader
+    # would also try (and fail) to read model.safetensors instead of tf_model.h5.
+    (both / "model.safetensors").write_bytes(b"not read")
+    code = main(["export", "onnx", "--model", str(both), "--framework", "tf", str(tmp_path / "out")])
+    printed = capsys.readouterr()
+    assert code == 0, printed
+    assert "framework tf" in printed.out
+
+
+def test_unreadable_tensorflow_weights_are_one_clear_error(tmp_path: Path, capsys) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text(json.dumps({"model_type": "bert", **TINY_CONFIGS["bert"][1]}))
+    (broken / "tf_model.h5").write_bytes(b"not an HDF5 file")
+    code = main(["export", "onnx", "--model", str(broken), "--task", "default", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: TensorFlow could not load") and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(("model_type", "task"), [("gpt2", "causal-lm-with-past"), ("opt", "causal-lm-with-past")])
@@ -147,3 +163,16 @@ def test_seq2seq_greedy_tokens_equal_tensorflow_generate(tiny: TinyTfModels, mod
         sessions, config, lambda inputs, n, pad: plugin.generate(model, inputs, n, pad), 20, (7, 3)
     )
     assert check.equal, (check.onnx_tokens, check.reference_tokens)
+
+
+def test_a_model_that_cannot_be_traced_fails_with_its_reason(tiny: TinyTfModels, tmp_path: Path) -> None:
+    """TF Mistral reads the cache length from a static shape: not advertised with past, and refused clearly."""
+    from_tf = TasksManager.get_supported_tasks_for_model_type("mistral", "onnx", framework="tf")
+    assert "causal-lm-with-past" not in from_tf
+    model = tiny.model("mistral", "causal-lm-with-past")
+    config = TasksManager.get_exporter_config_constructor("onnx", task="causal-lm-with-past", model_type="mistral")(
+        model.config
+    )
+    with pytest.raises(ExportError, match=r"^tf2onnx failed: ValueError: None values not supported"):
+        export(model, config, tmp_path / "model.onnx")
+    assert list(tmp_path.iterdir()) == []

@@ -66,6 +66,10 @@ class PluginLoadError(ModelExportError, ImportError):
     """An installed plugin's entry point failed to load."""
 
 
+class ModelLoadError(ModelExportError, RuntimeError):
+    """The framework failed to load the model's weights (the cause is chained and named)."""
+
+
 def did_you_mean(word: str, candidates: Iterable[str], limit: int = 3) -> str:
     """Return a ``" Did you mean ...?"`` sentence for close matches, or ``""``."""
     import difflib

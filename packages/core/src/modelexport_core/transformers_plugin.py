@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import FrameworkNotInstalledError, UnsupportedTaskError
+from .errors import FrameworkNotInstalledError, ModelExportError, ModelLoadError, UnsupportedTaskError
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,16 @@ class TransformersFramework:
 
     def load_model(self, model_class: type, model: str, **kwargs: Any) -> Any:
         self._transformers()
-        return self.loader(model_class, model, **kwargs)
+        try:
+            return self.loader(model_class, model, **kwargs)
+        except ModelExportError:
+            raise
+        except Exception as exc:  # transformers' own failures: one clear line, the cause chained
+            lines = str(exc).strip().splitlines()
+            raise ModelLoadError(
+                f"{self.display_name} could not load {model!r} with {model_class.__name__}: "
+                f"{type(exc).__name__}: {lines[0][:300] if lines else ''}"
+            ) from exc
 
     def run_model(self, model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
         if self.runner is None:

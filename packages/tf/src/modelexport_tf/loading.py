@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 
@@ -18,7 +19,15 @@ def load_model(model_class: type, model: str, **kwargs: Any) -> Any:
     quiet_tensorflow()
     kwargs = {k: v for k, v in kwargs.items() if v is not None and v != ""}
     kwargs.setdefault("trust_remote_code", False)
+    if _has_tf_weights(Path(model) / str(kwargs.get("subfolder", ""))):
+        # transformers 4.57's TF loader prefers a model.safetensors beside tf_model.h5 and then fails
+        # to read it ("'safe_open' object is not iterable"): the TensorFlow weights are the ones asked for.
+        kwargs.setdefault("use_safetensors", False)
     return model_class.from_pretrained(model, **kwargs)
+
+
+def _has_tf_weights(directory: Path) -> bool:
+    return directory.is_dir() and any((directory / name).exists() for name in ("tf_model.h5", "tf_model.h5.index.json"))
 
 
 def run_model(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:

@@ -318,10 +318,7 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
     except ExportError:
         raise
     except Exception as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        # Errors raised while tracing start with "in user code:" and end with the actual error.
-        message = (lines[-1] if lines and lines[0].startswith("in user code") else lines[0] if lines else "")[:500]
-        raise ExportError(f"tf2onnx failed: {type(exc).__name__}: {message}") from exc
+        raise ExportError(f"tf2onnx failed: {innermost_error(exc)}") from exc
     leftover = unconverted_ops(proto)
     if leftover:
         raise ExportError(
@@ -357,6 +354,19 @@ def name_undeclared_dims(proto: Any, config: OnnxConfig) -> None:
         for dim in value.type.tensor_type.shape.dim:
             if dim.dim_param in renaming:
                 dim.dim_param = renaming[dim.dim_param]
+
+
+def innermost_error(exc: BaseException) -> str:
+    """The line that says what went wrong: errors raised while tracing wrap one another per Keras
+    layer ("Exception encountered when calling layer ..."), the innermost one last."""
+    import re
+
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"^[A-Za-z_.]*(Error|Exception)\b.*:", line)]
+    specific = [line for line in errors if "Exception encountered when calling layer" not in line]
+    if specific or errors:
+        return (specific or errors)[-1][:500]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:500]
 
 
 def unconverted_ops(proto: Any) -> list[str]:
