@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import tensorflow as tf
+import tf2onnx  # here, not in convert(): a missing converter is reported by converter_for with what to install
 
 PAST_PREFIX = "past_key_values."
 PRESENT_PREFIX = "present."
@@ -291,7 +292,6 @@ def parameter_bytes(model: Any) -> int:
 def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> None:
     """Trace ``model`` into a ``tf.function`` and convert it with tf2onnx to ``path``."""
     import onnx
-    import tf2onnx
 
     if options.exporter != "tf2onnx":
         raise ExportError(
