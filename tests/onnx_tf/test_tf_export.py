@@ -176,3 +176,15 @@ def test_a_model_that_cannot_be_traced_fails_with_its_reason(tiny: TinyTfModels,
     with pytest.raises(ExportError, match=r"^tf2onnx failed: ValueError: None values not supported"):
         export(model, config, tmp_path / "model.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_exports_a_tf_decoder_with_its_generation_check(tiny: TinyTfModels, tmp_path: Path, capsys) -> None:
+    source = tiny.directory("gpt2", "causal-lm-with-past")
+    code = main(["export", "onnx", "--model", str(source), "--task", "text-generation-with-past", str(tmp_path / "o")])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "greedy generation of 8 tokens x 2 prompts identical" in printed
+    session = onnx_session(tmp_path / "o" / "model.onnx")
+    assert session.get_inputs()[3].name == "past_key_values.0.key"
+    assert session.get_inputs()[3].shape == ["batch_size", 4, "past_sequence_length", 8]
+    assert session.get_outputs()[1].shape[2] == "past_sequence_length + sequence_length"
