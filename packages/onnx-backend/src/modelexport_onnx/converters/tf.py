@@ -87,7 +87,7 @@ OP_HANDLERS: dict[str, tuple[Callable[..., None], list[Any]]] = {
 }
 
 
-_OPTIMIZER_PATCH_LOCK = threading.Lock()
+_OPTIMIZER_PATCH_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
@@ -124,6 +124,64 @@ def safe_reshape_merging() -> Iterator[None]:
             yield
         finally:
             back_to_back._func_map[key] = original
+
+
+@contextlib.contextmanager
+def constants_synced_once() -> Iterator[None]:
+    """Copy each constant's tensor into its ONNX node once, not after every tf2onnx optimizer pass.
+
+    tf2onnx 1.17 rebuilds every node's protobuf after each of its ~36 optimizer passes; for a
+    constant that copies the whole weight tensor, and protobuf keeps each copy in the message's
+    arena until the model is freed: a 90 MB model (MiniLM) peaked at 7.4 GB and spent most of its
+    conversion there. A constant whose value attribute, inputs and outputs are the very objects
+    last written is skipped (tf2onnx replaces the attribute object whenever it changes a value;
+    the cache holds a reference, so an identity match cannot be a recycled object).
+    """
+    try:
+        from tf2onnx.graph import Node
+    except ImportError:
+        yield
+        return
+    original = Node.update_proto
+
+    def update_proto(node: Any, external_tensor_storage: Any = None) -> Any:
+        if external_tensor_storage is None and node.type == "Const" and not node.get_body_graphs():
+            state = (node._attr.get("value"), tuple(node.input), tuple(node.output), node.name, node.domain)
+            synced = node.__dict__.get("_modelexport_synced")
+            if synced is not None and synced[0] is state[0] and synced[1:] == state[1:]:
+                return None
+            result = original(node, external_tensor_storage)
+            node.__dict__["_modelexport_synced"] = state
+            return result
+        return original(node, external_tensor_storage)
+
+    with _OPTIMIZER_PATCH_LOCK:
+        Node.update_proto = update_proto
+        try:
+            yield
+        finally:
+            Node.update_proto = original
+
+
+@contextlib.contextmanager
+def optimizer_error_mode(catch_errors: bool) -> Iterator[None]:
+    """tf2onnx's ``TF2ONNX_CATCH_ERRORS`` for one conversion.
+
+    Catching errors, tf2onnx deep-copies the whole graph, weights included, before each of its ~36
+    optimizer passes, so that a failing pass can be dropped: on MiniLM that doubled the conversion
+    time and peak memory. Without it a failing pass fails the conversion (then retried with it).
+    """
+    key = "TF2ONNX_CATCH_ERRORS"
+    with _OPTIMIZER_PATCH_LOCK:
+        before = os.environ.get(key)
+        os.environ[key] = "TRUE" if catch_errors else "FALSE"
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = before
 
 
 def _model_type(model: Any) -> str:
@@ -250,17 +308,48 @@ def frozen_graph(
     position table, as extra graph inputs.) Returns the graph, its input and output tensor names,
     and the renaming to the ONNX names: the signature's names in, the returned dict's keys out.
     """
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    concrete = tf.function(call, input_signature=signature).get_concrete_function()
-    frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False, aggressive_inlining=True)
-    input_names = [t.name for t in frozen.inputs]
-    output_names = [t.name for t in frozen.outputs]
+    try:
+        # Without autograph first: transformers' TF models trace as plain graphs, and autograph's
+        # rewriting of their Python source took most of the tracing time (5.8 of 6.8 s on MiniLM).
+        concrete = tf.function(call, input_signature=signature, autograph=False).get_concrete_function()
+    except Exception:  # Python control flow on tensors somewhere: let autograph convert it
+        concrete = tf.function(call, input_signature=signature).get_concrete_function()
+    graph_def, input_names, output_names = _freeze(concrete)
     renaming = dict(zip(input_names, [spec.name for spec in signature], strict=True))
-    # The frozen function keeps the traced one's outputs in order; the traced one knows their keys.
     key_of = {tensor.name: key for key, tensor in concrete.structured_outputs.items()}
-    renaming.update({new.name: key_of[old.name] for new, old in zip(frozen.outputs, concrete.outputs, strict=True)})
-    return frozen.graph.as_graph_def(add_shapes=True), input_names, output_names, renaming
+    renaming.update({name: key_of[tensor.name] for name, tensor in zip(output_names, concrete.outputs, strict=True)})
+    return graph_def, input_names, output_names, renaming
+
+
+def _freeze(concrete: Any) -> tuple[Any, list[str], list[str]]:
+    """The frozen graph of ``concrete`` and its input and output tensor names.
+
+    ``convert_variables_to_constants_v2`` builds a new concrete function around the frozen graph,
+    which is all we need (2.8 of MiniLM's 8.8 s): its two steps are called directly where this
+    TensorFlow has them; the frozen function keeps the traced one's tensor names.
+    """
+    from tensorflow.python.framework import convert_to_constants
+
+    try:
+        data = convert_to_constants._FunctionConverterDataInEager(
+            func=concrete, lower_control_flow=False, aggressive_inlining=True
+        )
+        graph_def, converted = convert_to_constants._replace_variables_by_constants(converter_data=data)
+    except (AttributeError, TypeError):  # another TensorFlow: the public function
+        frozen = convert_to_constants.convert_variables_to_constants_v2(
+            concrete, lower_control_flow=False, aggressive_inlining=True
+        )
+        return (
+            frozen.graph.as_graph_def(add_shapes=True),
+            [t.name for t in frozen.inputs],
+            [t.name for t in frozen.outputs],
+        )
+    # The indices are those of the graph's internal captures; captures left unconverted are variables
+    # the outputs never read (a pooler's, say): not inputs either.
+    captures = concrete.graph.internal_captures
+    converted_names = {captures[index].name for index in converted}
+    inputs = [t.name for t in concrete.inputs if t.name not in converted_names and t.dtype != tf.resource]
+    return graph_def, inputs, [t.name for t in concrete.outputs]
 
 
 @contextlib.contextmanager
@@ -306,15 +395,25 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
     try:
         with plain_grouped_convolutions(model):
             graph_def, input_names, output_names, renaming = frozen_graph(model_call(model, config), signature)
-        with safe_reshape_merging():
-            proto, _ = tf2onnx.convert.from_graph_def(
-                graph_def,
-                input_names=input_names,
-                output_names=output_names,
-                opset=options.opset,
-                custom_op_handlers=OP_HANDLERS,
-                tensors_to_rename=renaming,
-            )
+
+        def run_tf2onnx(catch_errors: bool) -> Any:
+            with safe_reshape_merging(), constants_synced_once(), optimizer_error_mode(catch_errors):
+                proto, _ = tf2onnx.convert.from_graph_def(
+                    graph_def,
+                    input_names=input_names,
+                    output_names=output_names,
+                    opset=options.opset,
+                    custom_op_handlers=OP_HANDLERS,
+                    tensors_to_rename=renaming,
+                )
+            return proto
+
+        try:
+            proto = run_tf2onnx(catch_errors=False)
+        except Exception:
+            # One of tf2onnx's optimizers failed: convert again letting it skip the failing ones, which
+            # costs a copy of the graph per optimizer pass.
+            proto = run_tf2onnx(catch_errors=True)
     except ExportError:
         raise
     except Exception as exc:
