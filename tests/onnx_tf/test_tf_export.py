@@ -188,3 +188,20 @@ def test_cli_exports_a_tf_decoder_with_its_generation_check(tiny: TinyTfModels, 
     assert session.get_inputs()[3].name == "past_key_values.0.key"
     assert session.get_inputs()[3].shape == ["batch_size", 4, "past_sequence_length", 8]
     assert session.get_outputs()[1].shape[2] == "past_sequence_length + sequence_length"
+
+
+def test_conversion_leaves_tf2onnx_as_it_found_it(tiny: TinyTfModels, tmp_path: Path) -> None:
+    """The workarounds patch tf2onnx only while converting: another user of tf2onnx sees it unchanged."""
+    import os
+
+    from tf2onnx.graph import Node
+    from tf2onnx.optimizer import back_to_back_optimizer
+
+    before = (Node.update_proto, dict(back_to_back_optimizer._func_map), os.environ.get("TF2ONNX_CATCH_ERRORS"))
+    model = tiny.model("bert", "multiple-choice")
+    config = TasksManager.get_exporter_config_constructor("onnx", task="multiple-choice", model_type="bert")(
+        model.config
+    )
+    export(model, config, tmp_path / "model.onnx")
+    after = (Node.update_proto, dict(back_to_back_optimizer._func_map), os.environ.get("TF2ONNX_CATCH_ERRORS"))
+    assert after == before
