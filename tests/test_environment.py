@@ -65,3 +65,12 @@ def test_installed_packages_are_this_checkout(package: str) -> None:
     for path in source.rglob("*.py"):
         copy = installed / path.relative_to(source)
         assert copy.is_file() and copy.read_bytes() == path.read_bytes(), f"{copy} differs from {path}: stale install"
+
+
+def test_test_modules_have_unique_names() -> None:
+    """Test folders are not packages: two ``test_x.py`` in different folders break collection."""
+    from collections import Counter
+    from pathlib import Path
+
+    names = Counter(p.name for p in Path(__file__).parent.rglob("test_*.py") if "plugins" not in p.parts)
+    assert [name for name, count in names.items() if count > 1] == []

@@ -205,3 +205,16 @@ def test_conversion_leaves_tf2onnx_as_it_found_it(tiny: TinyTfModels, tmp_path: 
     export(model, config, tmp_path / "model.onnx")
     after = (Node.update_proto, dict(back_to_back_optimizer._func_map), os.environ.get("TF2ONNX_CATCH_ERRORS"))
     assert after == before
+
+
+def test_validation_failure_from_tensorflow_writes_nothing(tiny: TinyTfModels, tmp_path: Path, capsys) -> None:
+    source = tiny.directory("bert", "default")
+    out = tmp_path / "never"
+    report = tmp_path / "failed.json"
+    argv = ["export", "onnx", "-m", str(source), "--atol", "1e-30", "--report", str(report), str(out)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Validation failed" in err and "last_hidden_state" in err and "beyond atol" in err
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["failed.json"]
+    assert json.loads(report.read_text())["passed"] is False
