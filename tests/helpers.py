@@ -150,3 +150,19 @@ class FakeHub:
         if config:
             info["config"] = config
         self.models[repo_id] = info
+
+
+def assert_onnx_names(directory: Path, config: Any) -> None:
+    """Each file of ``config`` in ``directory`` takes and gives the config's inputs and outputs, in order,
+    with every dynamic dimension under its name (and none left as a converter's ``unk__N``)."""
+    import onnx
+
+    for name, part in config.components().items():
+        graph = onnx.load(str(directory / f"{name}.onnx"), load_external_data=False).graph
+        assert [i.name for i in graph.input] == list(part.inputs)
+        assert [o.name for o in graph.output] == list(part.outputs)
+        for value in [*graph.input, *graph.output]:
+            dims = value.type.tensor_type.shape.dim
+            for axis, dim_name in part.dynamic_axes[value.name].items():
+                assert dims[axis].dim_param == dim_name, (name, value.name, axis, dims[axis])
+            assert not any(d.dim_param.startswith("unk__") for d in dims), (name, value.name, dims)

@@ -407,3 +407,34 @@ def build_tf_model(model_class: type, name: str) -> Any:
 def save_tf_model(model_class: type, name: str, directory: Path) -> Path:
     build_tf_model(model_class, name).save_pretrained(directory)
     return directory
+
+
+class TinyModels:
+    """Tiny models of one framework per (model type, task), built once: in memory and saved to disk."""
+
+    def __init__(self, root: Path, framework: str) -> None:
+        self.root = root
+        self.framework = framework
+        self._models: dict[tuple[str, str], Any] = {}
+        self._dirs: dict[tuple[str, str], Path] = {}
+
+    def _model_class(self, model_type: str, task: str) -> type:
+        from modelexport_core import TasksManager
+
+        if model_type not in TINY_CONFIGS:
+            raise AssertionError(f"No tiny config for advertised model type {model_type!r}: add one")
+        return TasksManager.get_model_class_for_task(task, self.framework)
+
+    def model(self, model_type: str, task: str) -> Any:
+        key = (model_type, task)
+        if key not in self._models:
+            build = build_pt_model if self.framework == "pt" else build_tf_model
+            self._models[key] = build(self._model_class(model_type, task), model_type)
+        return self._models[key]
+
+    def directory(self, model_type: str, task: str) -> Path:
+        key = (model_type, task)
+        if key not in self._dirs:
+            save = save_pt_model if self.framework == "pt" else save_tf_model
+            self._dirs[key] = save(self._model_class(model_type, task), model_type, self.root / f"{model_type}-{task}")
+        return self._dirs[key]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import onnx
 import pytest
+from helpers import assert_onnx_names
 from modelexport_core import TasksManager
 from modelexport_core.registry import registry
 from modelexport_onnx.converters.pt import automatic_exporter
@@ -39,14 +39,7 @@ def export_and_validate(tiny: TinyPtModels, model_type: str, task: str, exporter
     assert not model.training  # the export left the model as it found it
     components = config.components()
     assert list(posts) == list(components)
-    for name, part in components.items():
-        graph = onnx.load(str(tmp_path / f"{name}.onnx")).graph
-        assert [i.name for i in graph.input] == list(part.inputs)
-        assert [o.name for o in graph.output] == list(part.outputs)
-        for value in [*graph.input, *graph.output]:
-            dims = value.type.tensor_type.shape.dim
-            for axis, dim_name in part.dynamic_axes[value.name].items():
-                assert dims[axis].dim_param == dim_name, (name, value.name, axis, dims[axis])
+    assert_onnx_names(tmp_path, config)
     shapes = options.validation_shapes
     report = validate_components(model, config, tmp_path, "pt", shapes, config.atol)
     assert report.passed, report.table()

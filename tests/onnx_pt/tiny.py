@@ -5,33 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelexport_core import TasksManager
-from tiny_models import TINY_CONFIGS, build_pt_model, save_pt_model
+from tiny_models import TinyModels
 
 
-class TinyPtModels:
-    """Cache of tiny models: in memory by (model type, task), on disk by (model type, task)."""
+class TinyPtModels(TinyModels):
+    """Tiny PyTorch models, cached by (model type, task)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self._models: dict[tuple[str, str], Any] = {}
-        self._dirs: dict[tuple[str, str], Path] = {}
-
-    def model(self, model_type: str, task: str) -> Any:
-        key = (model_type, task)
-        if key not in self._models:
-            if model_type not in TINY_CONFIGS:
-                raise AssertionError(f"No tiny config for advertised model type {model_type!r}: add one")
-            cls = TasksManager.get_model_class_for_task(task, "pt")
-            self._models[key] = build_pt_model(cls, model_type)
-        return self._models[key]
-
-    def directory(self, model_type: str, task: str) -> Path:
-        key = (model_type, task)
-        if key not in self._dirs:
-            cls = TasksManager.get_model_class_for_task(task, "pt")
-            self._dirs[key] = save_pt_model(cls, model_type, self.root / f"{model_type}-{task}")
-        return self._dirs[key]
+        super().__init__(root, "pt")
 
 
 def export_split_model(model: Any, config: Any, directory: Path) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import onnx
 import pytest
+from helpers import assert_onnx_names
 from modelexport_core import TasksManager
 from modelexport_core.registry import registry
 from modelexport_onnx.export import export_components, resolve_options, validate_components
@@ -61,15 +61,7 @@ def test_tf_export_validates(tiny: TinyTfModels, model_type: str, task: str, tmp
     options = resolve_options(config, framework="tf")
     assert options.exporter == "tf2onnx"
     export_components(model, config, tmp_path, options, "tf", tmp_path / ".work")
-    for name, part in config.components().items():
-        graph = onnx.load(str(tmp_path / f"{name}.onnx")).graph
-        assert [i.name for i in graph.input] == list(part.inputs)
-        assert [o.name for o in graph.output] == list(part.outputs)
-        for value in [*graph.input, *graph.output]:
-            dims = value.type.tensor_type.shape.dim
-            for axis, dim_name in part.dynamic_axes[value.name].items():
-                assert dims[axis].dim_param == dim_name, (name, value.name, axis, dims[axis])
-            assert not any(d.dim_param.startswith("unk__") for d in dims), (name, value.name, dims)
+    assert_onnx_names(tmp_path, config)
     shapes = options.validation_shapes
     report = validate_components(model, config, tmp_path, "tf", shapes, config.atol)
     assert report.passed, report.table()

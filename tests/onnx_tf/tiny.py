@@ -5,32 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelexport_core import TasksManager
-from tiny_models import TINY_CONFIGS, build_tf_model, save_tf_model
+from tiny_models import TinyModels
 
 
-class TinyTfModels:
-    """Cache of tiny TensorFlow models: in memory and on disk, by (model type, task)."""
+class TinyTfModels(TinyModels):
+    """Tiny TensorFlow models, cached by (model type, task)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self._models: dict[tuple[str, str], Any] = {}
-        self._dirs: dict[tuple[str, str], Path] = {}
-
-    def model(self, model_type: str, task: str) -> Any:
-        key = (model_type, task)
-        if key not in self._models:
-            if model_type not in TINY_CONFIGS:
-                raise AssertionError(f"No tiny config for advertised model type {model_type!r}: add one")
-            self._models[key] = build_tf_model(TasksManager.get_model_class_for_task(task, "tf"), model_type)
-        return self._models[key]
-
-    def directory(self, model_type: str, task: str) -> Path:
-        key = (model_type, task)
-        if key not in self._dirs:
-            cls = TasksManager.get_model_class_for_task(task, "tf")
-            self._dirs[key] = save_tf_model(cls, model_type, self.root / f"{model_type}-{task}")
-        return self._dirs[key]
+        super().__init__(root, "tf")
 
 
 def export_tf(model: Any, config: Any, directory: Path, **option_overrides: Any) -> dict[str, Any]:

@@ -16,6 +16,23 @@ from typing import Any
 
 from .errors import FrameworkNotInstalledError, ModelExportError, ModelLoadError, UnsupportedTaskError
 
+#: ``generate`` keyword arguments that make decoding plain greedy argmax, whatever the checkpoint's
+#: generation config enables: no EOS stop, no forced BOS/EOS, bad words, suppressed tokens or
+#: repetition penalties. Exported models are checked against these tokens, in every framework.
+PLAIN_GREEDY_KWARGS: Mapping[str, Any] = {
+    "eos_token_id": None,
+    "forced_eos_token_id": None,
+    "forced_bos_token_id": None,
+    "bad_words_ids": None,
+    "suppress_tokens": None,
+    "begin_suppress_tokens": None,
+    "no_repeat_ngram_size": 0,
+    "repetition_penalty": 1.0,
+    "min_length": 0,
+    "do_sample": False,
+    "num_beams": 1,
+}
+
 
 @dataclass(frozen=True)
 class TransformersFramework:

@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from modelexport_core.transformers_plugin import PLAIN_GREEDY_KWARGS
+
 _PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 _SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 
@@ -84,17 +86,6 @@ def generate_greedy(model: Any, inputs: Mapping[str, Any], max_new_tokens: int, 
     import torch
     from transformers import GenerationMixin
 
-    plain = {
-        "eos_token_id": None,
-        "forced_eos_token_id": None,
-        "forced_bos_token_id": None,
-        "bad_words_ids": None,
-        "suppress_tokens": None,
-        "begin_suppress_tokens": None,
-        "no_repeat_ngram_size": 0,
-        "repetition_penalty": 1.0,
-        "min_length": 0,
-    }
     tensors = {name: torch.from_numpy(value) for name, value in inputs.items()}
     with torch.inference_mode():
         # The generic generate, not a model's own override (Whisper's adds language/task prompts).
@@ -102,9 +93,7 @@ def generate_greedy(model: Any, inputs: Mapping[str, Any], max_new_tokens: int, 
             model,
             **tensors,
             max_new_tokens=max_new_tokens,
-            do_sample=False,
-            num_beams=1,
             pad_token_id=pad_token_id,
-            **plain,
+            **PLAIN_GREEDY_KWARGS,
         )
     return output.cpu().numpy()

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from modelexport_core.transformers_plugin import PLAIN_GREEDY_KWARGS
+
 
 def quiet_tensorflow() -> None:
     # transformers refuses Keras 3: the tf-keras package must back `tf.keras`.
@@ -50,17 +52,6 @@ def generate_greedy(model: Any, inputs: Mapping[str, Any], max_new_tokens: int, 
     quiet_tensorflow()
     import tensorflow as tf
 
-    plain = {
-        "eos_token_id": None,
-        "forced_eos_token_id": None,
-        "forced_bos_token_id": None,
-        "bad_words_ids": None,
-        "suppress_tokens": None,
-        "begin_suppress_tokens": None,
-        "no_repeat_ngram_size": 0,
-        "repetition_penalty": 1.0,
-        "min_length": 0,
-    }
     # TensorFlow's generate concatenates new int32 tokens to the prompt: ids and masks must be int32.
     tensors = {
         name: tf.constant(value.astype("int32") if value.dtype.kind in "iu" else value)
@@ -69,9 +60,7 @@ def generate_greedy(model: Any, inputs: Mapping[str, Any], max_new_tokens: int, 
     output = model.generate(
         **tensors,
         max_new_tokens=max_new_tokens,
-        do_sample=False,
-        num_beams=1,
         pad_token_id=pad_token_id,
-        **plain,
+        **PLAIN_GREEDY_KWARGS,
     )
     return output.numpy().astype("int64")
