@@ -50,28 +50,6 @@ TINY_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
     "vit": ("vit", _VIT_LIKE),
-    "detr": (
-        "detr",
-        {
-            "use_timm_backbone": False,
-            "use_pretrained_backbone": False,
-            "backbone_config": {
-                "model_type": "resnet",
-                "embedding_size": 8,
-                "hidden_sizes": [8, 8, 16, 16],
-                "depths": [1, 1, 1, 1],
-                "out_features": ["stage1", "stage2", "stage3", "stage4"],
-            },
-            "d_model": 32,
-            "encoder_layers": 1,
-            "decoder_layers": 1,
-            "encoder_attention_heads": 8,
-            "decoder_attention_heads": 8,
-            "encoder_ffn_dim": 32,
-            "decoder_ffn_dim": 32,
-            "num_queries": 5,
-        },
-    ),
     "segformer": (
         "segformer",
         {
@@ -325,7 +303,6 @@ TINY_CONFIGS.update(
         "conditional-detr": ("conditional_detr", _DETR_LIKE),
         "table-transformer": ("table-transformer", _DETR_LIKE),
         "detr": ("detr", _DETR_LIKE),
-        "segformer": ("segformer", TINY_CONFIGS["segformer"][1]),
         "dpt": (
             "dpt",
             {

@@ -247,6 +247,11 @@ class NormalizedConfig:
         return int(value) if value is not None else int(self.get("hidden_size")) // self.num_heads
 
 
+#: Prefixes of the cache inputs and outputs (``past_key_values.{i}.key``, ``present.{i}.key``): the
+#: names every converter and the generation loop read and write.
+PAST_PREFIX = "past_key_values."
+PRESENT_PREFIX = "present."
+
 _PAST = "past_sequence_length"
 _TOTAL = "past_sequence_length + sequence_length"
 
@@ -295,7 +300,7 @@ class DecoderOnnxConfig(OnnxConfig):
         if self.uses_past:
             for i in range(self.normalized.num_layers):
                 for part in ("key", "value"):
-                    specs.append(InputSpec(f"past_key_values.{i}.{part}", "float", self._past_axes(total=False)))
+                    specs.append(InputSpec(f"{PAST_PREFIX}{i}.{part}", "float", self._past_axes(total=False)))
         return specs
 
     @property
@@ -305,7 +310,7 @@ class DecoderOnnxConfig(OnnxConfig):
         if self.uses_past:
             for i in range(self.normalized.num_layers):
                 for part in ("key", "value"):
-                    outputs[f"present.{i}.{part}"] = {0: "batch_size", 2: _TOTAL}
+                    outputs[f"{PRESENT_PREFIX}{i}.{part}"] = {0: "batch_size", 2: _TOTAL}
         return outputs
 
 

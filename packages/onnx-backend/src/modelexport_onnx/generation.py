@@ -12,12 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .config import OnnxConfig
+from .config import PAST_PREFIX, PRESENT_PREFIX, OnnxConfig
 from .dummy_inputs import EXPORT_SHAPES
 from .errors import ValidationError
-
-PAST = "past_key_values."
-PRESENT = "present."
 
 
 def positions_from_mask(mask: Any) -> Any:
@@ -27,6 +24,26 @@ def positions_from_mask(mask: Any) -> Any:
     positions = np.cumsum(mask, axis=-1) - 1
     positions[mask == 0] = 1
     return positions.astype(np.int64)
+
+
+def _greedy_step(logits: Any, unfinished: Any, pad_token_id: int, eos_token_ids: tuple[int, ...]) -> tuple[Any, Any]:
+    """The argmax token of each row's last position (``pad_token_id`` for finished rows), and which
+    rows are still unfinished once it is appended (an EOS token finishes a row)."""
+    import numpy as np
+
+    next_tokens = np.where(unfinished, logits[:, -1, :].argmax(-1).astype(np.int64), pad_token_id)
+    if eos_token_ids:
+        unfinished = unfinished & ~np.isin(next_tokens, eos_token_ids)
+    return next_tokens, unfinished
+
+
+def _cache_from_present(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The next step's ``past_key_values.*`` inputs: this step's ``present.*`` outputs, renamed."""
+    return {
+        PAST_PREFIX + name[len(PRESENT_PREFIX) :]: value
+        for name, value in outputs.items()
+        if name.startswith(PRESENT_PREFIX)
+    }
 
 
 def greedy_generate(
@@ -46,7 +63,7 @@ def greedy_generate(
     input_names = {i.name for i in session.get_inputs()}
     output_names = [o.name for o in session.get_outputs()]
     empty = np.zeros((batch, normalized.num_kv_heads, 0, normalized.head_dim), dtype=np.float32)
-    past = {name: empty for name in input_names if name.startswith(PAST)}
+    past = {name: empty for name in input_names if name.startswith(PAST_PREFIX)}
     sequences = input_ids.astype(np.int64)
     mask = attention_mask.astype(np.int64)
     step_ids = sequences
@@ -56,16 +73,13 @@ def greedy_generate(
         if "position_ids" in input_names:
             feed["position_ids"] = positions_from_mask(mask)[:, -step_ids.shape[1] :]
         outputs = dict(zip(output_names, session.run(None, feed), strict=True))
-        next_tokens = outputs["logits"][:, -1, :].argmax(-1).astype(np.int64)
-        next_tokens = np.where(unfinished, next_tokens, pad_token_id)
+        next_tokens, unfinished = _greedy_step(outputs["logits"], unfinished, pad_token_id, eos_token_ids)
         sequences = np.concatenate([sequences, next_tokens[:, None]], axis=1)
         mask = np.concatenate([mask, np.ones((batch, 1), dtype=np.int64)], axis=1)
-        past = {PAST + name[len(PRESENT) :]: value for name, value in outputs.items() if name.startswith(PRESENT)}
+        past = _cache_from_present(outputs)
         step_ids = next_tokens[:, None]
-        if eos_token_ids:
-            unfinished &= ~np.isin(next_tokens, eos_token_ids)
-            if not unfinished.any():
-                break
+        if not unfinished.any():
+            break
     return sequences
 
 
@@ -103,16 +117,11 @@ def greedy_generate_seq2seq(
             feed["encoder_attention_mask"] = mask
         names = [o.name for o in session.get_outputs()]
         outputs = dict(zip(names, session.run(None, feed), strict=True))
-        next_tokens = outputs["logits"][:, -1, :].argmax(-1).astype(np.int64)
-        next_tokens = np.where(unfinished, next_tokens, pad_token_id)
+        next_tokens, unfinished = _greedy_step(outputs["logits"], unfinished, pad_token_id, eos_token_ids)
         sequences = np.concatenate([sequences, next_tokens[:, None]], axis=1)
-        for name, value in outputs.items():
-            if name.startswith(PRESENT):
-                cache[PAST + name[len(PRESENT) :]] = value
-        if eos_token_ids:
-            unfinished &= ~np.isin(next_tokens, eos_token_ids)
-            if not unfinished.any():
-                break
+        cache.update(_cache_from_present(outputs))  # the first step's cross-attention entries stay
+        if not unfinished.any():
+            break
     return sequences
 
 

@@ -29,7 +29,15 @@ def load_model(model_class: type, model: str, **kwargs: Any) -> Any:
 
 
 def _has_tf_weights(directory: Path) -> bool:
-    return directory.is_dir() and any((directory / name).exists() for name in ("tf_model.h5", "tf_model.h5.index.json"))
+    """Whether ``directory`` holds TensorFlow weights, by the plugin's own weight-file patterns."""
+    import fnmatch
+
+    from .plugin import framework
+
+    if not directory.is_dir():
+        return False
+    names = [path.name for path in directory.iterdir()]
+    return any(fnmatch.fnmatch(name, pattern) for name in names for pattern in framework.weight_files)
 
 
 def run_model(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:

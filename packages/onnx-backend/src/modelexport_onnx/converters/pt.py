@@ -17,17 +17,13 @@ from typing import Any
 
 import torch
 
-from ..config import OnnxConfig
+from ..config import PAST_PREFIX, PRESENT_PREFIX, OnnxConfig
 from ..errors import ExportError
 from ..options import ExportOptions
 
 #: The dynamo exporter emits opset 18 and converts down poorly: it is its floor.
 DYNAMO_MIN_OPSET = 18
 TWO_GIB = 2 * 1024**3
-
-
-PAST_PREFIX = "past_key_values."
-PRESENT_PREFIX = "present."
 
 
 def _cache_argument(model: torch.nn.Module) -> str:

@@ -18,7 +18,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..config import OnnxConfig
+from modelexport_core.registry import normalize_model_type
+
+from ..config import PAST_PREFIX, PRESENT_PREFIX, OnnxConfig
 from ..errors import ExportError
 from ..options import ExportOptions
 
@@ -29,8 +31,6 @@ import numpy as np
 import tensorflow as tf
 import tf2onnx  # here, not in convert(): a missing converter is reported by converter_for with what to install
 
-PAST_PREFIX = "past_key_values."
-PRESENT_PREFIX = "present."
 TWO_GIB = 2 * 1024**3
 #: Decoders whose TensorFlow cache is one tensor per layer, keys and values stacked on a leading
 #: axis of 2 (``(2, batch, heads, length, head_dim)``); the others keep a ``(key, value)`` pair.
@@ -184,15 +184,11 @@ def optimizer_error_mode(catch_errors: bool) -> Iterator[None]:
                 os.environ[key] = before
 
 
-def _model_type(model: Any) -> str:
-    return str(getattr(model.config, "model_type", "")).replace("_", "-")
-
-
 def _decoder_call(model: Any, config: OnnxConfig) -> Callable[..., dict[str, Any]]:
     """Decoder-only models (and encoders): the config's inputs in, its outputs out."""
     input_names = list(config.inputs)
     output_names = list(config.outputs)
-    stacked = _model_type(model) in STACKED_CACHE_MODEL_TYPES
+    stacked = normalize_model_type(str(getattr(model.config, "model_type", ""))) in STACKED_CACHE_MODEL_TYPES
 
     def call(*args: Any) -> dict[str, Any]:
         named = dict(zip(input_names, args, strict=True))
