@@ -5,20 +5,29 @@ Sources, most precise first: the model class (``BertForSequenceClassification``)
 model, the Hub's ``pipeline_tag`` and transformers auto class. Class names are matched by
 suffix against one table that serves model classes and auto classes alike
 (``...ForMaskedLM`` and ``AutoModelForMaskedLM``), so no transformers import is needed.
+
+Some class names do not say the task: ``XForConditionalGeneration`` (and ``MarianMTModel``) is
+text-to-text, speech-to-text or image-to-text depending on the model. For those the model type's
+registered tasks decide (the export registry that the backends fill), then hints of the config.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from . import hub
-from .errors import HubUnavailableError, TaskInferenceError
+from .errors import HubUnavailableError, PluginLoadError, TaskInferenceError
 from .model_source import ModelSource, read_config_file, read_pipeline_tag, resolve_model
-from .tasks import PIPELINE_TAG_TO_TASK
+from .registry import registry
+from .tasks import PIPELINE_TAG_TO_TASK, base_task
 
-#: Class-name suffix -> task, longest first. ``None`` marks a class we cannot export.
+#: Table value of a class name that may be any generation task: resolved with the model type and config.
+_GENERATION = "generation"
+
+#: Class-name suffix -> task, most specific first. ``None`` marks a class we cannot export.
 _SUFFIX_TO_TASK: tuple[tuple[str, str | None], ...] = (
     ("ForImageClassificationWithTeacher", "image-classification"),
     ("ForSequenceClassification", "sequence-classification"),
@@ -33,8 +42,14 @@ _SUFFIX_TO_TASK: tuple[tuple[str, str | None], ...] = (
     ("ForSemanticSegmentation", "semantic-segmentation"),
     ("ForMaskedImageModeling", "masked-im"),
     ("ForSpeechSeq2Seq", "speech2seq-lm"),
+    ("ForSpeechToText", "speech2seq-lm"),
     ("ForSeq2SeqLM", "seq2seq-lm"),
-    ("ForConditionalGeneration", "conditional-generation"),  # resolved with the config below
+    ("ForTextToText", "seq2seq-lm"),
+    ("ForConditionalGeneration", _GENERATION),
+    ("MarianMTModel", _GENERATION),  # not every "...MTModel": FSMTModel is a base model
+    ("SpeechEncoderDecoderModel", "speech2seq-lm"),
+    ("VisionEncoderDecoderModel", None),  # image-to-text
+    ("EncoderDecoderModel", "seq2seq-lm"),
     ("ForSegmentation", "image-segmentation"),
     ("ForMaskedLM", "masked-lm"),
     ("ForCausalLM", "causal-lm"),
@@ -44,27 +59,112 @@ _SUFFIX_TO_TASK: tuple[tuple[str, str | None], ...] = (
     ("Model", "default"),
 )
 
-#: Config keys that only speech encoder-decoders have.
-_SPEECH_CONFIG_KEYS = ("num_mel_bins", "input_feat_per_channel")
+#: The tasks a generation head can have; the registered tasks of its model type pick one.
+_GENERATION_TASKS = frozenset({"seq2seq-lm", "speech2seq-lm"})
+
+
+@dataclass(frozen=True)
+class _ConfigHint:
+    """``task`` when the config sets every key of ``all_of`` and, if given, one of ``any_of``.
+
+    A key is set when its value is neither missing, ``None`` nor ``False``. ``kind`` says what
+    a model matching a hint without task is, for the error message.
+    """
+
+    task: str | None
+    all_of: tuple[str, ...]
+    any_of: tuple[str, ...] = ()
+    kind: str = ""
+
+    def matches(self, config: Mapping[str, Any]) -> bool:
+        def is_set(key: str) -> bool:
+            value = config.get(key)
+            return value is not None and value is not False
+
+        return all(map(is_set, self.all_of)) and (not self.any_of or any(map(is_set, self.any_of)))
+
+
+#: Config hints for a generation head whose model type's registered tasks do not decide; first match wins.
+#: transformers writes only the keys that differ from the base config, so each family has a hint of its own.
+_GENERATION_HINTS: tuple[_ConfigHint, ...] = (
+    _ConfigHint(None, ("vision_config",), kind="an image-to-text model (its config has a vision_config)"),
+    _ConfigHint("speech2seq-lm", (), ("num_mel_bins", "input_feat_per_channel")),
+    _ConfigHint("seq2seq-lm", ("is_encoder_decoder",)),
+    _ConfigHint("seq2seq-lm", ("decoder_start_token_id",), ("d_model", "num_decoder_layers", "decoder_layers")),
+    _ConfigHint("seq2seq-lm", ("num_decoder_layers",)),  # T5 family
+    _ConfigHint("seq2seq-lm", ("encoder_layers", "decoder_layers")),  # BART family
+)
+
+
+def _table_row(class_name: str) -> tuple[str, str | None] | None:
+    """The row of ``_SUFFIX_TO_TASK`` that ``class_name`` matches, ``None`` when none does."""
+    name = class_name.removeprefix("TF").removeprefix("Flax")
+    return next((row for row in _SUFFIX_TO_TASK if name.endswith(row[0])), None)
 
 
 def task_from_class_name(class_name: str, config: Mapping[str, Any] | None = None) -> str | None:
-    """The task of a model class or auto class name, ``None`` when it names none of ours."""
-    name = class_name.removeprefix("TF").removeprefix("Flax")
-    for suffix, task in _SUFFIX_TO_TASK:
-        if name.endswith(suffix):
-            if task == "conditional-generation":
-                return _conditional_generation_task(config or {})
-            return task
-    return None
+    """The task of a model class or auto class name, ``None`` when it names none of ours.
+
+    ``config`` (a parsed ``config.json``) resolves the class names that do not say the task.
+    """
+    row = _table_row(class_name)
+    if row is None:
+        return None
+    if row[1] == _GENERATION:
+        return _generation_task(config or {})[0]
+    return row[1]
 
 
-def _conditional_generation_task(config: Mapping[str, Any]) -> str | None:
-    """``XForConditionalGeneration`` is seq2seq text, speech-to-text or (unsupported) vision."""
-    if any(key in config for key in _SPEECH_CONFIG_KEYS):
-        return "speech2seq-lm"
-    if config.get("is_encoder_decoder") and "vision_config" not in config:
-        return "seq2seq-lm"
+def _generation_task(config: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The task of a generation head, or ``None`` and why it cannot be told.
+
+    The tasks registered for the config's ``model_type`` decide when they hold exactly one
+    generation task; otherwise the first matching config hint does.
+    """
+    model_type = config.get("model_type")
+    registered = _registered_generation_tasks(model_type) if isinstance(model_type, str) and model_type else set()
+    if len(registered) == 1:
+        return next(iter(registered)), ""
+    for hint in _GENERATION_HINTS:
+        if hint.matches(config):
+            return hint.task, f"it is {hint.kind}, which modelexport has no task for"
+    if not isinstance(model_type, str) or not model_type:
+        registry_says = "its config names no model_type"
+    elif registered:
+        registry_says = f"model type {model_type!r} is registered for both {' and '.join(sorted(registered))}"
+    else:
+        registry_says = f"no installed backend registers model type {model_type!r} for either"
+    return None, (
+        "it may be text-to-text (seq2seq-lm) or speech-to-text (speech2seq-lm): "
+        f"{registry_says}, and its config sets none of the keys that tell them apart "
+        "(is_encoder_decoder, num_mel_bins, decoder_start_token_id with d_model...)"
+    )
+
+
+def _registered_generation_tasks(model_type: str) -> set[str]:
+    """The generation tasks (without ``-with-past``) that the installed backends register for ``model_type``."""
+    from .plugins import backend_names, ensure_backend_loaded
+
+    found: set[str] = set()
+    for backend in sorted({*backend_names(), *registry.backends()}):
+        try:
+            ensure_backend_loaded(backend)
+        except PluginLoadError:  # a backend that does not load has no say; the config hints still apply
+            continue
+        found.update(base_task(task) for task in registry.entries_for(backend, model_type) or {})
+    return found & _GENERATION_TASKS
+
+
+def explain_class_name(class_name: str, config: Mapping[str, Any] | None = None) -> str | None:
+    """Why the known class ``class_name`` gives no task, for an error message; else ``None``."""
+    row = _table_row(class_name)
+    if row is None:
+        return None
+    if row[1] is None:
+        return f"{class_name} has no task that modelexport exports."
+    if row[1] == _GENERATION:
+        task, why = _generation_task(config or {})
+        return f"{class_name} is a generation head and {why}." if task is None else None
     return None
 
 
@@ -92,10 +192,23 @@ def _infer_from_directory(directory: os.PathLike[str], what: str) -> str:
         architectures = config.get("architectures") or "none"
         raise TaskInferenceError(
             f"Cannot infer the task of {what}: its config.json names architectures {architectures} "
-            "and its model card has no usable pipeline_tag. Pass the task explicitly "
-            "(e.g. --task sequence-classification); `modelexport tasks` lists them."
+            f"and its model card has no usable pipeline_tag.{_advice(config)}"
         )
     return task
+
+
+def _advice(config: Mapping[str, Any]) -> str:
+    """Why the known classes of ``architectures`` give no task, then which task to pass."""
+    architectures = [a for a in config.get("architectures") or [] if isinstance(a, str)]
+    notes = [note for note in (explain_class_name(a, config) for a in architectures) if note]
+    undecided = any(row and row[1] == _GENERATION for row in map(_table_row, architectures)) and not any(
+        hint.matches(config) for hint in _GENERATION_HINTS
+    )
+    example = "--task seq2seq-lm or --task speech2seq-lm" if undecided else "e.g. --task sequence-classification"
+    return (
+        "".join(" " + note for note in notes)
+        + f" Pass the task explicitly ({example}); `modelexport tasks` lists them."
+    )
 
 
 def infer_task_from_model(
@@ -114,7 +227,11 @@ def infer_task_from_model(
         config: dict[str, Any] = getattr(getattr(model, "config", None), "to_dict", dict)()
         task = task_from_class_name(cls.__name__, config)
         if task is None:
-            raise TaskInferenceError(f"Cannot infer a task from the class {cls.__name__}; pass the task explicitly.")
+            why = explain_class_name(cls.__name__, config)
+            raise TaskInferenceError(
+                f"Cannot infer a task from the class {cls.__name__}.{' ' + why if why else ''} "
+                "Pass the task explicitly."
+            )
         return task
 
     source = resolve_model(model, subfolder)

@@ -73,6 +73,11 @@ class ExporterConfigRegistry:
     def has_backend(self, backend: str) -> bool:
         return backend in self._entries
 
+    def backends(self) -> list[str]:
+        """Backends with registrations: those of installed packages loaded so far and those added by hand."""
+        with self._lock:
+            return sorted(self._entries)
+
     def model_types(self, backend: str) -> list[str]:
         return sorted(self._entries.get(backend, {}))
 

@@ -89,7 +89,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     "pegasus": Architecture(_SEQ2SEQ, SEQ2SEQ_TASKS, _BART_NAMES, tf_tasks=SEQ2SEQ_TASKS),
     "m2m-100": Architecture(_SEQ2SEQ, SEQ2SEQ_TASKS, _BART_NAMES),
     # Vision: one config; per row the tasks and whether height and width stay dynamic.
-    "vit": Architecture(_VISION, ("image-classification", "masked-im"), _FIXED, tf_tasks=_TF_IMAGE),
+    "vit": Architecture(_VISION, ("default", "image-classification", "masked-im"), _FIXED, tf_tasks=_TF_IMAGE),
     "deit": Architecture(_VISION, ("image-classification", "masked-im"), _FIXED, tf_tasks=_TF_IMAGE),
     # beit's segmentation head pools adaptively over sizes TorchScript cannot see: dynamo exports it.
     "beit": Architecture(_VISION, ("image-classification", "semantic-segmentation"), {**_FIXED, "exporter": "dynamo"}),
@@ -102,7 +102,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         _FIXED,
         tf_tasks=("image-classification", "semantic-segmentation"),
     ),  # unfolds patches
-    "dinov2": Architecture(_VISION, ("image-classification",)),
+    "dinov2": Architecture(_VISION, ("default", "image-classification")),
     "efficientnet": Architecture(_VISION, ("image-classification",)),
     "regnet": Architecture(_VISION, _TF_IMAGE, tf_tasks=_TF_IMAGE),
     "detr": Architecture(_VISION, ("object-detection", "image-segmentation")),

@@ -462,6 +462,7 @@ class VisionOnnxConfig(OnnxConfig):
     """
 
     SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = (
+        "default",
         "image-classification",
         "masked-im",
         "object-detection",
@@ -470,6 +471,8 @@ class VisionOnnxConfig(OnnxConfig):
     )
     ATOL_FOR_VALIDATION: ClassVar[float] = 1e-4
     TASK_OUTPUTS: ClassVar[dict[str, dict[str, AxisNames]]] = {
+        # feature extraction: the backbone's hidden states (one per patch and special token)
+        "default": {"last_hidden_state": _BATCH},
         "image-classification": {"logits": _BATCH},
         "masked-im": {"reconstruction": _BATCH},
         "object-detection": {"logits": _BATCH, "pred_boxes": _BATCH},

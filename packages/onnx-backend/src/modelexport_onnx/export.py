@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -23,7 +24,7 @@ from .errors import UnsupportedExportOptionError
 from .options import DEFAULT_EXPORTER, DTYPES, EXPORTERS, ExportOptions
 from .postprocess import PostprocessReport, frozen_axes, postprocess
 from .staging import staging_folder
-from .validation import ValidationReport, raise_if_failed, validate
+from .validation import Reference, Tolerance, ValidationReport, raise_if_failed, validate
 
 
 @dataclass(frozen=True)
@@ -138,18 +139,31 @@ def export(
     return ExportResult(output, framework, options, report, time.perf_counter() - start)
 
 
-def reference_runner(model: Any, config: OnnxConfig, framework: str) -> Callable[[Mapping[str, Any]], Any]:
-    """How to get the framework's own outputs for ONNX-named inputs.
+def reference_runner(model: Any, config: OnnxConfig, framework: str) -> Callable[[Mapping[str, Any]], Reference]:
+    """How to get the framework's own outputs for ONNX-named inputs, in float32 and, where it can, float64.
 
     The framework's converter knows the export's input and output conventions (caches as
     ``past_key_values.{i}.key``) and runs the model eagerly through them; a converter without
-    that falls back to the framework plugin's plain ``run_model``.
+    that falls back to the framework plugin's plain ``run_model``. A converter that can run the
+    model in float64 (PyTorch) gives the second run that the validation bound is derived from.
     """
     converter = converter_for(framework)
     if hasattr(converter, "run_reference"):
-        return lambda inputs: converter.run_reference(model, config, inputs)
-    plugin = get_framework(framework)
-    return lambda inputs: plugin.run_model(model, inputs)
+        run_float32: Callable[[Mapping[str, Any]], Any] = functools.partial(converter.run_reference, model, config)
+    else:
+        run_float32 = functools.partial(get_framework(framework).run_model, model)
+    if not hasattr(converter, "run_reference_float64"):
+        no_float64 = f"no float64 run for {framework} models"
+    else:
+        no_float64 = converter.float64_unavailable(model)
+
+    def run(inputs: Mapping[str, Any]) -> Reference:
+        float32 = run_float32(inputs)
+        if no_float64 is not None:
+            return Reference(float32, None, no_float64)
+        return Reference(float32, converter.run_reference_float64(model, config, inputs))
+
+    return run
 
 
 def validate_export(
@@ -161,7 +175,10 @@ def validate_export(
     shapes: DummyShapes | None = None,
     raise_on_failure: bool = True,
 ) -> ValidationReport:
-    """Compare ``onnx_path`` run in onnxruntime with ``model`` run by its framework."""
+    """Compare ``onnx_path`` run in onnxruntime with ``model`` run by its framework.
+
+    Without ``atol``, each output's bound is derived from the model (see :mod:`.validation`).
+    """
     from .options import validation_shapes_for
 
     report = validate(
@@ -169,7 +186,7 @@ def validate_export(
         config,
         reference_runner(model, config, TasksManager.determine_framework(model)),
         shapes or validation_shapes_for(EXPORT_SHAPES),
-        config.atol if atol is None else atol,
+        Tolerance(atol=atol),
     )
     if raise_on_failure:
         raise_if_failed(report)
@@ -187,15 +204,24 @@ def export_components(
 
 
 def validate_components(
-    model: Any, config: OnnxConfig, directory: Path, framework: str, shapes: DummyShapes, atol: float
+    model: Any,
+    config: OnnxConfig,
+    directory: Path,
+    framework: str,
+    shapes: DummyShapes,
+    atol: float | None = None,
 ) -> ValidationReport:
-    """Validate every file of ``config`` in ``directory``; one report, outputs named ``file:output`` when split."""
+    """Validate every file of ``config`` in ``directory``; one report, outputs named ``file:output`` when split.
+
+    Without ``atol``, each output's bound is derived from the model (see :mod:`.validation`).
+    """
     from dataclasses import replace
 
     components = config.components()
-    merged = ValidationReport(atol=atol, shapes={})
+    tolerance = Tolerance(atol=atol)
+    merged = ValidationReport(tolerance=tolerance, shapes={})
     for name, part in components.items():
-        report = validate(directory / f"{name}.onnx", part, reference_runner(model, part, framework), shapes, atol)
+        report = validate(directory / f"{name}.onnx", part, reference_runner(model, part, framework), shapes, tolerance)
         prefix = "" if len(components) == 1 else f"{name}:"
         merged.outputs += [replace(check, name=prefix + check.name) for check in report.outputs]
         merged.shapes.update(report.shapes)

@@ -1,0 +1,202 @@
+"""Real pretrained checkpoints, one per family, exported with DEFAULT options: they must pass, and
+every mutation of their exported graphs must fail validation.
+
+Tiny random models have small outputs and shallow graphs: a fixed tolerance that fits them fails
+real models (float32 rounding grows with depth and magnitude), and a bound loose enough for real
+models could pass a broken graph. So both directions are tested on the real thing: the export of
+each real checkpoint validates with the bound derived from the model, its greedy generation on real
+prompts equals the framework's, and each mutation of :mod:`mutations` applied to its graph is caught.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from modelexport_core import TasksManager
+from modelexport_core.plugins import get_framework
+from modelexport_onnx.export import reference_runner
+from modelexport_onnx.generation import check_generation
+from modelexport_onnx.main_export import logits_bound, main_export
+from modelexport_onnx.options import validation_shapes_for
+from modelexport_onnx.dummy_inputs import EXPORT_SHAPES
+from modelexport_onnx.validation import Tolerance, compare_outputs, onnx_session, run_onnx, used_dimensions
+from mutations import MUTATIONS, NotApplicable, mutate
+from real_models import REAL_CHECKPOINTS, RealCheckpoint, checkpoint_dir
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+#: Which mutations find a target in each checkpoint's graphs (all of them must then be caught).
+EXPECTED_MUTATIONS = {
+    "all-MiniLM-L6-v2": {
+        "dropped residual branch",
+        "layer-norm epsilon raised to 1e-3",
+        "two attention heads swapped",
+        "positions shifted by one",
+        "weight perturbed by 1e-3 of its scale",
+    },
+    "SmolLM2-135M-Instruct": {m.name for m in MUTATIONS},
+    "whisper-base": {m.name for m in MUTATIONS} - {"rotary base +10%"},
+    "dinov2-small": {
+        "dropped residual branch",
+        "layer-norm epsilon raised to 1e-3",
+        "two attention heads swapped",
+        "positions shifted by one",
+        "weight perturbed by 1e-3 of its scale",
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for converted checkpoints, shared by the xdist workers of this run."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "real-checkpoints"
+
+
+def real_dir(checkpoint: RealCheckpoint, shared_root: Path) -> Path:
+    if not checkpoint.installed():
+        message = f"{checkpoint.name}: install {checkpoint.missing()} (see noxfile.py, session pt)"
+        if os.environ.get("MODELEXPORT_EXPECT_REAL") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return checkpoint_dir(checkpoint, shared_root)
+
+
+def read_wav(path: Path) -> np.ndarray:
+    """16-bit mono PCM as float32 in [-1, 1]."""
+    with wave.open(str(path)) as audio:
+        assert audio.getnchannels() == 1 and audio.getsampwidth() == 2, path
+        frames = audio.readframes(audio.getnframes())
+    return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def real_prompts(checkpoint: RealCheckpoint, directory: Path) -> dict[str, Any]:
+    """Inputs a user would give: tokenized sentences (left-padded for a decoder), or real speech."""
+    if checkpoint.family == "decoder":
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(directory, padding_side="left")
+        texts = ["The capital of France is", "def fibonacci(n):\n    "]
+        encoded = tokenizer(texts, return_tensors="np", padding=True)
+        return {"input_ids": encoded["input_ids"].astype(np.int64), "attention_mask": encoded["attention_mask"]}
+    from transformers import WhisperFeatureExtractor
+
+    extractor = WhisperFeatureExtractor.from_pretrained(directory)
+    speech = read_wav(DATA / "speech.wav")
+    features = extractor([speech, speech[: len(speech) // 2]], sampling_rate=16000, return_tensors="np")
+    return {"input_features": features["input_features"].astype(np.float32)}
+
+
+def mutation_table(model: Any, config: Any, out: Path, hf_config: Any) -> list[dict[str, Any]]:
+    """Apply every mutation to every file of the export; validate each mutant with default options."""
+    tolerance = Tolerance()
+    shapes = validation_shapes_for(EXPORT_SHAPES)
+    rows = []
+    for name, part in config.components().items():
+        original = onnx.load(str(out / f"{name}.onnx"))
+        inputs = part.generate_dummy_inputs(shapes, seed=1)
+        reference = reference_runner(model, part, "pt")(inputs)
+        dims = used_dimensions(part, shapes)
+        assert compare_outputs(run_onnx(onnx_session_of(original), inputs), reference, tolerance, dims).passed
+        for mutation in MUTATIONS:
+            try:
+                mutant, what = mutate(original, mutation, hf_config)
+            except NotApplicable:
+                continue
+            try:
+                outputs = run_onnx(onnx_session_of(mutant), inputs)
+            except Exception as error:  # a mutant onnxruntime refuses to run is caught too
+                rows.append({"file": name, "mutation": mutation.name, "what": what, "caught": True, "by": repr(error)})
+                continue
+            report = compare_outputs(outputs, reference, tolerance, dims)
+            failing = [c for c in report.outputs if not c.passed]
+            worst = max(failing, key=lambda c: (c.error or np.inf) / (c.bound or 1.0), default=None)
+            rows.append(
+                {
+                    "file": name,
+                    "mutation": mutation.name,
+                    "what": what,
+                    "caught": not report.passed,
+                    "by": None
+                    if worst is None
+                    else f"{worst.name}: {worst.error:.2e} > bound {worst.bound:.2e} ({len(failing)} outputs)",
+                }
+            )
+    return rows
+
+
+def onnx_session_of(model: onnx.ModelProto) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def record(name: str, result: dict[str, Any]) -> None:
+    """Keep the measurements where ``MODELEXPORT_REAL_RESULTS`` points (for the README and benchmarks)."""
+    folder = os.environ.get("MODELEXPORT_REAL_RESULTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / f"{name}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(REAL_CHECKPOINTS))
+def test_real_checkpoint(name: str, shared_root: Path, tmp_path: Path) -> None:
+    checkpoint = REAL_CHECKPOINTS[name]
+    directory = real_dir(checkpoint, shared_root)
+    out = tmp_path / "onnx"
+
+    # 1. Default options: the export validates against the bound derived from the model.
+    result = main_export(directory, out, checkpoint.task, progress=None)
+    report = result.validation
+    assert report.passed, report.table()
+    assert all(c.bound_source and c.error is not None and c.error <= c.bound for c in report.outputs)
+    assert all(c.bound_source.startswith(("float64", "floor")) for c in report.outputs if c.bound_source)
+    if checkpoint.task.endswith("-with-past"):
+        assert report.extra["generation"]["equal"], report.extra["generation"]
+
+    model = TasksManager.get_model_from_task(checkpoint.task, directory, framework="pt")
+    config = TasksManager.get_exporter_config_constructor("onnx", task=checkpoint.task, model_type=result.model_type)(
+        model.config
+    )
+
+    # 2. Greedy generation on real prompts: the ONNX tokens are exactly PyTorch's.
+    generation = None
+    if checkpoint.task.endswith("-with-past"):
+        plugin = get_framework("pt")
+        sessions = {part: onnx_session(out / f"{part}.onnx") for part in config.components()}
+        check = check_generation(
+            sessions,
+            config,
+            lambda inputs, n, pad: plugin.generate(model, inputs, n, pad),  # type: ignore[attr-defined]
+            max_new_tokens=20,
+            inputs=real_prompts(checkpoint, directory),
+            logits_bound=logits_bound(report),
+        )
+        assert check.new_tokens == 20
+        assert check.equal, check.to_dict()
+        generation = check.to_dict()
+
+    # 3. Every mutation of the exported graphs fails validation.
+    rows = mutation_table(model, config, out, model.config)
+    record(
+        name,
+        {
+            "outputs": [c.__dict__ for c in report.outputs],
+            "timings": result.timings,
+            "generation": generation,
+            "mutations": rows,
+        },
+    )
+    assert {row["mutation"] for row in rows} == EXPECTED_MUTATIONS[name], rows
+    missed = [row for row in rows if not row["caught"]]
+    assert not missed, json.dumps(missed, indent=1)
