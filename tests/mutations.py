@@ -140,10 +140,10 @@ def rotary_base_off(graph: Graph, config: Any) -> str:
     exponents = np.arange(0, head_dim, 2, dtype=np.float64) / head_dim
     expected = 1.0 / theta**exponents
     for name, value in graph.constants():
-        if value.size == expected.size and value.dtype.kind == "f":
-            if np.allclose(value.reshape(-1), expected, rtol=1e-5):
-                graph.set_constant(name, (1.0 / (1.1 * theta) ** exponents).astype(value.dtype).reshape(value.shape))
-                return f"{name}: inverse frequencies of base {theta:g} -> {1.1 * theta:g}"
+        matches = value.size == expected.size and value.dtype.kind == "f"
+        if matches and np.allclose(value.reshape(-1), expected, rtol=1e-5):
+            graph.set_constant(name, (1.0 / (1.1 * theta) ** exponents).astype(value.dtype).reshape(value.shape))
+            return f"{name}: inverse frequencies of base {theta:g} -> {1.1 * theta:g}"
     raise NotApplicable("no inverse-frequency table in the graph")
 
 
@@ -261,19 +261,30 @@ def cache_to_wrong_layer(graph: Graph, config: Any) -> str:
     return f"{first} <-> {second}"
 
 
+def _matmul_weights(graph: Graph) -> list[tuple[str, np.ndarray]]:
+    """Every float32 weight matrix a MatMul or Gemm multiplies by (directly or through a Transpose)."""
+    found: dict[str, np.ndarray] = {}
+    for node in graph.graph.node:
+        if node.op_type not in ("MatMul", "Gemm") or len(node.input) < 2:
+            continue
+        weight = node.input[1]
+        producer = graph.producer.get(weight)
+        if producer is not None and producer.op_type == "Transpose":
+            weight = producer.input[0]
+        value = graph.constant(weight)
+        if value is not None and value.ndim == 2 and value.dtype == np.float32 and min(value.shape) > 16:
+            found.setdefault(weight, value)
+    return list(found.items())
+
+
 def perturbed_weight(graph: Graph, config: Any, relative: float = 1e-3) -> str:
-    """A middle layer's largest weight matrix gets noise of ``relative`` times its own spread."""
-    weights = [
-        (name, value)
-        for name, value in ((n, numpy_helper.to_array(t)) for n, t in graph.initializers.items())
-        if value.ndim == 2 and value.dtype == np.float32 and min(value.shape) > 16
-    ]
+    """A middle layer's weight matrix (of the most common large size) gets noise of ``relative`` times its spread."""
+    weights = _matmul_weights(graph)
     if not weights:
         raise NotApplicable("no weight matrices")
-    largest = max(v.size for _, v in weights)
-    # Not the embedding table (often the largest): the most common large size, from a middle layer.
-    sizes = sorted({v.size for _, v in weights if v.size < largest} or {largest})
-    name, value = _middle([(n, v) for n, v in weights if v.size == sizes[-1]], "weight")
+    sizes = [v.size for _, v in weights]
+    common = max(set(sizes), key=lambda size: (sizes.count(size), size))
+    name, value = _middle([(n, v) for n, v in weights if v.size == common], "weight")
     noise = np.random.default_rng(0).standard_normal(value.shape) * relative * float(value.std())
     graph.set_constant(name, (value + noise).astype(np.float32))
     return f"{name} {list(value.shape)}: + N(0, ({relative:g} x its std)^2)"

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import json
 import os
-import wave
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
 import pytest
+from ct2_checkpoint import read_wav_mono16k
 from modelexport_core import TasksManager
 from modelexport_core.plugins import get_framework
+from modelexport_onnx.dummy_inputs import EXPORT_SHAPES
 from modelexport_onnx.export import reference_runner
 from modelexport_onnx.generation import check_generation
 from modelexport_onnx.main_export import logits_bound, main_export
 from modelexport_onnx.options import validation_shapes_for
-from modelexport_onnx.dummy_inputs import EXPORT_SHAPES
 from modelexport_onnx.validation import Tolerance, compare_outputs, onnx_session, run_onnx, used_dimensions
 from mutations import MUTATIONS, NotApplicable, mutate
 from real_models import REAL_CHECKPOINTS, RealCheckpoint, checkpoint_dir
@@ -69,14 +69,6 @@ def real_dir(checkpoint: RealCheckpoint, shared_root: Path) -> Path:
     return checkpoint_dir(checkpoint, shared_root)
 
 
-def read_wav(path: Path) -> np.ndarray:
-    """16-bit mono PCM as float32 in [-1, 1]."""
-    with wave.open(str(path)) as audio:
-        assert audio.getnchannels() == 1 and audio.getsampwidth() == 2, path
-        frames = audio.readframes(audio.getnframes())
-    return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
-
-
 def real_prompts(checkpoint: RealCheckpoint, directory: Path) -> dict[str, Any]:
     """Inputs a user would give: tokenized sentences (left-padded for a decoder), or real speech."""
     if checkpoint.family == "decoder":
@@ -89,7 +81,7 @@ def real_prompts(checkpoint: RealCheckpoint, directory: Path) -> dict[str, Any]:
     from transformers import WhisperFeatureExtractor
 
     extractor = WhisperFeatureExtractor.from_pretrained(directory)
-    speech = read_wav(DATA / "speech.wav")
+    speech = read_wav_mono16k(DATA / "speech.wav")
     features = extractor([speech, speech[: len(speech) // 2]], sampling_rate=16000, return_tensors="np")
     return {"input_features": features["input_features"].astype(np.float32)}
 
