@@ -59,7 +59,9 @@ def _smollm2(dirs: list[Path], out: Path) -> Path:
 def _whisper_base(dirs: list[Path], out: Path) -> Path:
     from ct2_checkpoint import whisper_from_ct2
 
-    return whisper_from_ct2(dirs[0] / "data", [dirs[0] / "data" / "model.bin.part1", dirs[1] / "data" / "model.bin.part2"], out)
+    return whisper_from_ct2(
+        dirs[0] / "data", [dirs[0] / "data" / "model.bin.part1", dirs[1] / "data" / "model.bin.part2"], out
+    )
 
 
 def _dinov2_small(dirs: list[Path], out: Path) -> Path:
