@@ -3,21 +3,43 @@
 Sub-commands of core live here (``tasks``, ``infer-task``); a backend adds its own through
 the ``modelexport.commands`` entry-point group (each entry names ``register(subparsers)``).
 Every :class:`~modelexport_core.ModelExportError` becomes one ``error:`` line and exit
-status 2, never a traceback.
+status 2 (a failed export or validation: 1), never a traceback.
+
+Exit statuses: 0 done; 1 the export or its validation failed; 2 bad input (options, model, paths);
+130 interrupted by Ctrl-C (SIGINT); 143 terminated (SIGTERM): 128 + the signal, as shells report it.
+An interruption prints one ``interrupted`` line, whatever it interrupted (even an import).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
-from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from modelexport import _interrupts
+
+if TYPE_CHECKING:
+    from importlib import metadata
+
+# Nothing heavier at import: the console script imports this module before ``entry`` installs the
+# signal handlers, and a Ctrl-C before that ends in Python's own traceback.
 
 COMMANDS_GROUP = "modelexport.commands"
 EXPORTERS_GROUP = "modelexport.exporters"
 EXIT_USAGE = 2
+
+
+def _report_interruption(exc: BaseException) -> int:
+    """One ``interrupted`` line; the status is 128 + the signal (130 for Ctrl-C, 143 for SIGTERM)."""
+    _interrupts.reported()
+    signum = _interrupts.received()
+    code = 128 + signum if signum is not None else int(getattr(exc, "exit_code", 130))
+    reason = signal.Signals(signum).name if signum is not None else str(exc)
+    print(f"interrupted ({reason})" if reason else "interrupted", file=sys.stderr)
+    return code
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -115,6 +137,8 @@ def _cmd_infer_task(args: argparse.Namespace) -> int:
 
 
 def _entry_points(group: str) -> list[metadata.EntryPoint]:
+    from importlib import metadata
+
     unique = {(ep.name, ep.value): ep for ep in metadata.entry_points(group=group)}
     return sorted(unique.values(), key=lambda ep: ep.name)
 
@@ -162,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("modelexport")
     except metadata.PackageNotFoundError:
@@ -169,18 +195,22 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from modelexport_core.errors import ModelExportError
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return int(args.handler(args) or 0)
-    except ModelExportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return int(getattr(exc, "exit_code", EXIT_USAGE))
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into an exception by a backend
-        print(f"interrupted ({exc})" if str(exc) else "interrupted", file=sys.stderr)
-        return int(getattr(exc, "exit_code", 130))
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into an exception (here or by a backend)
+        return _report_interruption(exc)
+    except BaseException as exc:
+        if _interrupts.received() is not None and not isinstance(exc, SystemExit):
+            # An interrupted import surfaces as ImportError, an interrupted load as the loader's error...
+            return _report_interruption(exc)
+        from modelexport_core.errors import ModelExportError
+
+        if isinstance(exc, ModelExportError):
+            print(f"error: {exc}", file=sys.stderr)
+            return int(getattr(exc, "exit_code", EXIT_USAGE))
+        raise
 
 
 def entry() -> None:
@@ -192,7 +222,9 @@ def entry() -> None:
     import logging
     import os
 
+    _interrupts.install()
     code = main()
+    _interrupts.reported()  # done: a late signal must not interrupt the flushing below with a traceback
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

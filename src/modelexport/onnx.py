@@ -31,7 +31,9 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), name)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("modelexport_onnx"):
-            raise ImportError("modelexport.onnx needs the ONNX backend: pip install 'modelexport[onnx]'") from exc
+            from modelexport_core.plugins import install_hint
+
+            raise ImportError(f"modelexport.onnx needs the ONNX backend. {install_hint('onnx')}") from exc
         raise
     globals()[name] = value
     return value

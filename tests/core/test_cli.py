@@ -67,8 +67,8 @@ def test_infer_task_on_the_bundled_example(capsys: pytest.CaptureFixture[str]) -
     ("argv", "message"),
     [
         (["tasks", "--model-type", "distilbrt"], "Did you mean 'distilbert'"),
-        (["tasks", "--framework", "nope"], "pip install modelexport-nope"),
-        (["tasks", "--model-type", "bert", "--backend", "tflite"], "pip install modelexport-tflite"),
+        (["tasks", "--framework", "nope"], "no plugin called 'nope'"),
+        (["tasks", "--model-type", "bert", "--backend", "tflite"], "no plugin called 'tflite'"),
         (["infer-task", "/definitely/not/here"], "does not exist"),
         (["infer-task", "org/../../etc"], "valid Hugging Face Hub model id"),
     ],

@@ -53,7 +53,10 @@ def test_config_without_image_size_uses_the_documented_default() -> None:
 
 @pytest.mark.parametrize(
     ("model_type", "task", "listed"),
-    [("vit", "fill-mask", "image-classification, masked-im"), ("bert", "image-classification", "default, masked-lm")],
+    [
+        ("vit", "fill-mask", "default, image-classification, masked-im"),
+        ("bert", "image-classification", "default, masked-lm"),
+    ],
 )
 def test_text_task_for_an_image_model_and_the_reverse(model_type: str, task: str, listed: str) -> None:
     with pytest.raises(UnsupportedTaskError, match=f"Supported tasks for it: {listed}"):

@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import FrameworkNotDeterminedError, FrameworkNotInstalledError
 from .model_source import list_model_files, resolve_model
-from .plugins import FrameworkPlugin, framework_plugins, get_framework
+from .plugins import FrameworkPlugin, framework_plugins, get_framework, install_hint, requirements_hint
 
 
 def frameworks_for_files(files: list[str]) -> list[FrameworkPlugin]:
@@ -58,7 +58,7 @@ def determine_framework(
         raise FrameworkNotInstalledError(
             f"{source.reference!r} holds {needed.display_name} weights, but "
             f"{', '.join(needed.missing_requirements())} is not installed. "
-            f"Install it with `pip install {needed.distribution}`."
+            f"{requirements_hint(needed.name, needed.distribution, needed.missing_requirements())}"
         )
     chosen = _first_available(framework_plugins())
     if chosen is not None:
@@ -67,5 +67,5 @@ def determine_framework(
     raise FrameworkNotInstalledError(
         f"No framework can load {source.reference!r}: no weight file tells which one, and no "
         f"framework is installed and usable (plugins found: {names}). Install a framework "
-        "plugin, e.g. `pip install modelexport-pt`."
+        f"plugin; for PyTorch models: {install_hint('pt')}"
     )

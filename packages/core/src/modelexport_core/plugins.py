@@ -141,9 +141,37 @@ def framework_names() -> list[str]:
     return [p.name for p in framework_plugins()]
 
 
+#: How to install modelexport's own plugins: the facade's extras, from the root of a clone, pinned by the
+#: README's constraints files. No package index serves the split distributions (``modelexport-pt``...),
+#: so a hint naming one would send a new user to a command that cannot work.
+CLONE_INSTALL_COMMANDS: Mapping[str, str] = {
+    "pt": 'pip install -c constraints/pt.txt ".[pt,onnx]"',
+    "tf": 'pip install -c constraints/tf.txt ".[tf,onnx]" tf2onnx',
+    "onnx": 'pip install -c constraints/core.txt ".[onnx]"',
+}
+
+
 def install_hint(name: str) -> str:
-    """How to get the plugin called ``name`` (modelexport's own naming convention)."""
-    return f"pip install {DISTRIBUTION_PREFIX}{name}"
+    """A sentence saying how to get the plugin called ``name``, with a command that works from a clone.
+
+    For a name modelexport does not ship, it says so and how a third-party package would add one,
+    instead of guessing a distribution name that no index serves.
+    """
+    command = CLONE_INSTALL_COMMANDS.get(name)
+    if command is not None:
+        return f"From the root of a modelexport clone: `{command}`."
+    own = ", ".join(sorted(CLONE_INSTALL_COMMANDS))
+    return (
+        f"modelexport itself has no plugin called {name!r} (its own: {own}); a third-party package adds one "
+        f"through the `{FRAMEWORKS_GROUP}` or `{BACKENDS_GROUP}` entry-point group."
+    )
+
+
+def requirements_hint(name: str, distribution: str, missing: list[str]) -> str:
+    """A sentence saying how to install the ``missing`` modules the plugin ``name`` (from ``distribution``) needs."""
+    if name in CLONE_INSTALL_COMMANDS:
+        return install_hint(name)
+    return f"Install {', '.join(missing)} (what {distribution} requires) into this environment."
 
 
 def get_framework(name: str, *, require_available: bool = True) -> FrameworkPlugin:
@@ -158,15 +186,14 @@ def get_framework(name: str, *, require_available: bool = True) -> FrameworkPlug
     if plugin is None:
         installed = ", ".join(sorted(plugins)) or "none"
         raise FrameworkNotInstalledError(
-            f"Framework {name!r} is not installed (installed frameworks: {installed}). "
-            f"Install its plugin with `{install_hint(str(key))}`."
+            f"Framework {name!r} is not installed (installed frameworks: {installed}). {install_hint(str(key))}"
         )
     if require_available and not plugin.is_available():
         missing = ", ".join(plugin.missing_requirements())
         raise FrameworkNotInstalledError(
             f"Framework {plugin.name!r} ({plugin.display_name}) needs {missing}, which "
             f"{'is' if ',' not in missing else 'are'} not installed. "
-            f"Install it with `pip install {plugin.distribution}` (which pulls its requirements)."
+            f"{requirements_hint(plugin.name, plugin.distribution, plugin.missing_requirements())}"
         )
     return plugin
 
@@ -195,8 +222,7 @@ def ensure_backend_loaded(name: str) -> None:
                 return
             known = ", ".join(backend_names()) or "none"
             raise BackendNotInstalledError(
-                f"Backend {name!r} is not installed (installed backends: {known}). "
-                f"Install it with `{install_hint(name)}`."
+                f"Backend {name!r} is not installed (installed backends: {known}). {install_hint(name)}"
             )
         # The package named after the backend registers first, third-party additions after.
         entries.sort(key=lambda ep: (ep.dist is None or ep.dist.name != DISTRIBUTION_PREFIX + name, ep.value))

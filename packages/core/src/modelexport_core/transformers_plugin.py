@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import FrameworkNotInstalledError, ModelExportError, ModelLoadError, UnsupportedTaskError
+from .plugins import requirements_hint
 
 #: ``generate`` keyword arguments that make decoding plain greedy argmax, whatever the checkpoint's
 #: generation config enables: no EOS stop, no forced BOS/EOS, bad words, suppressed tokens or
@@ -69,7 +70,8 @@ class TransformersFramework:
         missing = self.missing_requirements()
         if missing:
             raise FrameworkNotInstalledError(
-                f"{self.display_name} models need {', '.join(missing)}: `pip install {self.distribution}`."
+                f"{self.display_name} models need {', '.join(missing)}. "
+                f"{requirements_hint(self.name, self.distribution, missing)}"
             )
         if self.before_import is not None:
             self.before_import()

@@ -8,6 +8,7 @@ are padded, and generation stops when all are finished, as transformers' ``gener
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -160,8 +161,8 @@ class GenerationCheck:
     equal: bool
     onnx_tokens: list[list[int]]
     reference_tokens: list[list[int]]
-    #: Where the tokens first differ, whether the two candidates were a tie within the logits' bound:
-    #: ``{"row", "step", "onnx_token", "reference_token", "logit_gap", "bound"}``.
+    #: Where the tokens first differ: ``{"row", "step", "onnx_token", "reference_token", "logit_gap", "bound"}``,
+    #: ``logit_gap`` being how far the lower of the two tokens' ONNX logits is below the best one.
     first_difference: dict[str, Any] | None = None
 
     @property
@@ -195,7 +196,8 @@ def _first_difference(
     onnx_token = int(produced[row, prompt_width + step])
     reference_token = int(expected[row, prompt_width + step])
     logits = step_logits[step][row] if step < len(step_logits) else None
-    gap = float(logits[onnx_token] - logits[reference_token]) if logits is not None else float("inf")
+    # How far the lower of the two tokens is below the best logit: both must be (near) the top for a tie.
+    gap = float(logits.max() - min(logits[onnx_token], logits[reference_token])) if logits is not None else math.inf
     return {
         "row": row,
         "step": step,

@@ -20,9 +20,11 @@ from modelexport_core.model_source import ModelSource, read_model_config, resolv
 from modelexport_core.plugins import get_framework
 
 from .dummy_inputs import EXPORT_SHAPES
+from .errors import OutputNotWritableError
 from .export import export_components, resolve_options, validate_components
 from .generation import GenerationCheck, check_generation, raise_if_different
 from .optimize import optimize_model
+from .option_checks import check_model_options, check_plain_options
 from .options import DEFAULT_EXPORTER
 from .staging import check_output_dir, staged_directory
 from .validation import ValidationReport, onnx_session, raise_if_failed
@@ -92,7 +94,15 @@ def copy_model_files(source_dir: Path | None, model: Any, destination: Path) -> 
 GENERATION_CHECK_TOKENS = 8
 
 
-def run_generation_check(directory: Path, config: Any, model: Any, framework: str) -> GenerationCheck:
+def logits_bound(report: ValidationReport) -> float | None:
+    """The largest bound validation allowed on a ``logits`` output (of any file)."""
+    bounds = [c.bound for c in report.outputs if c.name.split(":")[-1] == "logits" and c.bound is not None]
+    return max(bounds, default=None)
+
+
+def run_generation_check(
+    directory: Path, config: Any, model: Any, framework: str, validation: ValidationReport
+) -> GenerationCheck:
     """Greedy tokens from the exported files in onnxruntime against the framework's ``generate``."""
     plugin = get_framework(framework)
     sessions = {name: onnx_session(directory / f"{name}.onnx") for name in config.components()}
@@ -101,6 +111,7 @@ def run_generation_check(directory: Path, config: Any, model: Any, framework: st
         config,
         lambda inputs, n, pad: plugin.generate(model, inputs, n, pad),  # type: ignore[attr-defined]
         max_new_tokens=GENERATION_CHECK_TOKENS,
+        logits_bound=logits_bound(validation),
     )
 
 
@@ -151,14 +162,25 @@ def main_export(
 
     output_dir = Path(output).expanduser().absolute()
     check_output_dir(output_dir, overwrite)  # fail before loading anything
+    check_plain_options(atol=atol, dtype=dtype, exporter=exporter, report=report)
     source = resolve_model(model_name_or_path, subfolder)
     if task in (None, "", "auto"):
         task = TasksManager.infer_task_from_model(model_name_or_path, subfolder, revision, cache_dir)
     task = TasksManager.map_from_synonym(task)
     framework = TasksManager.determine_framework(model_name_or_path, subfolder, revision, cache_dir, framework)
-    model_type = str(read_model_config(source, cache_dir, revision)["model_type"])
+    model_config = read_model_config(source, cache_dir, revision)
+    model_type = str(model_config["model_type"])
     constructor = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)
     check_framework_supported(model_type, task, framework)
+    check_model_options(  # still before loading: importing torch and transformers alone takes seconds
+        opset=opset,
+        exporter=exporter,
+        dtype=dtype,
+        framework=framework,
+        model_config=model_config,
+        constructor=constructor,
+        framework_name=get_framework(framework).display_name,
+    )
     step(1, f"resolved {source}: model type {model_type}, task {task}, framework {framework}")
 
     model = TasksManager.get_model_from_task(
@@ -209,27 +231,23 @@ def main_export(
                 optimize_model(staging / f"{name}.onnx", optimize)
 
         started = time.perf_counter()
-        validation = validate_components(
-            model, config, staging, framework, options.validation_shapes, config.atol if atol is None else atol
-        )
+        validation = validate_components(model, config, staging, framework, options.validation_shapes, atol)
         generation = None
         if validation.passed and generation_check and config.GENERATIVE and config.uses_past:
-            generation = run_generation_check(staging, config, model, framework)
+            generation = run_generation_check(staging, config, model, framework, validation)
             validation.extra["generation"] = generation.to_dict()
         timings["validate"] = time.perf_counter() - started
         if report is not None:
-            validation.write(Path(report))
-        checked = (
-            f"; greedy generation of {generation.new_tokens} tokens x {generation.batch} prompts "
-            f"{'identical' if generation.equal else 'DIFFERS'}"
-            if generation
-            else ""
-        )
-        step(
-            6,
-            f"validated on {validation.shapes}: max abs diff {validation.max_abs_diff:.2e} "
-            f"(atol {validation.atol:g}){'' if validation.passed else ' FAILED'}{checked}",
-        )
+            try:
+                validation.write(Path(report))
+            except OSError as exc:  # checked before loading, but the disk or the folder may have changed since
+                raise OutputNotWritableError(f"Cannot write the report {report}: {exc.strerror or exc}.") from exc
+        checked = ""
+        if generation is not None:
+            verdict = "identical" if generation.equal else "a near tie" if generation.near_tie else "DIFFERS"
+            checked = f"; greedy generation of {generation.new_tokens} tokens x {generation.batch} prompts {verdict}"
+        failed = "" if validation.passed else " FAILED"
+        step(6, f"validated on {validation.shapes}: {validation.summary()}{failed}{checked}")
         if generation is not None:
             raise_if_different(generation, validation)
         raise_if_failed(validation)

@@ -86,6 +86,9 @@ def _terminate_as_exception() -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         raise Terminated(signum)
 
+    if callable(signal.getsignal(signal.SIGTERM)):  # the caller (the command) already raises on SIGTERM
+        yield
+        return
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield

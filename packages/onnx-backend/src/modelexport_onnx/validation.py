@@ -238,9 +238,8 @@ def compare_outputs(
             expected64 = np.asarray(expected64, dtype=np.float64)
         judged = tolerance.judge(value, expected, expected64, reference.no_float64)
         ok = judged["error"] <= judged["bound"]
-        report.outputs.append(
-            OutputCheck(name, onnx_shape, onnx_shape, passed=ok, problem=None if ok else "beyond bound", **judged)
-        )
+        problem = None if ok else "beyond atol" if tolerance.atol is not None else "beyond bound"
+        report.outputs.append(OutputCheck(name, onnx_shape, onnx_shape, passed=ok, problem=problem, **judged))
     return report
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from modelexport_core.plugins import install_hint
+
 from ..errors import ExportError
 
 
@@ -21,6 +23,5 @@ def converter_for(framework: str) -> ModuleType:
         if exc.name == f"{__name__}.{framework}":
             raise ExportError(f"The onnx backend has no converter for framework {framework!r}.") from exc
         raise ExportError(
-            f"The onnx converter for {framework!r} needs {exc.name}, which is not installed: "
-            f"`pip install modelexport-onnx[{framework}]`."
+            f"The onnx converter for {framework!r} needs {exc.name}, which is not installed. {install_hint(framework)}"
         ) from exc

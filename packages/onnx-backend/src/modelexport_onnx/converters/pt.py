@@ -32,6 +32,15 @@ def _cache_argument(model: torch.nn.Module) -> str:
     return "cache" if "cache" in parameters else "past_key_values"
 
 
+def _returned_cache(outputs: Any) -> Any:
+    """The cache a model returned: ``cache`` in transformers 5, ``past_key_values`` in 4.x.
+
+    Only the name the output really has is read: in transformers 5 reading ``past_key_values`` logs a
+    deprecation the user can do nothing about (it showed on every export, validation included).
+    """
+    return outputs["cache"] if "cache" in outputs else outputs.get("past_key_values")
+
+
 def _layer_tensors(cache: Any, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Keys and values of one layer of a transformers cache object (or legacy tuple)."""
     if isinstance(cache, (tuple, list)):
@@ -72,7 +81,7 @@ class _ExportWrapper(torch.nn.Module):
         elif self.is_generative:  # no cache asked for: none computed, none returned
             named["use_cache"] = False
         outputs = self.model(**named, return_dict=True)
-        cache = outputs.get("past_key_values", outputs.get("cache"))
+        cache = _returned_cache(outputs) if self.uses_past else None
         result = []
         for name in self.output_names:
             if name.startswith(PRESENT_PREFIX):
@@ -128,7 +137,7 @@ class _Seq2SeqPartWrapper(torch.nn.Module):
             kwargs[self.cache_argument] = self._cache(named)
             kwargs["use_cache"] = True
         outputs = self.model(**kwargs)
-        cache = outputs.get("past_key_values", outputs.get("cache"))
+        cache = _returned_cache(outputs) if self.uses_past else None
         result = []
         for name in self.output_names:
             if name.startswith(PRESENT_PREFIX):
@@ -229,6 +238,84 @@ def run_reference(model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> 
     return {name: value.detach().cpu().numpy() for name, value in zip(config.outputs, outputs, strict=True)}
 
 
+#: Keep this share of the machine's available memory free when the weights are held in float64.
+_FLOAT64_MEMORY_SHARE = 0.5
+
+
+def float64_unavailable(model: torch.nn.Module) -> str | None:
+    """Why ``model`` cannot be run in float64 here (``None``: it can).
+
+    The float64 run converts the weights in place (twice their float32 size while it runs), so it
+    needs that much memory free; and it only makes sense for float32 weights.
+    """
+    dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    if dtypes - {torch.float32}:
+        return f"weights are {', '.join(sorted(str(d) for d in dtypes))}, not float32"
+    needed = 2 * parameter_bytes(model)
+    available = _available_memory()
+    if available is not None and needed > _FLOAT64_MEMORY_SHARE * available:
+        return f"float64 weights need {needed / 2**30:.1f} GiB, {available / 2**30:.1f} GiB available"
+    return None
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+@contextlib.contextmanager
+def float64_weights(model: torch.nn.Module) -> Iterator[None]:
+    """Hold the model's floating-point weights and buffers in float64, and restore them exactly on exit.
+
+    float32 -> float64 -> float32 is exact, so the model leaves bit for bit as it came.
+    """
+    float32 = [
+        (module, name, is_parameter)
+        for module in model.modules()
+        for is_parameter, tensors in ((True, module._parameters), (False, module._buffers))
+        for name, tensor in tensors.items()
+        if tensor is not None and tensor.dtype == torch.float32
+    ]
+    try:
+        _cast(float32, torch.float64)
+        yield
+    finally:
+        _cast(float32, torch.float32)
+
+
+def _cast(tensors: list[tuple[torch.nn.Module, str, bool]], dtype: torch.dtype) -> None:
+    with torch.no_grad():
+        for module, name, is_parameter in tensors:
+            if is_parameter:
+                parameter = module._parameters[name]
+                assert parameter is not None
+                parameter.data = parameter.data.to(dtype)
+            else:
+                buffer = module._buffers[name]
+                assert buffer is not None
+                module._buffers[name] = buffer.to(dtype)
+
+
+def run_reference_float64(model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The model's outputs computed in float64 on the same (float32) inputs: the reference that
+    measures how far float32 computation, PyTorch's own included, drifts on this model."""
+    import numpy as np
+
+    args = tuple(
+        torch.from_numpy(inputs[name].astype(np.float64) if inputs[name].dtype == np.float32 else inputs[name])
+        for name in config.inputs
+    )
+    with preserved_training_flags(model), float64_weights(model), torch.inference_mode():
+        outputs = _wrapper_for(model, config).eval()(*args)
+    return {name: value.detach().cpu().numpy() for name, value in zip(config.outputs, outputs, strict=True)}
+
+
 def _torchscript_arguments(wrapper: torch.nn.Module, config: OnnxConfig, options: ExportOptions) -> dict[str, Any]:
     return {
         "dynamic_axes": config.dynamic_axes if options.dynamic_axes else None,
@@ -244,8 +331,7 @@ def _dynamo_arguments(wrapper: torch.nn.Module, config: OnnxConfig, options: Exp
 
     if importlib.util.find_spec("onnxscript") is None:
         raise ExportError(
-            "The dynamo exporter needs onnxscript: `pip install modelexport-onnx[pt]` "
-            "(or use the default TorchScript exporter)."
+            "The dynamo exporter needs onnxscript: `pip install onnxscript` (or use the default TorchScript exporter)."
         )
     dynamic_shapes = None
     if options.dynamic_axes:
