@@ -69,6 +69,13 @@ class Graph:
                     found.append((node.output[0], value))
         return found
 
+    def uses(self, name: str) -> list[onnx.NodeProto]:
+        """The nodes that use a tensor, looking through casts (an RMS norm casts its input first)."""
+        found = []
+        for node in self.consumers.get(name, []):
+            found += self.uses(node.output[0]) if node.op_type in ("Cast", "Identity") else [node]
+        return found
+
     def float_ranks(self) -> dict[str, int]:
         """The rank of every float tensor whose type shape inference can tell."""
         inferred = onnx.shape_inference.infer_shapes(self.model).graph
@@ -118,8 +125,8 @@ def dropped_residual_branch(graph: Graph, config: Any) -> str:
             continue
         if not all(ranks.get(i) in (3, 4) for i in [*node.input, node.output[0]]):
             continue
-        shared = [i for i in node.input if len(graph.consumers.get(i, [])) >= 2]
-        if shared and len(graph.consumers.get(node.output[0], [])) >= 2:
+        shared = [i for i in node.input if len(graph.uses(i)) >= 2]
+        if shared and len(graph.uses(node.output[0])) >= 2:
             candidates.append((node, shared[0]))
     node, stream = _middle(candidates, "residual add")
     node.op_type = "Identity"
