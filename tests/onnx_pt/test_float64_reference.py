@@ -61,3 +61,19 @@ def test_no_float64_where_it_does_not_fit_or_the_weights_are_not_float32(tmp_pat
     monkeypatch.undo()
     half = model.to(torch.float16)
     assert "float16" in (converter.float64_unavailable(half) or "")
+
+
+def test_a_model_that_cannot_run_in_float64_falls_back_to_the_relative_bound(tmp_path: Path, monkeypatch) -> None:
+    model, config = tiny_llama(tmp_path)
+
+    def float32_only(*args: object) -> None:
+        raise RuntimeError("value cannot be converted to type float without overflow")
+
+    monkeypatch.setattr(converter, "run_reference_float64", float32_only)
+    reference = reference_runner(model, config, "pt")(config.generate_dummy_inputs(seed=1))
+    assert reference.float64 is None
+    assert (
+        reference.no_float64
+        == "the float64 run failed: RuntimeError: value cannot be converted to type float without overflow"
+    )
+    assert set(reference.float32) == set(config.outputs)
