@@ -21,6 +21,7 @@ from .config import OnnxConfig
 from .converters import converter_for
 from .dummy_inputs import EXPORT_SHAPES, DummyShapes
 from .errors import UnsupportedExportOptionError
+from .option_checks import check_opset_floor, opset_floor
 from .options import DEFAULT_EXPORTER, DTYPES, EXPORTERS, ExportOptions
 from .postprocess import PostprocessReport, frozen_axes, postprocess
 from .staging import staging_folder
@@ -56,15 +57,8 @@ def resolve_options(
         raise UnsupportedExportOptionError(f"Unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}.")
     if dtype == "fp16":
         _check_fp16_possible(framework)
-    floor = max(config.min_opset, 18 if exporter == "dynamo" else 0)
-    chosen = opset if opset is not None else max(config.default_opset, floor)
-    if chosen < floor:
-        why = (
-            "the dynamo exporter emits opset 18 at least"
-            if chosen < 18 <= floor
-            else (f"this architecture needs opset {config.min_opset} or newer")
-        )
-        raise UnsupportedExportOptionError(f"--opset {chosen} is too low: {why}. Use --opset {floor} or higher.")
+    chosen = opset if opset is not None else max(config.default_opset, opset_floor(config.min_opset, exporter))
+    check_opset_floor(chosen, config.min_opset, exporter)
     return ExportOptions(opset=chosen, exporter=exporter, dynamic_axes=dynamic_axes, dtype=dtype, shapes=shapes)
 
 

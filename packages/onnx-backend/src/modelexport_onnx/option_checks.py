@@ -118,14 +118,7 @@ def check_model_options(
         raise UnsupportedExportOptionError(f"--opset {opset} is not an ONNX opset: give a positive number.")
     config = _export_config(constructor, model_config)
     chosen = _likely_exporter(exporter, framework, config)
-    floor = max(getattr(config, "min_opset", 1), DYNAMO_MIN_OPSET if chosen == "dynamo" else 1)
-    if opset < floor:
-        why = (
-            "the dynamo exporter emits opset 18 at least"
-            if opset < DYNAMO_MIN_OPSET <= floor
-            else f"this architecture needs opset {floor} or newer"
-        )
-        raise UnsupportedExportOptionError(f"--opset {opset} is too low: {why}. Use --opset {floor} or higher.")
+    check_opset_floor(opset, getattr(config, "min_opset", 1), chosen)
     newest = onnx_max_opset()
     if opset > newest:
         raise UnsupportedExportOptionError(
@@ -140,6 +133,23 @@ def check_model_options(
                 f"--opset {opset} is beyond the TorchScript exporter{picked}: torch {_version('torch')} emits "
                 f"opset {ceiling} at most. Use --opset {ceiling} or lower, or --exporter dynamo for a newer opset."
             )
+
+
+def opset_floor(min_opset: int, exporter: str | None) -> int:
+    """The lowest opset an export may use: the architecture's minimum, and 18 with the dynamo exporter."""
+    return max(min_opset, DYNAMO_MIN_OPSET if exporter == "dynamo" else 1)
+
+
+def check_opset_floor(opset: int, min_opset: int, exporter: str | None) -> None:
+    """Refuse an opset below :func:`opset_floor`, saying which of the two limits it is."""
+    floor = opset_floor(min_opset, exporter)
+    if opset < floor:
+        why = (
+            "the dynamo exporter emits opset 18 at least"
+            if opset < DYNAMO_MIN_OPSET <= floor
+            else f"this architecture needs opset {floor} or newer"
+        )
+        raise UnsupportedExportOptionError(f"--opset {opset} is too low: {why}. Use --opset {floor} or higher.")
 
 
 def _export_config(constructor: Callable[[Any], Any], model_config: Mapping[str, Any]) -> Any:
