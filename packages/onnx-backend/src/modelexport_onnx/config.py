@@ -2,8 +2,10 @@
 
 A config is framework free. It knows the input and output names, which axis of each is
 dynamic and under what name (``batch_size``, ``sequence_length``, ``num_choices``, the names
-optimum uses), the opset range, the validation tolerance, and how to make numpy dummy
-inputs of any shape. Architectures are data (:mod:`.architectures`), not subclasses.
+optimum uses), the opset range, and how to make numpy dummy inputs of any shape. Validation
+derives each output's bound from the model itself (:mod:`.validation`); ``atol`` is the absolute
+tolerance of comparisons between two exports (optimum's ``ATOL_FOR_VALIDATION``, kept by name).
+Architectures are data (:mod:`.architectures`), not subclasses.
 """
 
 from __future__ import annotations

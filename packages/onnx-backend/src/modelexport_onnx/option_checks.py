@@ -23,7 +23,7 @@ from .options import DTYPES, EXPORTERS
 #: Which exporters convert which framework's models (``auto`` fits every framework).
 EXPORTERS_OF_FRAMEWORK: Mapping[str, tuple[str, ...]] = {"pt": ("torchscript", "dynamo"), "tf": ("tf2onnx",)}
 
-#: The dynamo exporter emits opset 18 at least (``DYNAMO_MIN_OPSET`` of ``converters.pt``, which imports torch).
+#: The dynamo exporter emits opset 18 at least and converts down poorly: it is its floor.
 DYNAMO_MIN_OPSET = 18
 
 #: The highest opset torch 2.13's TorchScript exporter supports (``torch.onnx._constants.

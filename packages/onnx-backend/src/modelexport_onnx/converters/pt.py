@@ -21,8 +21,6 @@ from ..config import PAST_PREFIX, PRESENT_PREFIX, OnnxConfig
 from ..errors import ExportError
 from ..options import ExportOptions
 
-#: The dynamo exporter emits opset 18 and converts down poorly: it is its floor.
-DYNAMO_MIN_OPSET = 18
 TWO_GIB = 2 * 1024**3
 
 
