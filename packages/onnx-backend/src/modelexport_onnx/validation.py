@@ -199,12 +199,14 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3e}"
 
 
-def onnx_session(path: Path) -> Any:
+def onnx_session(model: Path | bytes) -> Any:
+    """A quiet CPU onnxruntime session of an ONNX file, or of a serialized model held in memory."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 def compare_outputs(
