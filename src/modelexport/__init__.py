@@ -6,8 +6,9 @@ A thin facade: names resolve on first access (module ``__getattr__``), so
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from modelexport_core.lazy import import_attr
 
 __version__ = "0.1.0"
 
@@ -33,12 +34,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY_ATTRIBUTES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'modelexport' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
+    return import_attr(name, _LAZY_ATTRIBUTES, globals())
 
 
 def __dir__() -> list[str]:

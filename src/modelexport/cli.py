@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # signal handlers, and a Ctrl-C before that ends in Python's own traceback.
 
 COMMANDS_GROUP = "modelexport.commands"
-EXPORTERS_GROUP = "modelexport.exporters"
+EXPORT_COMMANDS_GROUP = "modelexport.export_commands"
 EXIT_USAGE = 2
 
 
@@ -114,13 +114,7 @@ def _notes(args: argparse.Namespace) -> list[str]:
         return []
     from modelexport_core import TasksManager
 
-    constructors = TasksManager.get_supported_tasks_for_model_type(args.model_type, args.backend or "onnx")
-    notes: list[str] = []
-    for constructor in constructors.values():
-        for note in getattr(getattr(constructor, "func", constructor), "notes", []):
-            if note not in notes:
-                notes.append(note)
-    return notes
+    return TasksManager.get_export_notes(args.model_type, args.backend or "onnx")
 
 
 def _cmd_infer_task(args: argparse.Namespace) -> int:
@@ -178,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backends = export.add_subparsers(dest="backend", metavar="BACKEND")
     backends.required = True
-    for ep in _entry_points(EXPORTERS_GROUP):
+    for ep in _entry_points(EXPORT_COMMANDS_GROUP):
         ep.load()(backends)
     for ep in _entry_points(COMMANDS_GROUP):
         ep.load()(sub)

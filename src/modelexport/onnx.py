@@ -7,8 +7,10 @@ framework's outputs. Resolved on first use, so importing the facade stays cheap.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from modelexport_core.lazy import import_attr
+from modelexport_core.plugins import install_hint
 
 _LAZY = {
     "export": "modelexport_onnx.export",
@@ -24,19 +26,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'modelexport.onnx' has no attribute {name!r}")
-    try:
-        value = getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("modelexport_onnx"):
-            from modelexport_core.plugins import install_hint
-
-            raise ImportError(f"modelexport.onnx needs the ONNX backend. {install_hint('onnx')}") from exc
-        raise
-    globals()[name] = value
-    return value
+    return import_attr(name, _LAZY, globals(), needs=f"needs the ONNX backend. {install_hint('onnx')}")
 
 
 __all__ = sorted(_LAZY)

@@ -12,14 +12,14 @@ from modelexport_core import (
     ModelNotFoundError,
     TasksManager,
 )
-from modelexport_core.model_source import read_model_config, resolve_model
+from modelexport_core.model_source import ModelReference, resolve_model
 
 
 def test_local_directory_resolves(model_dir) -> None:
     path = model_dir(BERT_CONFIG)
     source = resolve_model(str(path))
     assert source.is_local and source.local_dir == path.resolve()
-    assert read_model_config(path)["model_type"] == "bert"
+    assert ModelReference.resolve(path).config["model_type"] == "bert"
 
 
 @pytest.mark.parametrize("hub_id", ["bert-base-uncased", "google/bert_uncased_L-2_H-128_A-2", "org/model.v1"])
@@ -55,7 +55,7 @@ def test_config_that_is_not_json(model_dir) -> None:
 @pytest.mark.parametrize("config", ['{"architectures": ["BertModel"]}', '{"model_type": 3}', "[1, 2]"])
 def test_config_without_model_type(model_dir, config: str) -> None:
     with pytest.raises(InvalidModelConfigError, match="model_type|JSON object"):
-        read_model_config(model_dir(config))
+        ModelReference.resolve(model_dir(config)).config  # noqa: B018
 
 
 @pytest.mark.parametrize(

@@ -87,7 +87,9 @@ def test_third_party_plugin_appears(toy_site: Path, tmp_path: Path) -> None:
 
 def test_concurrent_first_use_loads_each_plugin_once(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("modelexport_onnx")
-    plugin_module.reset_plugin_cache()
+    from modelexport_core.registry import ExporterConfigRegistry
+
+    fresh = plugin_module.Plugins(ExporterConfigRegistry())  # first use, without touching the process's plugins
     calls: list[str] = []
     original = plugin_module._load_entry_point
 
@@ -103,10 +105,11 @@ def test_concurrent_first_use_loads_each_plugin_once(monkeypatch: pytest.MonkeyP
     def worker() -> None:
         try:
             barrier.wait()
+            fresh.ensure_backend_loaded("onnx")
             results.append(
                 (
-                    tuple(TasksManager.get_supported_tasks_for_model_type("distilbert", "onnx")),
-                    tuple(plugin_module.framework_names()),
+                    tuple(sorted(fresh.registry.entries_for("onnx", "distilbert") or {})),
+                    tuple(sorted(fresh.frameworks())),
                 )
             )
         except BaseException as exc:  # pragma: no cover - reported below
@@ -119,18 +122,51 @@ def test_concurrent_first_use_loads_each_plugin_once(monkeypatch: pytest.MonkeyP
         thread.join()
     assert not errors
     assert len(set(results)) == 1 and len(results) == 8
+    assert "masked-lm" in results[0][0]  # type: ignore[index]
     assert len(calls) == len(set(calls)), calls  # no entry point loaded twice
 
 
-def test_broken_plugin_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+def _with_entry_points(group: str, *entry_points: object) -> plugin_module.Plugins:
+    from modelexport_core.registry import ExporterConfigRegistry
+
+    fresh = plugin_module.Plugins(ExporterConfigRegistry())
+    cache = fresh.framework_entry_points if group == plugin_module.FRAMEWORKS_GROUP else fresh.backend_entry_points
+    cache._entry_points = tuple(entry_points)  # type: ignore[assignment]
+    return fresh
+
+
+def test_broken_plugin_is_named() -> None:
     from importlib import metadata
 
     from modelexport_core import PluginLoadError
 
     broken = metadata.EntryPoint(name="broken", value="no_such_module_xyz:thing", group=plugin_module.FRAMEWORKS_GROUP)
-    monkeypatch.setattr(plugin_module._framework_eps, "_entry_points", (broken,))
-    monkeypatch.setattr(plugin_module, "_frameworks", None)
     with pytest.raises(PluginLoadError, match="'broken'.*no_such_module_xyz"):
-        plugin_module.framework_plugins()
-    monkeypatch.setattr(plugin_module, "_frameworks", None)
-    plugin_module._framework_eps.reset()
+        _with_entry_points(plugin_module.FRAMEWORKS_GROUP, broken).frameworks()
+
+
+def test_backend_entry_point_must_name_a_registering_object() -> None:
+    """A module (the old contract: registration as an import side effect) is refused by name."""
+    from importlib import metadata
+
+    from modelexport_core import PluginLoadError
+
+    module = metadata.EntryPoint(name="odd", value="json", group=plugin_module.BACKENDS_GROUP)
+    with pytest.raises(PluginLoadError, match=r"'odd' \(json\) does not provide register\(registry\)"):
+        _with_entry_points(plugin_module.BACKENDS_GROUP, module).ensure_backend_loaded("odd")
+
+
+def test_backend_registers_into_the_registry_it_is_given() -> None:
+    """Loading the onnx backend into a fresh registry fills that one: nothing is registered at import."""
+    pytest.importorskip("modelexport_onnx")
+    from importlib import metadata
+
+    from modelexport_core.registry import ExporterConfigRegistry
+
+    onnx = metadata.EntryPoint(name="onnx", value="modelexport_onnx.registration:backend", group=plugin_module.BACKENDS_GROUP)
+    fresh = _with_entry_points(plugin_module.BACKENDS_GROUP, onnx)
+    assert fresh.registry.model_types("onnx") == []
+    fresh.ensure_backend_loaded("onnx")
+    assert {"bert", "gpt2", "whisper"} <= set(fresh.registry.model_types("onnx"))
+    other = ExporterConfigRegistry()
+    assert other.model_types("onnx") == []

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import pickle
+
 import pytest
-from modelexport_core import TasksManager, UnknownTaskError
-from modelexport_core.tasks import base_task, task_modality, uses_past
+from modelexport_core import TasksManager, UnknownTaskError, UnsupportedTaskError
+from modelexport_core import tasks as tasks_module
+from modelexport_core.tasks import Task, base_task, map_from_synonym, task_modality, uses_past
 
 TABLE = {
     "default": ["feature-extraction"],
@@ -81,3 +86,67 @@ def test_modality() -> None:
     assert task_modality("fill-mask") == "text"
     assert task_modality("semantic-segmentation") == "vision"
     assert task_modality("automatic-speech-recognition-with-past") == "audio"
+
+
+# --- the Task value ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "canonical"),
+    [("fill-mask", "masked-lm"), (" Text_Generation-With_Past ", "causal-lm-with-past"), ("default", "default")],
+)
+def test_task_of_canonicalises(name: str, canonical: str) -> None:
+    task = Task.of(name)
+    assert isinstance(task, Task) and isinstance(task, str)
+    assert task == canonical and hash(task) == hash(canonical)
+    assert {canonical: 1}[task] == 1 and {task: 1}[canonical] == 1
+    assert json.dumps({task: task}) == json.dumps({canonical: canonical})
+    assert repr(task) == repr(canonical) and f"{task}" == canonical
+
+
+def test_a_task_is_not_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    task = Task.of("fill-mask")
+    monkeypatch.setattr(tasks_module, "_CANONICAL", {})  # any re-parse would now fail
+    monkeypatch.setattr(tasks_module, "_SYNONYM_TO_TASK", {})
+    assert Task.of(task) is task
+    assert TasksManager.map_from_synonym(task) is task
+    assert map_from_synonym(task) is task
+
+
+def test_tasks_are_made_only_by_of() -> None:
+    with pytest.raises(TypeError, match=r"Task\.of"):
+        Task("masked-lm")
+    task = Task.of("causal-lm-with-past")
+    assert copy.copy(task) is task and copy.deepcopy(task) is task
+    assert pickle.loads(pickle.dumps(task)) is task
+
+
+def test_task_of_refuses_what_map_from_synonym_refuses() -> None:
+    with pytest.raises(UnknownTaskError, match="Did you mean 'fill-mask'"):
+        Task.of("fill-mas")
+    with pytest.raises(UnknownTaskError, match="must be a string"):
+        Task.of(3)  # type: ignore[arg-type]
+    with pytest.raises(UnknownTaskError, match="Unknown task 'masked-lm-with-past'"):
+        Task.of("masked-lm-with-past")
+
+
+@pytest.mark.parametrize("base", WITH_PAST)
+def test_task_past_variants(base: str) -> None:
+    task = Task.of(base)
+    assert not task.uses_past and task.base is task
+    assert task.with_past == f"{base}-with-past" and task.with_past.uses_past
+    assert task.with_past.base is task and task.with_past.with_past is task.with_past
+    assert isinstance(task.with_past, Task) and isinstance(task.with_past.base, Task)
+
+
+def test_task_without_a_past_variant() -> None:
+    with pytest.raises(UnsupportedTaskError, match="'masked-lm' has no -with-past variant: only default, causal-lm"):
+        Task.of("fill-mask").with_past  # noqa: B018
+
+
+def test_task_modality_and_canonical_values() -> None:
+    assert Task.of("automatic-speech-recognition-with-past").modality == "audio"
+    assert Task.of("object-detection").modality == "vision"
+    assert all(isinstance(t, Task) for t in TasksManager.get_all_tasks())
+    assert isinstance(TasksManager.map_from_synonym("fill-mask"), Task)
+    assert isinstance(base_task("text-generation-with-past"), Task)

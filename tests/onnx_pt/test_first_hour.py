@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 import transformers
 from modelexport_onnx.errors import OutputNotWritableError, UnsupportedExportOptionError
-from modelexport_onnx.option_checks import check_model_options, gpu_visible, torchscript_max_opset
+from modelexport_onnx.converters import converter_for
+from modelexport_onnx.converters.pt import gpu_visible, torchscript_max_opset
+from modelexport_onnx.option_checks import check_model_options
 from tiny_models import save_pt_model
 
 from modelexport.cli import main
@@ -165,20 +167,26 @@ def test_read_only_report_folder_fails_fast(bert: Path, tmp_path: Path) -> None:
 def test_exporter_of_the_other_framework_is_refused() -> None:
     """A TensorFlow model with a PyTorch exporter (and fp16, PyTorch-only), from config.json alone."""
     bert_config = {"model_type": "bert", "hidden_size": 32, "num_attention_heads": 4}
-    common = {"opset": None, "model_config": bert_config, "constructor": dict, "framework_name": "TensorFlow"}
+    common = {
+        "opset": None,
+        "model_config": bert_config,
+        "constructor": dict,
+        "framework_name": "TensorFlow",
+        "framework_converter": converter_for("tf", require_available=False),
+    }
     for exporter in ("torchscript", "dynamo"):
         with pytest.raises(UnsupportedExportOptionError, match=f"--exporter {exporter} does not convert TensorFlow"):
-            check_model_options(exporter=exporter, dtype="fp32", framework="tf", **common)
+            check_model_options(converter=exporter, dtype="fp32", **common)
     with pytest.raises(UnsupportedExportOptionError, match="fp16 needs PyTorch"):
-        check_model_options(exporter="auto", dtype="fp16", framework="tf", **common)
-    check_model_options(exporter="tf2onnx", dtype="fp32", framework="tf", **common)
+        check_model_options(converter="auto", dtype="fp16", **common)
+    check_model_options(converter="tf2onnx", dtype="fp32", **common)
 
 
 def test_a_config_that_needs_the_loaded_model_skips_only_the_architecture_check() -> None:
     def needs_transformers(config: dict[str, object]) -> object:
         raise AttributeError("'dict' object has no attribute 'to_dict'")
 
-    options = {"exporter": "auto", "dtype": "fp32", "framework": "pt", "model_config": {}}
+    options = {"converter": "auto", "dtype": "fp32", "framework_converter": converter_for("pt"), "model_config": {}}
     check_model_options(opset=9, constructor=needs_transformers, **options)  # min opset unknown: checked later
     with pytest.raises(UnsupportedExportOptionError, match="newer than the installed onnx"):
         check_model_options(opset=99, constructor=needs_transformers, **options)

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from modelexport_core import TasksManager
-from modelexport_onnx.converters import pt as converter
+from modelexport_onnx.converters.pt import convert as pt_convert
+from modelexport_onnx.converters.pt import float64 as pt_float64
 from modelexport_onnx.export import export_components, reference_runner, resolve_options, validate_components
 from onnx_pt.tiny import TinyPtModels
 
@@ -26,14 +27,14 @@ def test_float64_run_leaves_the_model_bit_for_bit(tmp_path: Path) -> None:
     before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     parameters = {name: id(p) for name, p in model.named_parameters()}
     inputs = config.generate_dummy_inputs(seed=1)
-    float64 = converter.run_reference_float64(model, config, inputs)
+    float64 = pt_convert.run_outputs(model, config, inputs, float64=True)
     assert all(value.dtype == np.float64 for value in float64.values())
     after = model.state_dict()
     assert all(
         after[name].dtype == tensor.dtype and torch.equal(after[name], tensor) for name, tensor in before.items()
     )
     assert {name: id(p) for name, p in model.named_parameters()} == parameters
-    float32 = converter.run_reference(model, config, inputs)
+    float32 = pt_convert.run_outputs(model, config, inputs, float64=False)
     assert set(float32) == set(float64)
     logits_gap = np.abs(float32["logits"].astype(np.float64) - float64["logits"]).max()
     assert 0 < logits_gap < 1e-4  # float32 rounding, and nothing else
@@ -51,25 +52,29 @@ def test_validation_takes_its_bounds_from_the_float64_run(tmp_path: Path) -> Non
 
 def test_no_float64_where_it_does_not_fit_or_the_weights_are_not_float32(tmp_path: Path, monkeypatch) -> None:
     model, config = tiny_llama(tmp_path)
-    assert converter.float64_unavailable(model) is None
-    monkeypatch.setattr(converter, "_available_memory", lambda: 1024)
-    reason = converter.float64_unavailable(model)
+    assert pt_float64.float64_unavailable(model) is None
+    monkeypatch.setattr(pt_float64, "_available_memory", lambda: 1024)
+    reason = pt_float64.float64_unavailable(model)
     assert reason is not None and "available" in reason
     run = reference_runner(model, config, "pt")
     reference = run(config.generate_dummy_inputs(seed=1))
     assert reference.float64 is None and reference.no_float64 == reason
     monkeypatch.undo()
     half = model.to(torch.float16)
-    assert "float16" in (converter.float64_unavailable(half) or "")
+    assert "float16" in (pt_float64.float64_unavailable(half) or "")
 
 
 def test_a_model_that_cannot_run_in_float64_falls_back_to_the_relative_bound(tmp_path: Path, monkeypatch) -> None:
     model, config = tiny_llama(tmp_path)
 
-    def float32_only(*args: object) -> None:
-        raise RuntimeError("value cannot be converted to type float without overflow")
+    run_outputs = pt_convert.run_outputs
 
-    monkeypatch.setattr(converter, "run_reference_float64", float32_only)
+    def float32_only(model: object, config: object, inputs: object, float64: bool) -> object:
+        if float64:
+            raise RuntimeError("value cannot be converted to type float without overflow")
+        return run_outputs(model, config, inputs, float64)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pt_convert, "run_outputs", float32_only)
     reference = reference_runner(model, config, "pt")(config.generate_dummy_inputs(seed=1))
     assert reference.float64 is None
     assert (

@@ -13,10 +13,10 @@ import pytest
 from helpers import assert_onnx_names
 from modelexport_core import TasksManager
 from modelexport_core.registry import registry
-from modelexport_onnx.converters.pt import automatic_exporter
+from modelexport_onnx.converters.pt import converter as pt_converter
 from modelexport_onnx.errors import ExportError
 from modelexport_onnx.export import export, export_components, resolve_options, validate_components
-from modelexport_onnx.options import DEFAULT_EXPORTER
+from modelexport_onnx.options import DEFAULT_CONVERTER
 from onnx_pt.tiny import TinyPtModels
 
 TasksManager.get_supported_backends()  # make sure the registry is filled before collection
@@ -31,10 +31,10 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyPtModels:
     return TinyPtModels(tmp_path_factory.mktemp("tiny-pt"))
 
 
-def export_and_validate(tiny: TinyPtModels, model_type: str, task: str, exporter: str, tmp_path: Path) -> None:
+def export_and_validate(tiny: TinyPtModels, model_type: str, task: str, converter: str, tmp_path: Path) -> None:
     model = tiny.model(model_type, task)
     config = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)(model.config)
-    options = resolve_options(config, exporter=exporter)
+    options = resolve_options(config, converter=converter)
     posts = export_components(model, config, tmp_path, options, "pt", tmp_path / ".work")
     assert not model.training  # the export left the model as it found it
     components = config.components()
@@ -58,7 +58,7 @@ def test_the_walk_covers_the_registry() -> None:
 
 @pytest.mark.parametrize(("model_type", "task"), PAIRS)
 def test_default_exporter(tiny: TinyPtModels, model_type: str, task: str, tmp_path: Path) -> None:
-    export_and_validate(tiny, model_type, task, DEFAULT_EXPORTER, tmp_path)
+    export_and_validate(tiny, model_type, task, DEFAULT_CONVERTER, tmp_path)
 
 
 @pytest.mark.slow
@@ -66,7 +66,7 @@ def test_default_exporter(tiny: TinyPtModels, model_type: str, task: str, tmp_pa
 def test_other_exporter(tiny: TinyPtModels, model_type: str, task: str, tmp_path: Path) -> None:
     model = tiny.model(model_type, task)
     config = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)(model.config)
-    if automatic_exporter(config) == "torchscript":
+    if pt_converter.automatic(config) == "torchscript":
         export_and_validate(tiny, model_type, task, "dynamo", tmp_path)
         return
     # auto picks dynamo here (transformers 4.x decoders, whisper): TorchScript either exports a model
@@ -82,8 +82,8 @@ def test_torchscript_refusal_is_clear_where_it_cannot_trace(tiny: TinyPtModels, 
     config = TasksManager.get_exporter_config_constructor("onnx", task="causal-lm-with-past", model_type="llama")(
         model.config
     )
-    if automatic_exporter(config) == "torchscript":
+    if pt_converter.automatic(config) == "torchscript":
         pytest.skip("this transformers version builds masks TorchScript can trace")
     with pytest.raises(ExportError, match="use --exporter dynamo"):
-        export(model, config, tmp_path / "model.onnx", exporter="torchscript")
+        export(model, config, tmp_path / "model.onnx", converter="torchscript")
     assert not model.training

@@ -14,7 +14,7 @@ import transformers
 from modelexport_core import TasksManager
 from modelexport_core.errors import UnsupportedTaskError
 from modelexport_core.plugins import get_framework
-from modelexport_onnx.converters import tf as tf_converter
+from modelexport_onnx.converters.tf import freezing, model_calls, op_handlers
 from modelexport_onnx.errors import ExportError
 from modelexport_onnx.export import export, resolve_options
 from modelexport_onnx.generation import check_generation
@@ -40,8 +40,8 @@ def exact_gelu_bert(tiny: TinyTfModels) -> tf.keras.Model:
 
 def traced_ops(model: tf.keras.Model, config) -> set[str]:
     options = resolve_options(config, framework="tf")
-    signature = tf_converter.input_signature(config, options)
-    graph_def, *_ = tf_converter.frozen_graph(tf_converter.model_call(model, config), signature)
+    signature = freezing.input_signature(config, options)
+    graph_def, *_ = freezing.frozen_graph(model_calls.model_call(model, config), signature)
     return {node.op for node in graph_def.node}
 
 
@@ -61,7 +61,7 @@ def test_exact_gelu_exports_through_the_erfc_handler(tiny: TinyTfModels, tmp_pat
     assert validate_export(model, config, result.path).passed
 
     if Version(tf.__version__) >= Version("2.19"):  # without the handler, tf2onnx leaves Erfc behind: refused
-        monkeypatch.setattr(tf_converter, "OP_HANDLERS", {"SelectV2": tf_converter.OP_HANDLERS["SelectV2"]})
+        monkeypatch.setattr(op_handlers, "OP_HANDLERS", {"SelectV2": op_handlers.OP_HANDLERS["SelectV2"]})
         with pytest.raises(ExportError, match="could not convert these TensorFlow ops: Erfc"):
             export(model, config, tmp_path / "again.onnx")
         assert not (tmp_path / "again.onnx").exists()
@@ -73,7 +73,7 @@ def test_pytorch_exporters_are_refused_for_tensorflow(tiny: TinyTfModels, tmp_pa
         model.config
     )
     with pytest.raises(ExportError, match="TensorFlow models are converted with tf2onnx"):
-        export(model, config, tmp_path / "model.onnx", exporter="torchscript")
+        export(model, config, tmp_path / "model.onnx", converter="torchscript")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -59,7 +59,7 @@ def test_tf_export_validates(tiny: TinyTfModels, model_type: str, task: str, tmp
     model = tiny.model(model_type, task)
     config = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)(model.config)
     options = resolve_options(config, framework="tf")
-    assert options.exporter == "tf2onnx"
+    assert options.converter == "tf2onnx"
     export_components(model, config, tmp_path, options, "tf", tmp_path / ".work")
     assert_onnx_names(tmp_path, config)
     shapes = options.validation_shapes

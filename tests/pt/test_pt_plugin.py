@@ -10,7 +10,6 @@ import torch
 import transformers
 from helpers import lay_out_hf_cache
 from modelexport_core import FrameworkNotInstalledError, TasksManager, UnsupportedTaskError
-from modelexport_pt.loading import run_model
 from tiny_models import TASK_EXAMPLES, build_pt_model, save_pt_model, tiny_config
 
 
@@ -92,16 +91,6 @@ def test_load_a_hub_id_from_the_offline_cache(saved_models, hf_cache: Path, offl
     model = TasksManager.get_model_from_task("question-answering", "org/tiny-bert-qa")
     assert type(model).__name__ == "BertForQuestionAnswering"
     assert TasksManager.determine_framework("org/tiny-bert-qa") == "pt"
-
-
-def test_run_model_returns_numpy(saved_models) -> None:
-    model = TasksManager.get_model_from_task("sequence-classification", str(saved_models("sequence-classification")))
-    inputs = {"input_ids": np.array([[1, 2, 3, 4]], dtype=np.int64), "attention_mask": np.ones((1, 4), dtype=np.int64)}
-    outputs = run_model(model, inputs)
-    with torch.no_grad():
-        expected = model(input_ids=torch.tensor(inputs["input_ids"])).logits.numpy()
-    assert set(outputs) == {"logits"}
-    np.testing.assert_allclose(outputs["logits"], expected, atol=1e-6)
 
 
 def test_remote_code_stays_off(saved_models, monkeypatch: pytest.MonkeyPatch) -> None:

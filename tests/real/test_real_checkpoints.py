@@ -25,7 +25,7 @@ from modelexport_onnx.dummy_inputs import EXPORT_SHAPES
 from modelexport_onnx.export import reference_runner
 from modelexport_onnx.generation import check_generation
 from modelexport_onnx.main_export import logits_bound, main_export
-from modelexport_onnx.options import validation_shapes_for
+from modelexport_onnx.dummy_inputs import validation_shapes_for
 from modelexport_onnx.validation import Tolerance, compare_outputs, onnx_session, run_onnx, used_dimensions
 from mutations import MUTATIONS, NotApplicable, mutate
 from real_models import REAL_CHECKPOINTS, RealCheckpoint, checkpoint_dir
@@ -146,7 +146,7 @@ def test_real_checkpoint(name: str, shared_root: Path, tmp_path: Path) -> None:
     assert all(c.bound_source and c.error is not None and c.error <= c.bound for c in report.outputs)
     assert all(c.bound_source.startswith(("float64", "floor")) for c in report.outputs if c.bound_source)
     if checkpoint.task.endswith("-with-past"):
-        assert report.extra["generation"]["equal"], report.extra["generation"]
+        assert report.generation is not None and report.generation.equal, report.generation
 
     model = TasksManager.get_model_from_task(checkpoint.task, directory, framework="pt")
     config = TasksManager.get_exporter_config_constructor("onnx", task=checkpoint.task, model_type=result.model_type)(

@@ -9,7 +9,6 @@ import pytest
 import transformers
 from helpers import lay_out_hf_cache
 from modelexport_core import TasksManager
-from modelexport_tf.loading import run_model
 from tiny_models import TASK_EXAMPLES, build_tf_model, save_tf_model, tiny_config
 
 TF_TASKS = [
@@ -82,14 +81,6 @@ def test_load_from_the_offline_cache(saved_tf_models, hf_cache: Path, offline) -
     assert TasksManager.determine_framework("org/tiny-tf-bert") == "tf"
     model = TasksManager.get_model_from_task("text-classification", "org/tiny-tf-bert")
     assert type(model).__name__ == "TFBertForSequenceClassification"
-
-
-def test_run_model_returns_numpy(saved_tf_models) -> None:
-    model = TasksManager.get_model_from_task("default", str(saved_tf_models("default")))
-    ids = np.array([[5, 6, 7], [8, 9, 10]], dtype=np.int32)
-    outputs = run_model(model, {"input_ids": ids})
-    assert outputs["last_hidden_state"].shape == (2, 3, 32)
-    np.testing.assert_allclose(outputs["last_hidden_state"], model(ids).last_hidden_state.numpy(), atol=1e-6)
 
 
 def test_tf_models_are_recognized() -> None:

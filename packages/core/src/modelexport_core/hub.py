@@ -134,16 +134,11 @@ def cached_snapshot(
     return snapshot if snapshot.is_dir() else None
 
 
-def require_cached_snapshot(
-    model_id: str, cache_dir: str | os.PathLike[str] | None = None, revision: str | None = None, reason: str = ""
-) -> Path:
-    """Like :func:`cached_snapshot`, raising :class:`HubUnavailableError` when not cached."""
-    snapshot = cached_snapshot(model_id, cache_dir, revision)
-    if snapshot is None:
-        why = reason or ("HF_HUB_OFFLINE is set" if is_offline() else "the Hub could not be reached")
-        raise HubUnavailableError(
-            f"{model_id!r} is not a local directory, {why}, and it is not in the Hugging Face "
-            f"cache ({hub_cache_dir(cache_dir)}). Download it while online "
-            f"(`hf download {model_id}`), or pass the path of a local copy."
-        )
-    return snapshot
+def not_cached_error(model_id: str, cache_dir: str | os.PathLike[str] | None = None) -> HubUnavailableError:
+    """The error for a Hub model that is needed from the cache but is not in it, with what to do."""
+    why = "HF_HUB_OFFLINE is set" if is_offline() else "the Hub could not be reached"
+    return HubUnavailableError(
+        f"{model_id!r} is not a local directory, {why}, and it is not in the Hugging Face "
+        f"cache ({hub_cache_dir(cache_dir)}). Download it while online "
+        f"(`hf download {model_id}`), or pass the path of a local copy."
+    )

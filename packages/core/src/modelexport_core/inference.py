@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from . import hub
-from .errors import HubUnavailableError, PluginLoadError, TaskInferenceError
-from .model_source import ModelSource, read_config_file, read_pipeline_tag, resolve_model
+from .errors import PluginLoadError, TaskInferenceError
+from .model_source import ModelReference, read_config_file, read_pipeline_tag
 from .registry import registry
-from .tasks import PIPELINE_TAG_TO_TASK, base_task
+from .tasks import PIPELINE_TAG_TO_TASK, Task
 
 #: Table value of a class name that may be any generation task: resolved with the model type and config.
 _GENERATION = "generation"
@@ -60,7 +60,8 @@ _SUFFIX_TO_TASK: tuple[tuple[str, str | None], ...] = (
 )
 
 #: The tasks a generation head can have; the registered tasks of its model type pick one.
-_GENERATION_TASKS = frozenset({"seq2seq-lm", "speech2seq-lm"})
+_SEQ2SEQ, _SPEECH2SEQ = Task.of("seq2seq-lm"), Task.of("speech2seq-lm")
+_GENERATION_TASKS = frozenset({_SEQ2SEQ, _SPEECH2SEQ})
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class _ConfigHint:
     a model matching a hint without task is, for the error message.
     """
 
-    task: str | None
+    task: Task | None
     all_of: tuple[str, ...]
     any_of: tuple[str, ...] = ()
     kind: str = ""
@@ -88,11 +89,11 @@ class _ConfigHint:
 #: transformers writes only the keys that differ from the base config, so each family has a hint of its own.
 _GENERATION_HINTS: tuple[_ConfigHint, ...] = (
     _ConfigHint(None, ("vision_config",), kind="an image-to-text model (its config has a vision_config)"),
-    _ConfigHint("speech2seq-lm", (), ("num_mel_bins", "input_feat_per_channel")),
-    _ConfigHint("seq2seq-lm", ("is_encoder_decoder",)),
-    _ConfigHint("seq2seq-lm", ("decoder_start_token_id",), ("d_model", "num_decoder_layers", "decoder_layers")),
-    _ConfigHint("seq2seq-lm", ("num_decoder_layers",)),  # T5 family
-    _ConfigHint("seq2seq-lm", ("encoder_layers", "decoder_layers")),  # BART family
+    _ConfigHint(_SPEECH2SEQ, (), ("num_mel_bins", "input_feat_per_channel")),
+    _ConfigHint(_SEQ2SEQ, ("is_encoder_decoder",)),
+    _ConfigHint(_SEQ2SEQ, ("decoder_start_token_id",), ("d_model", "num_decoder_layers", "decoder_layers")),
+    _ConfigHint(_SEQ2SEQ, ("num_decoder_layers",)),  # T5 family
+    _ConfigHint(_SEQ2SEQ, ("encoder_layers", "decoder_layers")),  # BART family
 )
 
 
@@ -102,7 +103,7 @@ def _table_row(class_name: str) -> tuple[str, str | None] | None:
     return next((row for row in _SUFFIX_TO_TASK if name.endswith(row[0])), None)
 
 
-def task_from_class_name(class_name: str, config: Mapping[str, Any] | None = None) -> str | None:
+def task_from_class_name(class_name: str, config: Mapping[str, Any] | None = None) -> Task | None:
     """The task of a model class or auto class name, ``None`` when it names none of ours.
 
     ``config`` (a parsed ``config.json``) resolves the class names that do not say the task.
@@ -112,10 +113,10 @@ def task_from_class_name(class_name: str, config: Mapping[str, Any] | None = Non
         return None
     if row[1] == _GENERATION:
         return _generation_task(config or {})[0]
-    return row[1]
+    return Task.of(row[1]) if row[1] is not None else None
 
 
-def _generation_task(config: Mapping[str, Any]) -> tuple[str | None, str]:
+def _generation_task(config: Mapping[str, Any]) -> tuple[Task | None, str]:
     """The task of a generation head, or ``None`` and why it cannot be told.
 
     The tasks registered for the config's ``model_type`` decide when they hold exactly one
@@ -141,17 +142,17 @@ def _generation_task(config: Mapping[str, Any]) -> tuple[str | None, str]:
     )
 
 
-def _registered_generation_tasks(model_type: str) -> set[str]:
+def _registered_generation_tasks(model_type: str) -> set[Task]:
     """The generation tasks (without ``-with-past``) that the installed backends register for ``model_type``."""
     from .plugins import backend_names, ensure_backend_loaded
 
-    found: set[str] = set()
+    found: set[Task] = set()
     for backend in sorted({*backend_names(), *registry.backends()}):
         try:
             ensure_backend_loaded(backend)
         except PluginLoadError:  # a backend that does not load has no say; the config hints still apply
             continue
-        found.update(base_task(task) for task in registry.entries_for(backend, model_type) or {})
+        found.update(Task.of(task).base for task in registry.entries_for(backend, model_type) or {})
     return found & _GENERATION_TASKS
 
 
@@ -168,7 +169,7 @@ def explain_class_name(class_name: str, config: Mapping[str, Any] | None = None)
     return None
 
 
-def task_from_config(config: Mapping[str, Any]) -> str | None:
+def task_from_config(config: Mapping[str, Any]) -> Task | None:
     """The task named by the ``architectures`` list of a parsed ``config.json``."""
     for architecture in config.get("architectures") or []:
         if isinstance(architecture, str):
@@ -178,16 +179,14 @@ def task_from_config(config: Mapping[str, Any]) -> str | None:
     return None
 
 
-def task_from_pipeline_tag(tag: str | None) -> str | None:
+def task_from_pipeline_tag(tag: str | None) -> Task | None:
     """The task a Hub ``pipeline_tag`` stands for, if it is one of ours."""
     return PIPELINE_TAG_TO_TASK.get(tag) if tag else None
 
 
-def _infer_from_directory(directory: os.PathLike[str], what: str) -> str:
-    from pathlib import Path
-
-    config = read_config_file(Path(directory))
-    task = task_from_config(config) or task_from_pipeline_tag(read_pipeline_tag(Path(directory)))
+def _task_of_directory(directory: Path, config: Mapping[str, Any], what: str) -> Task:
+    """The task that the config's architectures or the model card of ``directory`` name."""
+    task = task_from_config(config) or task_from_pipeline_tag(read_pipeline_tag(directory))
     if task is None:
         architectures = config.get("architectures") or "none"
         raise TaskInferenceError(
@@ -216,51 +215,53 @@ def infer_task_from_model(
     subfolder: str = "",
     revision: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
-) -> str:
+) -> Task:
     """Infer the canonical task of ``model``.
 
-    ``model`` may be a local directory, a Hub id, a model instance or a model class. A Hub id
-    is looked up on the Hub, and in the local cache when offline or unreachable.
+    ``model`` may be a local directory, a Hub id, a :class:`ModelReference`, a model instance or
+    a model class. A Hub id is looked up on the Hub, and in the local cache when offline or
+    unreachable.
     """
-    if not isinstance(model, (str, os.PathLike)):
-        cls = model if isinstance(model, type) else type(model)
-        config: dict[str, Any] = getattr(getattr(model, "config", None), "to_dict", dict)()
-        task = task_from_class_name(cls.__name__, config)
-        if task is None:
-            why = explain_class_name(cls.__name__, config)
+    if isinstance(model, (str, os.PathLike, ModelReference)):
+        return infer_task(ModelReference.resolve(model, subfolder, revision, cache_dir))
+    return _task_of_class(model if isinstance(model, type) else type(model), model)
+
+
+def _task_of_class(cls: type, model: Any) -> Task:
+    """The task named by a model's class, with its config (if it has one) for generation heads."""
+    config: dict[str, Any] = getattr(getattr(model, "config", None), "to_dict", dict)()
+    task = task_from_class_name(cls.__name__, config)
+    if task is None:
+        why = explain_class_name(cls.__name__, config)
+        raise TaskInferenceError(
+            f"Cannot infer a task from the class {cls.__name__}.{' ' + why if why else ''} Pass the task explicitly."
+        )
+    return task
+
+
+def infer_task(reference: ModelReference) -> Task:
+    """The canonical task of a resolved model: its config and model card, or what the Hub says of it."""
+    directory = reference.source.directory
+    if directory is not None:
+        return _task_of_directory(directory, reference.config, repr(reference.source.reference))
+    return _infer_from_hub(reference)
+
+
+def _infer_from_hub(reference: ModelReference) -> Task:
+    """The Hub's pipeline tag, auto class or config first; else the cached snapshot."""
+    info = reference.hub_info
+    if info is not None:
+        task = (
+            task_from_pipeline_tag(info.pipeline_tag)
+            or (task_from_class_name(info.auto_model, info.config) if info.auto_model else None)
+            or task_from_config(info.config)
+        )
+        if task is not None:
+            return task
+        if reference.snapshot() is None:
             raise TaskInferenceError(
-                f"Cannot infer a task from the class {cls.__name__}.{' ' + why if why else ''} "
-                "Pass the task explicitly."
+                f"Cannot infer the task of {info.model_id!r}: the Hub gives pipeline_tag "
+                f"{info.pipeline_tag!r} and auto class {info.auto_model!r}. Pass the task explicitly."
             )
-        return task
-
-    source = resolve_model(model, subfolder)
-    if source.directory is not None:
-        return _infer_from_directory(source.directory, repr(source.reference))
-    return _infer_from_hub(source, revision, cache_dir)
-
-
-def _infer_from_hub(source: ModelSource, revision: str | None, cache_dir: str | os.PathLike[str] | None) -> str:
-    assert source.hub_id is not None
-    if not hub.is_offline():
-        try:
-            info = hub.fetch_model_info(source.hub_id, revision)
-        except HubUnavailableError:
-            pass  # unreachable: the cache below may still know
-        else:
-            task = (
-                task_from_pipeline_tag(info.pipeline_tag)
-                or (task_from_class_name(info.auto_model, info.config) if info.auto_model else None)
-                or task_from_config(info.config)
-            )
-            if task is not None:
-                return task
-            snapshot = hub.cached_snapshot(source.hub_id, cache_dir, revision)
-            if snapshot is None:
-                raise TaskInferenceError(
-                    f"Cannot infer the task of {source.hub_id!r}: the Hub gives pipeline_tag "
-                    f"{info.pipeline_tag!r} and auto class {info.auto_model!r}. Pass the task explicitly."
-                )
-    snapshot = hub.require_cached_snapshot(source.hub_id, cache_dir, revision)
-    directory = snapshot / source.subfolder if source.subfolder else snapshot
-    return _infer_from_directory(directory, repr(source.hub_id))
+    directory = reference.require_snapshot()
+    return _task_of_directory(directory, read_config_file(directory), repr(reference.source.hub_id))

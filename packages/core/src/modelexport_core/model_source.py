@@ -1,9 +1,10 @@
 """Where a model comes from: a local directory, or a Hub id (online or from the cache).
 
-:func:`resolve_model` turns what a user typed into a :class:`ModelSource` and refuses bad
-input early with a typed error: a path that does not exist, a file where a directory is
-expected, a Hub id with path tricks. :func:`read_model_config` reads and checks
-``config.json``.
+:meth:`ModelReference.resolve` turns what a user typed into a :class:`ModelReference`, refusing
+bad input early with a typed error (a path that does not exist, a file where a directory is
+expected, a Hub id with path tricks) before anything slow. The reference then answers what task
+inference, framework detection, export configs and model loading all ask about the model (the
+Hub's model info, the file names, ``config.json``, the cached snapshot), each at most once.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from . import hub
 from .errors import HubUnavailableError, InvalidModelConfigError, InvalidModelIdError, ModelNotFoundError
+from .hub import HubModelInfo
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.DOTALL)
 _PIPELINE_TAG = re.compile(r"^pipeline_tag\s*:\s*['\"]?([A-Za-z0-9_-]+)['\"]?\s*$", re.MULTILINE)
@@ -121,49 +124,6 @@ def read_pipeline_tag(directory: Path) -> str | None:
     return tag.group(1) if tag else None
 
 
-def local_directory(
-    source: ModelSource, cache_dir: str | os.PathLike[str] | None = None, revision: str | None = None
-) -> Path:
-    """A local directory with the model's files: the directory itself, or a cached snapshot."""
-    if source.directory is not None:
-        return source.directory
-    assert source.hub_id is not None
-    snapshot = hub.require_cached_snapshot(source.hub_id, cache_dir, revision)
-    return snapshot / source.subfolder if source.subfolder else snapshot
-
-
-def read_model_config(
-    model: str | os.PathLike[str] | ModelSource,
-    cache_dir: str | os.PathLike[str] | None = None,
-    revision: str | None = None,
-) -> dict[str, Any]:
-    """The parsed ``config.json`` of a local model, or of a Hub model (cache or download)."""
-    source = model if isinstance(model, ModelSource) else resolve_model(model)
-    if source.directory is not None:
-        return read_config_file(source.directory)
-    assert source.hub_id is not None
-    snapshot = hub.cached_snapshot(source.hub_id, cache_dir, revision)
-    if snapshot is not None and (snapshot / source.subfolder / "config.json").is_file():
-        return read_config_file(snapshot / source.subfolder)
-    if hub.is_offline():
-        hub.require_cached_snapshot(source.hub_id, cache_dir, revision)  # raises the clear error
-    from huggingface_hub import hf_hub_download
-
-    try:
-        path = hf_hub_download(
-            source.hub_id,
-            "config.json",
-            subfolder=source.subfolder or None,
-            revision=revision,
-            cache_dir=str(hub.hub_cache_dir(cache_dir)),
-            endpoint=hub.hub_endpoint(),
-        )
-    except Exception as exc:
-        info_error = _classify_hub_error(exc, source.hub_id)
-        raise info_error from exc
-    return read_config_file(Path(path).parent)
-
-
 def _classify_hub_error(exc: Exception, model_id: str) -> Exception:
     from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
 
@@ -176,22 +136,175 @@ def _classify_hub_error(exc: Exception, model_id: str) -> Exception:
     )
 
 
-def list_model_files(
-    source: ModelSource, cache_dir: str | os.PathLike[str] | None = None, revision: str | None = None
-) -> list[str]:
-    """Names of the files of a model (relative to the model folder and its subfolder)."""
-    if source.directory is not None:
-        if not source.directory.is_dir():
-            raise ModelNotFoundError(f"{source.directory} does not exist.")
-        return sorted(p.name for p in source.directory.iterdir())
-    assert source.hub_id is not None
-    if not hub.is_offline():
-        try:
-            info = hub.fetch_model_info(source.hub_id, revision)
-        except HubUnavailableError:
-            pass  # fall back to the cache below
-        else:
-            prefix = f"{source.subfolder.strip('/')}/" if source.subfolder else ""
-            return sorted(f[len(prefix) :] for f in info.files if f.startswith(prefix) and "/" not in f[len(prefix) :])
-    directory = local_directory(source, cache_dir, revision)
+def _file_names(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
+
+
+class ModelReference:
+    """One model, resolved once, answering what every step of an export asks about it.
+
+    Task inference, framework detection, the export config and model loading all need the same
+    facts; each is computed on first use and kept, so an online export asks the Hub's model-info
+    endpoint once and reads ``config.json`` once. Build it with :meth:`resolve`. The answers
+    (``files``, ``config``) are shared: do not mutate them.
+    """
+
+    def __init__(
+        self, source: ModelSource, revision: str | None = None, cache_dir: str | os.PathLike[str] | None = None
+    ) -> None:
+        self._source = source
+        self._revision = revision
+        self._cache_dir = cache_dir
+        self._snapshot_root: Path | None = None
+
+    @classmethod
+    def resolve(
+        cls,
+        model: str | os.PathLike[str] | ModelReference,
+        subfolder: str = "",
+        revision: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> ModelReference:
+        """Validate ``model`` now (typed errors, no network) and return its reference.
+
+        A ``ModelReference`` is returned as it is, so that functions taking either a name or a
+        reference resolve once; arguments contradicting it are refused rather than ignored.
+        """
+        if isinstance(model, ModelReference):
+            model._refuse_other(subfolder, revision, cache_dir)
+            return model
+        return cls(resolve_model(model, subfolder), revision, cache_dir)
+
+    def _refuse_other(self, subfolder: str, revision: str | None, cache_dir: str | os.PathLike[str] | None) -> None:
+        """Raise ``ValueError`` if an argument given with this reference names another model location."""
+        conflicts = [
+            f"{name}={asked!r} (it has {held!r})"
+            for name, asked, held in (
+                ("subfolder", subfolder or None, self.subfolder),
+                ("revision", revision, self.revision),
+                ("cache_dir", cache_dir, self.cache_dir),
+            )
+            if asked is not None and (held is None or os.fspath(asked) != os.fspath(held))
+        ]
+        if conflicts:
+            raise ValueError(
+                f"{self!r} is already resolved; it cannot be used with {', '.join(conflicts)}. "
+                "Resolve the model again with those arguments."
+            )
+
+    @property
+    def source(self) -> ModelSource:
+        return self._source
+
+    @property
+    def revision(self) -> str | None:
+        return self._revision
+
+    @property
+    def cache_dir(self) -> str | os.PathLike[str] | None:
+        return self._cache_dir
+
+    @property
+    def subfolder(self) -> str:
+        return self._source.subfolder
+
+    def __repr__(self) -> str:
+        return f"ModelReference({str(self._source)!r}, subfolder={self.subfolder!r}, revision={self.revision!r})"
+
+    def __str__(self) -> str:
+        return str(self._source)
+
+    @cached_property
+    def hub_info(self) -> HubModelInfo | None:
+        """What the Hub says of the model; ``None`` for a local directory, offline or unreachable.
+
+        :class:`ModelNotFoundError` (no such repository or revision) propagates: the cache
+        cannot make up for a model that does not exist.
+        """
+        if self._source.hub_id is None or hub.is_offline():
+            return None
+        try:
+            return hub.fetch_model_info(self._source.hub_id, self.revision)
+        except HubUnavailableError:
+            return None  # callers fall back to the cache
+
+    @cached_property
+    def files(self) -> list[str]:
+        """Names of the model's files (in its subfolder), from the Hub when it answers, else on disk."""
+        directory = self._source.directory
+        if directory is not None:
+            if not directory.is_dir():
+                raise ModelNotFoundError(f"{directory} does not exist.")
+            return _file_names(directory)
+        info = self.hub_info
+        if info is None:
+            return _file_names(self.require_snapshot())
+        prefix = f"{self.subfolder.strip('/')}/" if self.subfolder else ""
+        return sorted(f[len(prefix) :] for f in info.files if f.startswith(prefix) and "/" not in f[len(prefix) :])
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """The checked ``config.json``: local, from the cached snapshot, else downloaded into the cache."""
+        if self._source.directory is not None:
+            return read_config_file(self._source.directory)
+        snapshot = self.snapshot()
+        if snapshot is not None and (snapshot / "config.json").is_file():
+            return read_config_file(snapshot)
+        if snapshot is None and hub.is_offline():
+            raise self._not_cached()
+        return read_config_file(self._download_config())
+
+    def _download_config(self) -> Path:
+        """Fetch ``config.json`` into the Hub cache; the folder that holds it."""
+        from huggingface_hub import hf_hub_download
+
+        assert self._source.hub_id is not None
+        try:
+            path = hf_hub_download(
+                self._source.hub_id,
+                "config.json",
+                subfolder=self.subfolder or None,
+                revision=self.revision,
+                cache_dir=str(hub.hub_cache_dir(self.cache_dir)),
+                endpoint=hub.hub_endpoint(),
+            )
+        except Exception as exc:
+            raise _classify_hub_error(exc, self._source.hub_id) from exc
+        return Path(path).parent
+
+    @property
+    def model_type(self) -> str:
+        """The ``model_type`` of :attr:`config` (checked to be a non-empty string)."""
+        return str(self.config["model_type"])
+
+    def snapshot(self, *, within_subfolder: bool = True) -> Path | None:
+        """The cached Hub snapshot (in the subfolder unless told otherwise); ``None`` if not cached.
+
+        A snapshot once found is kept; a missing one is looked for again on each call, since a
+        model load may have downloaded it meanwhile. Always ``None`` for a local directory.
+        """
+        if self._snapshot_root is None and self._source.hub_id is not None:
+            self._snapshot_root = hub.cached_snapshot(self._source.hub_id, self.cache_dir, self.revision)
+        root = self._snapshot_root
+        if root is None or not within_subfolder or not self.subfolder:
+            return root
+        return root / self.subfolder
+
+    def require_snapshot(self, *, within_subfolder: bool = True) -> Path:
+        """Like :meth:`snapshot`, raising :class:`HubUnavailableError` (with what to do) when not cached."""
+        snapshot = self.snapshot(within_subfolder=within_subfolder)
+        if snapshot is None:
+            raise self._not_cached()
+        return snapshot
+
+    def local_directory(self) -> Path | None:
+        """A folder with the model's files: the local directory, or the cached snapshot, or ``None``."""
+        return self._source.directory or self.snapshot()
+
+    def require_local_directory(self) -> Path:
+        """Like :meth:`local_directory`, raising :class:`HubUnavailableError` when not cached."""
+        return self._source.directory or self.require_snapshot()
+
+    def _not_cached(self) -> HubUnavailableError:
+        assert self._source.hub_id is not None
+        return hub.not_cached_error(self._source.hub_id, self.cache_dir)

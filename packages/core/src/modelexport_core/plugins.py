@@ -4,13 +4,16 @@ Two entry-point groups make modelexport extensible without core naming any plugi
 
 * ``modelexport.frameworks``: each entry names an object following :class:`FrameworkPlugin`
   (PyTorch and TensorFlow ship as ``modelexport-pt`` and ``modelexport-tf``).
-* ``modelexport.backends``: each entry names a module that, when imported, registers
-  ``(model_type, task) -> export config`` for the backend the entry is named after. Several
-  distributions may publish an entry of the same name: all are loaded, so a third-party
-  package can add architectures to the ``onnx`` backend.
+* ``modelexport.backends``: each entry names an object following
+  :class:`~modelexport_core.registry.BackendPlugin`; core asks it to register
+  ``(model_type, task) -> export config`` into the registry core owns, for the backend the entry
+  is named after. Several distributions may publish an entry of the same name: all register, so a
+  third-party package can add architectures to the ``onnx`` backend.
 
-Entry points are read once, under a lock, the first time they are needed; loading a plugin
-never imports torch, TensorFlow or transformers.
+Both kinds are checked against their protocol once loaded, and a broken one is named. Entry points
+are read once, under a lock, the first time they are needed; loading a plugin never imports torch,
+TensorFlow or transformers. The state lives in a :class:`Plugins` object: the process uses
+:data:`plugins`, a test can make a fresh one.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import BackendNotInstalledError, FrameworkNotInstalledError, PluginLoadError
+from .registry import BackendPlugin, ExporterConfigRegistry, registry
 
 FRAMEWORKS_GROUP = "modelexport.frameworks"
 BACKENDS_GROUP = "modelexport.backends"
@@ -31,7 +35,7 @@ DISTRIBUTION_PREFIX = "modelexport-"
 
 @runtime_checkable
 class FrameworkPlugin(Protocol):
-    """What a framework contributes: its AutoClass table, weight files and model loading."""
+    """What a framework contributes: its AutoClass table, weight files, model loading and generation."""
 
     name: str
     display_name: str
@@ -63,8 +67,8 @@ class FrameworkPlugin(Protocol):
         """Whether ``model`` (an instance or a class) belongs to this framework."""
         ...
 
-    def run_model(self, model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        """Run ``model`` on numpy inputs; numpy outputs by name, nested ones as ``name.i.j``."""
+    def generate(self, model: Any, inputs: Mapping[str, Any], max_new_tokens: int, pad_token_id: int) -> Any:
+        """Plain greedy generation on numpy inputs: numpy token ids (the reference of generation checks)."""
         ...
 
 
@@ -89,17 +93,6 @@ class _EntryPointCache:
     def names(self) -> list[str]:
         return sorted({ep.name for ep in self.entry_points()})
 
-    def reset(self) -> None:
-        with self._lock:
-            self._entry_points = None
-
-
-_framework_eps = _EntryPointCache(FRAMEWORKS_GROUP)
-_backend_eps = _EntryPointCache(BACKENDS_GROUP)
-_frameworks_lock = threading.RLock()
-_frameworks: dict[str, FrameworkPlugin] | None = None
-_backends_lock = threading.RLock()
-_loaded_backends: set[str] = set()
 
 
 def _load_entry_point(ep: metadata.EntryPoint) -> Any:
@@ -112,28 +105,77 @@ def _load_entry_point(ep: metadata.EntryPoint) -> Any:
         ) from exc
 
 
-def _framework_plugins() -> dict[str, FrameworkPlugin]:
-    global _frameworks
-    if _frameworks is None:
-        with _frameworks_lock:
-            if _frameworks is None:
-                found: dict[str, FrameworkPlugin] = {}
-                for ep in _framework_eps.entry_points():
-                    plugin = _load_entry_point(ep)
-                    if not isinstance(plugin, FrameworkPlugin):
-                        raise PluginLoadError(
-                            f"The framework plugin {ep.name!r} ({ep.value}) does not provide "
-                            "the FrameworkPlugin interface (name, weight_files, autoclass_table, "
-                            "is_available, load_model, ...)."
-                        )
-                    found.setdefault(ep.name, plugin)
-                _frameworks = found
-    return _frameworks
+class Plugins:
+    """The installed plugins: framework objects, and backends registered into ``registry`` on first use."""
+
+    def __init__(self, registry: ExporterConfigRegistry) -> None:
+        self.registry = registry
+        self.framework_entry_points = _EntryPointCache(FRAMEWORKS_GROUP)
+        self.backend_entry_points = _EntryPointCache(BACKENDS_GROUP)
+        self._lock = threading.RLock()
+        self._frameworks: dict[str, FrameworkPlugin] | None = None
+        self._loaded_backends: set[str] = set()
+
+    def frameworks(self) -> dict[str, FrameworkPlugin]:
+        """Framework name -> plugin object, loaded and checked once."""
+        if self._frameworks is None:
+            with self._lock:
+                if self._frameworks is None:
+                    found: dict[str, FrameworkPlugin] = {}
+                    for ep in self.framework_entry_points.entry_points():
+                        plugin = _load_entry_point(ep)
+                        if not isinstance(plugin, FrameworkPlugin):
+                            raise PluginLoadError(
+                                f"The framework plugin {ep.name!r} ({ep.value}) does not provide "
+                                "the FrameworkPlugin interface (name, weight_files, autoclass_table, "
+                                "is_available, load_model, generate, ...)."
+                            )
+                        found.setdefault(ep.name, plugin)
+                    self._frameworks = found
+        return self._frameworks
+
+    def backend_names(self) -> list[str]:
+        return self.backend_entry_points.names()
+
+    def ensure_backend_loaded(self, name: str) -> None:
+        """Ask every entry point of backend ``name`` to register into the registry, once.
+
+        Raises :class:`BackendNotInstalledError` when no installed package provides it.
+        """
+        if name in self._loaded_backends:
+            return
+        with self._lock:
+            if name in self._loaded_backends:
+                return
+            entries = [ep for ep in self.backend_entry_points.entry_points() if ep.name == name]
+            if not entries:
+                if self.registry.has_backend(name):  # registered by hand (decorator), no package
+                    self._loaded_backends.add(name)
+                    return
+                known = ", ".join(self.backend_names()) or "none"
+                raise BackendNotInstalledError(
+                    f"Backend {name!r} is not installed (installed backends: {known}). {install_hint(name)}"
+                )
+            # The package named after the backend registers first, third-party additions after.
+            entries.sort(key=lambda ep: (ep.dist is None or ep.dist.name != DISTRIBUTION_PREFIX + name, ep.value))
+            for ep in entries:
+                plugin = _load_entry_point(ep)
+                if not isinstance(plugin, BackendPlugin):
+                    raise PluginLoadError(
+                        f"The backend plugin {ep.name!r} ({ep.value}) does not provide register(registry): "
+                        "a modelexport.backends entry point names an object that registers its export configs."
+                    )
+                plugin.register(self.registry)
+            self._loaded_backends.add(name)
+
+
+#: The plugins of this process, registering into core's :data:`~modelexport_core.registry.registry`.
+plugins = Plugins(registry)
 
 
 def framework_plugins() -> list[FrameworkPlugin]:
     """Every installed framework plugin, most preferred first (lowest priority number)."""
-    return sorted(_framework_plugins().values(), key=lambda p: (p.priority, p.name))
+    return sorted(plugins.frameworks().values(), key=lambda p: (p.priority, p.name))
 
 
 def framework_names() -> list[str]:
@@ -180,11 +222,11 @@ def get_framework(name: str, *, require_available: bool = True) -> FrameworkPlug
     Raises :class:`FrameworkNotInstalledError` when no plugin has that name, or when its
     libraries are missing and ``require_available`` is set.
     """
-    plugins = _framework_plugins()
+    found = plugins.frameworks()
     key = name.strip().lower() if isinstance(name, str) else name
-    plugin = plugins.get(key)
+    plugin = found.get(key)
     if plugin is None:
-        installed = ", ".join(sorted(plugins)) or "none"
+        installed = ", ".join(sorted(found)) or "none"
         raise FrameworkNotInstalledError(
             f"Framework {name!r} is not installed (installed frameworks: {installed}). {install_hint(str(key))}"
         )
@@ -200,42 +242,9 @@ def get_framework(name: str, *, require_available: bool = True) -> FrameworkPlug
 
 def backend_names() -> list[str]:
     """Names of the backends some installed package provides (nothing is imported)."""
-    return _backend_eps.names()
+    return plugins.backend_names()
 
 
 def ensure_backend_loaded(name: str) -> None:
-    """Import every module registered for backend ``name``, once.
-
-    Raises :class:`BackendNotInstalledError` when no installed package provides it.
-    """
-    if name in _loaded_backends:
-        return
-    with _backends_lock:
-        if name in _loaded_backends:
-            return
-        entries = [ep for ep in _backend_eps.entry_points() if ep.name == name]
-        if not entries:
-            from .registry import registry
-
-            if registry.has_backend(name):  # registered by hand (decorator), no package
-                _loaded_backends.add(name)
-                return
-            known = ", ".join(backend_names()) or "none"
-            raise BackendNotInstalledError(
-                f"Backend {name!r} is not installed (installed backends: {known}). {install_hint(name)}"
-            )
-        # The package named after the backend registers first, third-party additions after.
-        entries.sort(key=lambda ep: (ep.dist is None or ep.dist.name != DISTRIBUTION_PREFIX + name, ep.value))
-        for ep in entries:
-            _load_entry_point(ep)
-        _loaded_backends.add(name)
-
-
-def reset_plugin_cache() -> None:
-    """Forget discovered plugins (for tests that install a plugin at run time)."""
-    global _frameworks
-    with _frameworks_lock, _backends_lock:
-        _framework_eps.reset()
-        _backend_eps.reset()
-        _frameworks = None
-        _loaded_backends.clear()
+    """Have backend ``name`` registered into core's registry, once (see :meth:`Plugins.ensure_backend_loaded`)."""
+    plugins.ensure_backend_loaded(name)

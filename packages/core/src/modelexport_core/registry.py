@@ -1,7 +1,7 @@
 """The export-config registry: ``(backend, model_type, task) -> config constructor``.
 
-Backends fill it when their entry-point module is imported (see :mod:`.plugins`); a one-off
-architecture can be added with :func:`register_exporter_config`. Model types are stored
+Core owns it: each backend's entry point names an object that core asks to register into it
+(see :mod:`.plugins`); a one-off architecture can be added with :func:`register_exporter_config`. Model types are stored
 normalized (``xlm_roberta`` and ``xlm-roberta`` are one type) and tasks canonical.
 """
 
@@ -11,7 +11,7 @@ import functools
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from .tasks import map_from_synonym
 
@@ -34,6 +34,8 @@ class RegistryEntry:
     constructor: ConfigConstructor
     #: Frameworks the pair is known to work for; ``None`` means every framework.
     frameworks: frozenset[str] | None = None
+    #: What a user should know about this export (a fixed image size, the converter chosen...).
+    notes: tuple[str, ...] = ()
 
     def supports_framework(self, framework: str | None) -> bool:
         return framework is None or self.frameworks is None or framework in self.frameworks
@@ -54,6 +56,7 @@ class ExporterConfigRegistry:
         constructor: ConfigConstructor,
         *,
         frameworks: Iterable[str] | None = None,
+        notes: Iterable[str] = (),
     ) -> None:
         """Register ``constructor`` for each task of ``model_type`` on ``backend``.
 
@@ -68,7 +71,7 @@ class ExporterConfigRegistry:
         with self._lock:
             per_type = self._entries.setdefault(backend, {}).setdefault(normalized, {})
             for task in task_list:
-                per_type[task] = RegistryEntry(backend, normalized, task, constructor, allowed)
+                per_type[task] = RegistryEntry(backend, normalized, task, constructor, allowed, tuple(notes))
 
     def has_backend(self, backend: str) -> bool:
         return backend in self._entries
@@ -91,6 +94,17 @@ class ExporterConfigRegistry:
     def unregister_model_type(self, backend: str, model_type: str) -> None:
         with self._lock:
             self._entries.get(backend, {}).pop(normalize_model_type(model_type), None)
+
+
+@runtime_checkable
+class BackendPlugin(Protocol):
+    """What a ``modelexport.backends`` entry point names: an object that registers its export configs.
+
+    Core calls ``register(registry)`` once, with the registry it owns, the first time the backend
+    the entry point is named after is asked about. Importing the object's module registers nothing.
+    """
+
+    def register(self, registry: ExporterConfigRegistry) -> None: ...
 
 
 #: The process-wide registry that :class:`~modelexport_core.TasksManager` reads.

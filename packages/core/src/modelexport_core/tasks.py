@@ -3,13 +3,17 @@
 Canonical names are the legacy exporter names (``default``, ``masked-lm``, ``causal-lm``...);
 the modern pipeline names are synonyms accepted by every function that takes a task. A task
 ending in ``-with-past`` is its base task exported with a key/value cache.
+
+A name is canonicalised once, where it enters, into a :class:`Task`: a ``str`` equal to the
+canonical name, so code that holds one never parses it again.
 """
 
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import Any, final
 
-from .errors import UnknownTaskError, did_you_mean
+from .errors import UnknownTaskError, UnsupportedTaskError, did_you_mean
 
 WITH_PAST_SUFFIX = "-with-past"
 
@@ -44,44 +48,120 @@ _BASE_SYNONYMS: dict[str, str] = {
     "automatic-speech-recognition": "speech2seq-lm",
 }
 
-#: Hub ``pipeline_tag`` values that are not synonyms but still name one of our tasks.
-PIPELINE_TAG_TO_TASK: MappingProxyType[str, str] = MappingProxyType(
+
+@final
+class Task(str):
+    """A canonical task name, made only by :meth:`Task.of`.
+
+    It is a ``str`` (equal to, hashing like and serialising as the canonical name), so it works
+    as a dict key and in JSON; being a ``Task`` proves it was checked, so nothing parses it again.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args: object, **kwargs: object) -> Task:
+        raise TypeError("A Task is made by Task.of(name), which checks and canonicalises the name.")
+
+    @classmethod
+    def of(cls, name: str) -> Task:
+        """The canonical task of ``name`` (canonical name or synonym, any case, ``_`` for ``-``).
+
+        A ``Task`` is returned unchanged. Raises :class:`UnknownTaskError` with close matches
+        for a name that is neither a task nor a synonym.
+        """
+        if isinstance(name, Task):
+            return name
+        if not isinstance(name, str):
+            raise UnknownTaskError(f"A task name must be a string, got {type(name).__name__}.")
+        key = name.strip().lower().replace("_", "-")
+        task = _CANONICAL.get(key) or _SYNONYM_TO_TASK.get(key)
+        if task is None:
+            raise UnknownTaskError(
+                f"Unknown task {name!r}.{did_you_mean(key, all_task_names())} "
+                f"Known tasks: {', '.join(CANONICAL_TASKS)} (run `modelexport tasks` for synonyms)."
+            )
+        return task
+
+    @classmethod
+    def _make(cls, canonical: str) -> Task:
+        """The one place a Task is built: from a name of the task table, at import."""
+        return str.__new__(cls, canonical)
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        """Copies and pickles go through :meth:`of`, since ``Task(...)`` is refused."""
+        return (Task.of, (str(self),))
+
+    @property
+    def base(self) -> Task:
+        """This task without its ``-with-past`` suffix."""
+        return _CANONICAL[self.removesuffix(WITH_PAST_SUFFIX)]
+
+    @property
+    def uses_past(self) -> bool:
+        """Whether this is a key/value-cache variant."""
+        return self.endswith(WITH_PAST_SUFFIX)
+
+    @property
+    def with_past(self) -> Task:
+        """The key/value-cache variant of this task's base.
+
+        Raises :class:`UnsupportedTaskError` for a task that is never exported with a cache.
+        """
+        variant = _CANONICAL.get(self.base + WITH_PAST_SUFFIX)
+        if variant is None:
+            with_cache = ", ".join(t.base for t in CANONICAL_TASKS if t.uses_past)
+            raise UnsupportedTaskError(
+                f"Task {self!r} has no {WITH_PAST_SUFFIX} variant: only {with_cache} export with a key/value cache."
+            )
+        return variant
+
+    @property
+    def modality(self) -> str:
+        """``text``, ``vision`` or ``audio``: what kind of input the task's models take."""
+        return _BASE_TASKS[self.base]
+
+
+def _build_tables() -> tuple[dict[str, Task], dict[str, Task]]:
+    """Canonical name -> Task in task-table order, and synonym -> Task (``-with-past`` ones too)."""
+    canonical: dict[str, Task] = {}
+    for name in _BASE_TASKS:
+        canonical[name] = Task._make(name)
+        if name in _TASKS_WITH_PAST:
+            canonical[name + WITH_PAST_SUFFIX] = Task._make(name + WITH_PAST_SUFFIX)
+    synonyms: dict[str, Task] = {}
+    for synonym, name in _BASE_SYNONYMS.items():
+        synonyms[synonym] = canonical[name]
+        if name in _TASKS_WITH_PAST:
+            synonyms[synonym + WITH_PAST_SUFFIX] = canonical[name + WITH_PAST_SUFFIX]
+    return canonical, synonyms
+
+
+_CANONICAL, _SYNONYM_TO_TASK = _build_tables()
+CANONICAL_TASKS: tuple[Task, ...] = tuple(_CANONICAL.values())
+
+#: Hub ``pipeline_tag`` values (synonyms, and tags that are not synonyms but still name one of our tasks).
+PIPELINE_TAG_TO_TASK: MappingProxyType[str, Task] = MappingProxyType(
     {
-        **_BASE_SYNONYMS,
-        "sentence-similarity": "default",
-        "summarization": "seq2seq-lm",
-        "translation": "seq2seq-lm",
-        "token-classification": "token-classification",
-        "question-answering": "question-answering",
-        "multiple-choice": "multiple-choice",
-        "image-classification": "image-classification",
-        "object-detection": "object-detection",
-        "image-segmentation": "image-segmentation",
-        "zero-shot-classification": "sequence-classification",
+        tag: Task.of(name)
+        for tag, name in {
+            **_BASE_SYNONYMS,
+            "sentence-similarity": "default",
+            "summarization": "seq2seq-lm",
+            "translation": "seq2seq-lm",
+            "token-classification": "token-classification",
+            "question-answering": "question-answering",
+            "multiple-choice": "multiple-choice",
+            "image-classification": "image-classification",
+            "object-detection": "object-detection",
+            "image-segmentation": "image-segmentation",
+            "zero-shot-classification": "sequence-classification",
+        }.items()
     }
 )
 
 
-def _build_tables() -> tuple[tuple[str, ...], dict[str, str]]:
-    canonical: list[str] = []
-    synonyms: dict[str, str] = {}
-    for task in _BASE_TASKS:
-        canonical.append(task)
-        if task in _TASKS_WITH_PAST:
-            canonical.append(task + WITH_PAST_SUFFIX)
-    for synonym, task in _BASE_SYNONYMS.items():
-        synonyms[synonym] = task
-        if task in _TASKS_WITH_PAST:
-            synonyms[synonym + WITH_PAST_SUFFIX] = task + WITH_PAST_SUFFIX
-    return tuple(canonical), synonyms
-
-
-CANONICAL_TASKS, _SYNONYM_TO_TASK = _build_tables()
-_CANONICAL_SET = frozenset(CANONICAL_TASKS)
-
-
-def get_all_tasks() -> list[str]:
-    """Every canonical task name, in task-table order."""
+def get_all_tasks() -> list[Task]:
+    """Every canonical task, in task-table order."""
     return list(CANONICAL_TASKS)
 
 
@@ -90,49 +170,33 @@ def all_task_names() -> list[str]:
     return list(CANONICAL_TASKS) + list(_SYNONYM_TO_TASK)
 
 
-def map_from_synonym(task: str) -> str:
-    """Return the canonical name of ``task`` (itself if already canonical).
-
-    Raises :class:`UnknownTaskError` with close matches for a name that is neither.
-    """
-    if not isinstance(task, str):
-        raise UnknownTaskError(f"A task name must be a string, got {type(task).__name__}.")
-    name = task.strip().lower().replace("_", "-")
-    if name in _CANONICAL_SET:
-        return name
-    if name in _SYNONYM_TO_TASK:
-        return _SYNONYM_TO_TASK[name]
-    raise UnknownTaskError(
-        f"Unknown task {task!r}.{did_you_mean(name, all_task_names())} "
-        f"Known tasks: {', '.join(CANONICAL_TASKS)} (run `modelexport tasks` for synonyms)."
-    )
+def map_from_synonym(task: str) -> Task:
+    """The canonical task of ``task`` (itself if already canonical); see :meth:`Task.of`."""
+    return Task.of(task)
 
 
 def synonyms_for_task(task: str) -> set[str]:
     """Every name that means ``task``: its canonical name and all of its synonyms."""
-    canonical = map_from_synonym(task)
-    names = {canonical}
-    names.update(s for s, t in _SYNONYM_TO_TASK.items() if t == canonical)
-    return names
+    canonical = Task.of(task)
+    return {canonical, *(s for s, t in _SYNONYM_TO_TASK.items() if t == canonical)}
 
 
 def synonyms_only(task: str) -> list[str]:
-    """The synonyms of a canonical task, without the task itself, sorted."""
-    canonical = map_from_synonym(task)
+    """The synonyms of a task, without the task itself, sorted."""
+    canonical = Task.of(task)
     return sorted(s for s, t in _SYNONYM_TO_TASK.items() if t == canonical)
 
 
-def base_task(task: str) -> str:
+def base_task(task: str) -> Task:
     """The canonical task without its ``-with-past`` suffix."""
-    canonical = map_from_synonym(task)
-    return canonical.removesuffix(WITH_PAST_SUFFIX)
+    return Task.of(task).base
 
 
 def uses_past(task: str) -> bool:
     """Whether ``task`` is a key/value-cache variant."""
-    return map_from_synonym(task).endswith(WITH_PAST_SUFFIX)
+    return Task.of(task).uses_past
 
 
 def task_modality(task: str) -> str:
     """``text``, ``vision`` or ``audio``: what kind of input the task's models take."""
-    return _BASE_TASKS[base_task(task)]
+    return Task.of(task).modality

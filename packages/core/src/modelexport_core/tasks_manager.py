@@ -11,12 +11,14 @@ import os
 from typing import Any
 
 from . import framework as _framework
+from . import hub
 from . import inference as _inference
 from . import tasks as _tasks
 from .errors import UnknownModelTypeError, UnsupportedTaskError, did_you_mean
-from .model_source import read_model_config, resolve_model
+from .model_source import ModelReference
 from .plugins import backend_names, ensure_backend_loaded, framework_plugins, get_framework
 from .registry import ConfigConstructor, RegistryEntry, bind_task, normalize_model_type, registry
+from .tasks import Task
 
 
 class TasksManager:
@@ -25,14 +27,14 @@ class TasksManager:
     # --- task names -----------------------------------------------------------------------
 
     @staticmethod
-    def get_all_tasks() -> list[str]:
+    def get_all_tasks() -> list[Task]:
         """Every canonical task name."""
         return _tasks.get_all_tasks()
 
     @staticmethod
-    def map_from_synonym(task: str) -> str:
-        """The canonical name of ``task`` (a synonym or canonical name)."""
-        return _tasks.map_from_synonym(task)
+    def map_from_synonym(task: str) -> Task:
+        """The canonical task of ``task`` (a synonym or canonical name)."""
+        return Task.of(task)
 
     @staticmethod
     def synonyms_for_task(task: str) -> set[str]:
@@ -50,10 +52,10 @@ class TasksManager:
     def get_autoclass_name(task: str, framework: str = "pt") -> str | tuple[str, ...]:
         """The AutoClass name(s) of ``task`` for ``framework``, without importing anything."""
         plugin = get_framework(framework, require_available=False)
-        base = _tasks.base_task(task)
+        base = Task.of(task).base
         table = plugin.autoclass_table()
         if base not in table:
-            supported = ", ".join(t for t in _tasks.get_all_tasks() if _tasks.base_task(t) in table)
+            supported = ", ".join(t for t in _tasks.CANONICAL_TASKS if t.base in table)
             raise UnsupportedTaskError(
                 f"Task {task!r} has no {plugin.display_name} model class. {plugin.display_name} supports: {supported}."
             )
@@ -83,7 +85,10 @@ class TasksManager:
         cache_dir: str | os.PathLike[str] | None = None,
         framework: str | None = None,
     ) -> str:
-        """The framework to load ``model`` with: the argument, the weight files, what is installed."""
+        """The framework to load ``model`` with: the argument, the weight files, what is installed.
+
+        ``model`` may also be a :class:`ModelReference` (or a model object).
+        """
         return _framework.determine_framework(model, subfolder, revision, cache_dir, framework)
 
     @staticmethod
@@ -92,14 +97,14 @@ class TasksManager:
         subfolder: str = "",
         revision: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
-    ) -> str:
-        """The canonical task of a local directory, Hub id, model instance or model class."""
+    ) -> Task:
+        """The canonical task of a local directory, Hub id, :class:`ModelReference`, model instance or class."""
         return _inference.infer_task_from_model(model, subfolder, revision, cache_dir)
 
     @staticmethod
     def get_model_from_task(
         task: str | None,
-        model: str | os.PathLike[str],
+        model: str | os.PathLike[str] | ModelReference,
         subfolder: str = "",
         revision: str | None = None,
         framework: str | None = None,
@@ -109,40 +114,50 @@ class TasksManager:
     ) -> Any:
         """Load ``model`` with the class of ``task`` (``None`` or ``"auto"``: inferred).
 
+        ``model`` may be a :class:`ModelReference`, whose answers (Hub info, files) are reused.
         Safetensors weights are preferred, remote code runs only when ``trust_remote_code``
         is set, and pickled weights load with torch's ``weights_only``.
         """
-        source = resolve_model(model, subfolder)
-        if task is None or task == "auto":
-            task = _inference.infer_task_from_model(model, subfolder, revision, cache_dir)
-        task = _tasks.map_from_synonym(task)
-        name = _framework.determine_framework(model, subfolder, revision, cache_dir, framework)
-        plugin = get_framework(name)
-        model_class = TasksManager.get_model_class_for_task(task, plugin.name)
-        location = str(source.local_dir) if source.local_dir is not None else str(source.hub_id)
-        if source.hub_id is not None:
-            from .hub import hub_cache_dir, is_offline, require_cached_snapshot
-
-            if is_offline():  # load the cached snapshot as a folder: no library gets to try the network
-                location = str(require_cached_snapshot(source.hub_id, cache_dir, revision))
-                revision = None
-            cache_dir = hub_cache_dir(cache_dir)
+        reference = ModelReference.resolve(model, subfolder, revision, cache_dir)
+        canonical = _inference.infer_task(reference) if task is None or task == "auto" else Task.of(task)
+        plugin = get_framework(_framework.determine_framework(reference, framework=framework))
+        model_class = TasksManager.get_model_class_for_task(canonical, plugin.name)
+        location, load_revision, cache_dir = TasksManager._load_location(reference)
         return plugin.load_model(
             model_class,
             location,
-            subfolder=subfolder,
-            revision=revision,
-            cache_dir=os.fspath(cache_dir) if cache_dir is not None else None,
+            subfolder=reference.subfolder,
+            revision=load_revision,
+            cache_dir=cache_dir,
             trust_remote_code=trust_remote_code,
             **model_kwargs,
         )
 
     @staticmethod
+    def _load_location(reference: ModelReference) -> tuple[str, str | None, str | None]:
+        """Where, at which revision and with which cache folder a framework loads the model.
+
+        A Hub model uses the cache that modelexport itself reads; offline it loads from its
+        cached snapshot folder, so no library gets to try the network.
+        """
+        source = reference.source
+        given_cache = os.fspath(reference.cache_dir) if reference.cache_dir is not None else None
+        if source.local_dir is not None:
+            return str(source.local_dir), reference.revision, given_cache
+        assert source.hub_id is not None
+        cache_dir = str(hub.hub_cache_dir(reference.cache_dir))
+        if hub.is_offline():
+            return str(reference.require_snapshot(within_subfolder=False)), None, cache_dir
+        return source.hub_id, reference.revision, cache_dir
+
+    @staticmethod
     def get_model_config(
-        model: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None, revision: str | None = None
+        model: str | os.PathLike[str] | ModelReference,
+        cache_dir: str | os.PathLike[str] | None = None,
+        revision: str | None = None,
     ) -> dict[str, Any]:
-        """The checked ``config.json`` of a local or Hub model, as a dict."""
-        return read_model_config(model, cache_dir, revision)
+        """The checked ``config.json`` of a local or Hub model (or a :class:`ModelReference`), as a dict."""
+        return ModelReference.resolve(model, revision=revision, cache_dir=cache_dir).config
 
     # --- export configs ---------------------------------------------------------------------
 
@@ -179,12 +194,12 @@ class TasksManager:
         """
         entries = TasksManager._entries_for_model_type(model_type, exporter)
         table = get_framework(framework, require_available=False).autoclass_table() if framework else None
-        order = {task: i for i, task in enumerate(_tasks.get_all_tasks())}
+        order: dict[str, int] = {task: i for i, task in enumerate(_tasks.CANONICAL_TASKS)}
         result: dict[str, ConfigConstructor] = {}
         for task in sorted(entries, key=lambda t: order.get(t, len(order))):
             entry = entries[task]
             if framework is not None and (
-                not entry.supports_framework(framework) or _tasks.base_task(task) not in (table or {})
+                not entry.supports_framework(framework) or Task.of(task).base not in (table or {})
             ):
                 continue
             result[task] = bind_task(entry)
@@ -193,7 +208,7 @@ class TasksManager:
     @staticmethod
     def get_supported_model_type_for_task(task: str, exporter: str) -> list[str]:
         """Model types that ``exporter`` can export for ``task``."""
-        canonical = _tasks.map_from_synonym(task)
+        canonical = Task.of(task)
         ensure_backend_loaded(exporter)
         return sorted({e.model_type for e in registry.all_entries(exporter) if e.task == canonical})
 
@@ -222,7 +237,7 @@ class TasksManager:
             if model_type is None:
                 raise UnknownModelTypeError("Pass model_type, or a loaded model whose config has a model_type.")
         entries = TasksManager._entries_for_model_type(model_type, exporter)
-        canonical = _tasks.map_from_synonym(task)
+        canonical = Task.of(task)
         entry = entries.get(canonical)
         if entry is None:
             supported = ", ".join(TasksManager.get_supported_tasks_for_model_type(model_type, exporter))

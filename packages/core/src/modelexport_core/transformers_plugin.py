@@ -1,18 +1,19 @@
 """A ready-made :class:`~modelexport_core.plugins.FrameworkPlugin` for transformers-based frameworks.
 
 PyTorch and TensorFlow differ in their AutoClass table, their weight files and the way a
-model is loaded and run; everything else (availability checks without importing, resolving
-AutoClass names, safe-loading defaults) is the same and lives here. Nothing is imported at
-module import time.
+model is loaded and generates: each plugin package names its *loading module* (a
+:class:`FrameworkLoading`), imported the first time a model is loaded. Everything else
+(availability checks without importing, resolving AutoClass names, load errors) is the same and
+lives here. Nothing is imported at module import time.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
 from .errors import FrameworkNotInstalledError, ModelExportError, ModelLoadError, UnsupportedTaskError
 from .plugins import requirements_hint
@@ -35,6 +36,22 @@ PLAIN_GREEDY_KWARGS: Mapping[str, Any] = {
 }
 
 
+class FrameworkLoading(Protocol):
+    """The loading module of a framework plugin: the functions that import the framework."""
+
+    def prepare_import(self) -> None:
+        """Called before transformers is first imported (to select tf-keras, quieten logs...)."""
+        ...
+
+    def load_model(self, model_class: type, model: str, **kwargs: Any) -> Any:
+        """``model_class.from_pretrained(model, **kwargs)`` with the framework's safe defaults."""
+        ...
+
+    def generate_greedy(self, model: Any, inputs: Mapping[str, Any], max_new_tokens: int, pad_token_id: int) -> Any:
+        """Plain greedy ``generate`` on numpy inputs, numpy ids back."""
+        ...
+
+
 @dataclass(frozen=True)
 class TransformersFramework:
     """Framework plugin whose models are transformers classes of one framework."""
@@ -46,16 +63,10 @@ class TransformersFramework:
     weight_files: tuple[str, ...]
     required_modules: tuple[str, ...]
     table: Mapping[str, str | tuple[str, ...]]
-    #: ``(model_class, model, **kwargs) -> model``, imported lazily by the plugin package.
-    loader: Callable[..., Any]
+    #: The module (following :class:`FrameworkLoading`) that loads models and generates, imported on first use.
+    loading: str
     #: Module prefixes whose classes belong to this framework (for :meth:`owns_model`).
     base_class_paths: tuple[tuple[str, str], ...] = field(default=())
-    #: ``(model, numpy inputs) -> numpy outputs by name``, imported lazily by the plugin package.
-    runner: Callable[[Any, Mapping[str, Any]], dict[str, Any]] | None = None
-    #: ``(model, numpy inputs, max_new_tokens, pad_token_id) -> ids``: plain greedy ``generate``.
-    generator: Callable[..., Any] | None = None
-    #: Called before transformers is first imported (e.g. to select tf-keras).
-    before_import: Callable[[], None] | None = None
 
     def autoclass_table(self) -> Mapping[str, str | tuple[str, ...]]:
         return self.table
@@ -73,9 +84,11 @@ class TransformersFramework:
                 f"{self.display_name} models need {', '.join(missing)}. "
                 f"{requirements_hint(self.name, self.distribution, missing)}"
             )
-        if self.before_import is not None:
-            self.before_import()
+        self._loading().prepare_import()
         return importlib.import_module("transformers")
+
+    def _loading(self) -> FrameworkLoading:
+        return cast(FrameworkLoading, importlib.import_module(self.loading))
 
     def resolve_class(self, names: str | tuple[str, ...]) -> type:
         transformers = self._transformers()
@@ -93,7 +106,7 @@ class TransformersFramework:
     def load_model(self, model_class: type, model: str, **kwargs: Any) -> Any:
         self._transformers()
         try:
-            return self.loader(model_class, model, **kwargs)
+            return self._loading().load_model(model_class, model, **kwargs)
         except ModelExportError:
             raise
         except Exception as exc:  # transformers' own failures: one clear line, the cause chained
@@ -103,16 +116,9 @@ class TransformersFramework:
                 f"{type(exc).__name__}: {lines[0][:300] if lines else ''}"
             ) from exc
 
-    def run_model(self, model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        if self.runner is None:
-            raise NotImplementedError(f"The {self.display_name} plugin cannot run models.")
-        return self.runner(model, inputs)
-
     def generate(self, model: Any, inputs: Mapping[str, Any], max_new_tokens: int, pad_token_id: int) -> Any:
         """Greedy generation by the framework itself, on numpy inputs (the reference of generation checks)."""
-        if self.generator is None:
-            raise NotImplementedError(f"The {self.display_name} plugin cannot generate.")
-        return self.generator(model, inputs, max_new_tokens, pad_token_id)
+        return self._loading().generate_greedy(model, inputs, max_new_tokens, pad_token_id)
 
     def owns_model(self, model: Any) -> bool:
         import sys

@@ -2,13 +2,14 @@
 
 Importing the package is cheap; the configs and their registration live in
 :mod:`modelexport_onnx.config`, :mod:`modelexport_onnx.architectures` and
-:mod:`modelexport_onnx.registration`.
+:mod:`modelexport_onnx.registration` (the entry point's object).
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from modelexport_core.lazy import import_attr
 
 __version__ = "0.1.0"
 
@@ -21,10 +22,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'modelexport_onnx' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return import_attr(name, _LAZY, globals())
 
 
 __all__ = sorted(_LAZY)

@@ -2,7 +2,8 @@
 
 Each row names the config class, the keyword arguments that specialise it, the tasks that
 transformers has a head for (and that the registry-walking test exports), and the opset the
-architecture needs at least.
+architecture needs at least. Which converter traces an architecture is a framework fact: the
+converters hold it (:mod:`.converters.pt`), not this table.
 """
 
 from __future__ import annotations
@@ -10,15 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import ENCODER_TASKS
+from .config import (
+    ENCODER_TASKS,
+    DecoderOnnxConfig,
+    OnnxConfig,
+    Seq2SeqOnnxConfig,
+    TextEncoderOnnxConfig,
+    VisionOnnxConfig,
+)
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """How to export one model type: config class (dotted path), its options and tasks."""
+    """How to export one model type: config class, the keyword arguments it is built with, tasks."""
 
-    config_class: str
+    config_class: type[OnnxConfig]
     tasks: tuple[str, ...]
+    #: Keyword arguments of ``config_class`` (``token_type_ids``, ``names``, ``speech``, ``dynamic_size``...).
     options: dict[str, Any] = field(default_factory=dict)
     min_opset: int | None = None
     #: The tasks that also export from TensorFlow (tf2onnx), each checked by the TF registry walk;
@@ -27,6 +36,11 @@ class Architecture:
     #: Frameworks every task exports from, overriding the above (a third-party table may set it).
     frameworks: tuple[str, ...] | None = None
 
+    @property
+    def notes(self) -> list[str]:
+        """What the config class says a user should know about exports with these options."""
+        return self.config_class.export_notes(**self.options)
+
     def frameworks_for(self, task: str) -> tuple[str, ...]:
         """The frameworks ``task`` exports from: the onnx backend has converters for ``pt`` and ``tf``."""
         if self.frameworks is not None:
@@ -34,11 +48,11 @@ class Architecture:
         return ("pt", "tf") if task in self.tf_tasks else ("pt",)
 
 
-_TEXT_ENCODER = "modelexport_onnx.config:TextEncoderOnnxConfig"
-_DECODER = "modelexport_onnx.config:DecoderOnnxConfig"
+_TEXT_ENCODER = TextEncoderOnnxConfig
+_DECODER = DecoderOnnxConfig
 DECODER_TASKS = ("causal-lm", "causal-lm-with-past", "default-with-past")
-_SEQ2SEQ = "modelexport_onnx.config:Seq2SeqOnnxConfig"
-_VISION = "modelexport_onnx.config:VisionOnnxConfig"
+_SEQ2SEQ = Seq2SeqOnnxConfig
+_VISION = VisionOnnxConfig
 _TF_IMAGE = ("image-classification",)  # TensorFlow has no masked-im heads in the task table
 _FIXED = {"dynamic_size": False}  # position embeddings sized for image_size: height/width fixed
 SEQ2SEQ_TASKS = ("seq2seq-lm", "seq2seq-lm-with-past")
@@ -91,8 +105,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     # Vision: one config; per row the tasks and whether height and width stay dynamic.
     "vit": Architecture(_VISION, ("default", "image-classification", "masked-im"), _FIXED, tf_tasks=_TF_IMAGE),
     "deit": Architecture(_VISION, ("image-classification", "masked-im"), _FIXED, tf_tasks=_TF_IMAGE),
-    # beit's segmentation head pools adaptively over sizes TorchScript cannot see: dynamo exports it.
-    "beit": Architecture(_VISION, ("image-classification", "semantic-segmentation"), {**_FIXED, "exporter": "dynamo"}),
+    "beit": Architecture(_VISION, ("image-classification", "semantic-segmentation"), _FIXED),
     "convnext": Architecture(_VISION, _TF_IMAGE, tf_tasks=_TF_IMAGE),
     "resnet": Architecture(_VISION, _TF_IMAGE, tf_tasks=_TF_IMAGE),
     "swin": Architecture(_VISION, ("image-classification", "masked-im"), _FIXED, tf_tasks=_TF_IMAGE),
@@ -115,8 +128,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     "whisper": Architecture(
         _SEQ2SEQ,
         ("speech2seq-lm", "speech2seq-lm-with-past"),
-        # transformers 5 derives decoder positions with aten::diff, which TorchScript cannot export
-        {"speech": "whisper", "names": _BART_NAMES["names"], "exporter": "dynamo"},
+        {"speech": "whisper", **_BART_NAMES},
     ),
     "speech-to-text": Architecture(
         _SEQ2SEQ, ("speech2seq-lm", "speech2seq-lm-with-past"), {"speech": "frames", **_BART_NAMES}

@@ -1,4 +1,4 @@
-"""``modelexport export onnx``: registered through the ``modelexport.exporters`` entry point.
+"""``modelexport export onnx``: registered through the ``modelexport.export_commands`` entry point.
 
 Importing this module is cheap; the export machinery is imported when the command runs.
 """
@@ -14,7 +14,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .options import DEFAULT_EXPORTER, DTYPES, EXPORTERS, OPTIMIZATION_LEVELS
+from .optimize import OPTIMIZATION_LEVELS
+from .options import CONVERTERS, DEFAULT_CONVERTER, DTYPES
 
 
 def _positive(text: str) -> int:
@@ -69,9 +70,9 @@ def _flush_c_stdio() -> None:
         pass
 
 
-def register(exporters: Any) -> None:
+def register(export_commands: Any) -> None:
     """Add the ``onnx`` sub-command to ``modelexport export``."""
-    parser = exporters.add_parser(
+    parser = export_commands.add_parser(
         "onnx",
         help="export to ONNX and validate the result with onnxruntime",
         description="Export a transformers model to ONNX, validate it against the framework's own outputs "
@@ -96,9 +97,9 @@ def register(exporters: Any) -> None:
     )
     parser.add_argument(
         "--exporter",
-        choices=EXPORTERS,
-        default=DEFAULT_EXPORTER,
-        help=f"converter: torchscript or dynamo for PyTorch, tf2onnx for TensorFlow (default: {DEFAULT_EXPORTER})",
+        choices=CONVERTERS,
+        default=DEFAULT_CONVERTER,
+        help=f"converter: torchscript or dynamo for PyTorch, tf2onnx for TensorFlow (default: {DEFAULT_CONVERTER})",
     )
     parser.add_argument(
         "--no-dynamic-axes",
@@ -146,7 +147,7 @@ def _run(args: argparse.Namespace) -> int:
             framework=args.framework,
             opset=args.opset,
             atol=args.atol,
-            exporter=args.exporter,
+            converter=args.exporter,
             dynamic_axes=args.dynamic_axes,
             batch_size=args.batch_size,
             sequence_length=args.sequence_length,

@@ -13,14 +13,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from modelexport_core.errors import UnsupportedTaskError
 from modelexport_core.tasks import map_from_synonym
 
+from .cache_names import PAST_PREFIX, PRESENT_PREFIX, Attention, cache_names
 from .dummy_inputs import EXPORT_SHAPES, DummyShapes, generate_array
 
 AxisNames = dict[int, str]
+#: The files of an encoder-decoder export, each exported with a config of its own.
+Part = Literal["encoder", "decoder", "decoder_with_past"]
+#: How a speech encoder reads audio (see :class:`Seq2SeqOnnxConfig`); ``None`` for text.
+Speech = Literal["whisper", "frames"]
+#: Whether a text encoder takes ``token_type_ids`` (``if-type-vocab``: when ``type_vocab_size > 0``).
+TokenTypeIds = Literal["always", "never", "if-type-vocab"]
 
 _INT_DTYPES = {"int64": "int64", "int32": "int32"}
 _FLOAT_DTYPES = {"fp32": "float32", "fp16": "float16"}
@@ -51,8 +58,8 @@ class OnnxConfig:
     SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = ()
     #: Whether the model generates (takes ``use_cache``; validation runs a generation loop).
     GENERATIVE: ClassVar[bool] = False
-    #: Whether TorchScript can trace these models with transformers 4.x (decoder masks use vmap there).
-    TORCHSCRIPT_ON_TRANSFORMERS_4: ClassVar[bool] = True
+    #: Which file of an encoder-decoder this config exports (``None``: the whole model).
+    part: Part | None = None
 
     #: Outputs of each task, with their dynamic axes.
     TASK_OUTPUTS: ClassVar[dict[str, dict[str, AxisNames]]] = {}
@@ -66,8 +73,9 @@ class OnnxConfig:
         float_dtype: str = "fp32",
         min_opset: int | None = None,
         atol: float | None = None,
-        exporter: str | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> None:
+        """``names``: the architecture's names of the common config attributes (see :class:`NormalizedConfig`)."""
         self._config = _as_attributes(config)
         self.task = map_from_synonym(task)
         if self.SUPPORTED_TASKS and self.task not in self.SUPPORTED_TASKS:
@@ -82,8 +90,9 @@ class OnnxConfig:
         self.float_dtype = float_dtype
         self.min_opset = max(min_opset or self.MIN_ONNX_OPSET, self.MIN_ONNX_OPSET)
         self.atol = atol if atol is not None else self.ATOL_FOR_VALIDATION
-        #: The exporter ``auto`` must pick for this architecture (``None``: the converter decides).
-        self.exporter = exporter
+        self.names = dict(names or {})
+        #: The model config read under common names (``num_layers``, ``num_heads``...).
+        self.normalized = NormalizedConfig(self._config, self.names)
 
     @property
     def config(self) -> Any:
@@ -98,6 +107,11 @@ class OnnxConfig:
     @property
     def default_opset(self) -> int:
         return max(self.DEFAULT_ONNX_OPSET, self.min_opset)
+
+    @classmethod
+    def export_notes(cls, **options: Any) -> list[str]:
+        """What a user should know about exports built with ``options`` (for the registry listing)."""
+        return []
 
     # --- to be given by subclasses ------------------------------------------------------------
 
@@ -182,11 +196,13 @@ class TextEncoderOnnxConfig(OnnxConfig):
         "multiple-choice": {"logits": {0: "batch_size", 1: "num_choices"}},
     }
 
-    def __init__(self, config: Any, task: str = "default", *, token_type_ids: str = "always", **kwargs: Any) -> None:
+    def __init__(
+        self, config: Any, task: str = "default", *, token_type_ids: TokenTypeIds = "always", **kwargs: Any
+    ) -> None:
         """``token_type_ids``: ``always``, ``never`` or ``if-type-vocab`` (when ``type_vocab_size > 0``)."""
         if token_type_ids not in {"always", "never", "if-type-vocab"}:
             raise ValueError(f"token_type_ids must be 'always', 'never' or 'if-type-vocab', not {token_type_ids!r}.")
-        self.token_type_ids = token_type_ids
+        self.token_type_ids: TokenTypeIds = token_type_ids
         super().__init__(config, task, **kwargs)
 
     def _uses_token_type_ids(self) -> bool:
@@ -249,11 +265,6 @@ class NormalizedConfig:
         return int(value) if value is not None else int(self.get("hidden_size")) // self.num_heads
 
 
-#: Prefixes of the cache inputs and outputs (``past_key_values.{i}.key``, ``present.{i}.key``): the
-#: names every converter and the generation loop read and write.
-PAST_PREFIX = "past_key_values."
-PRESENT_PREFIX = "present."
-
 _PAST = "past_sequence_length"
 _TOTAL = "past_sequence_length + sequence_length"
 
@@ -269,7 +280,6 @@ class DecoderOnnxConfig(OnnxConfig):
 
     SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = ("causal-lm", "causal-lm-with-past", "default-with-past")
     GENERATIVE: ClassVar[bool] = True
-    TORCHSCRIPT_ON_TRANSFORMERS_4: ClassVar[bool] = False
     ATOL_FOR_VALIDATION: ClassVar[float] = 1e-4
 
     def __init__(
@@ -278,12 +288,10 @@ class DecoderOnnxConfig(OnnxConfig):
         task: str = "causal-lm",
         *,
         position_ids: bool = True,
-        names: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         self.position_ids = position_ids
         super().__init__(config, task, **kwargs)
-        self.normalized = NormalizedConfig(self._config, names)
 
     def _mask_axes(self) -> tuple[str, ...]:
         return ("batch_size", _TOTAL if self.uses_past else "sequence_length")
@@ -300,9 +308,8 @@ class DecoderOnnxConfig(OnnxConfig):
         if self.position_ids:
             specs.append(InputSpec("position_ids", "position_ids", _TEXT_AXES))
         if self.uses_past:
-            for i in range(self.normalized.num_layers):
-                for part in ("key", "value"):
-                    specs.append(InputSpec(f"{PAST_PREFIX}{i}.{part}", "float", self._past_axes(total=False)))
+            axes = self._past_axes(total=False)
+            specs += [InputSpec(name.past, "float", axes) for name in cache_names(self.normalized.num_layers)]
         return specs
 
     @property
@@ -310,9 +317,8 @@ class DecoderOnnxConfig(OnnxConfig):
         main = "last_hidden_state" if self.task.startswith("default") else "logits"
         outputs: dict[str, AxisNames] = {main: {0: "batch_size", 1: "sequence_length"}}
         if self.uses_past:
-            for i in range(self.normalized.num_layers):
-                for part in ("key", "value"):
-                    outputs[f"{PRESENT_PREFIX}{i}.{part}"] = {0: "batch_size", 2: _TOTAL}
+            for name in cache_names(self.normalized.num_layers):
+                outputs[name.present] = {0: "batch_size", 2: _TOTAL}
         return outputs
 
 
@@ -340,16 +346,15 @@ class Seq2SeqOnnxConfig(OnnxConfig):
     )
     GENERATIVE: ClassVar[bool] = True
     ATOL_FOR_VALIDATION: ClassVar[float] = 1e-4
-    PARTS: ClassVar[tuple[str, ...]] = ("encoder", "decoder", "decoder_with_past")
+    PARTS: ClassVar[tuple[Part, ...]] = ("encoder", "decoder", "decoder_with_past")
 
     def __init__(
         self,
         config: Any,
         task: str = "seq2seq-lm",
         *,
-        part: str | None = None,
-        names: Mapping[str, str] | None = None,
-        speech: str | None = None,
+        part: Part | None = None,
+        speech: Speech | None = None,
         **kwargs: Any,
     ) -> None:
         """``speech``: how the encoder reads audio features, ``None`` for text.
@@ -366,18 +371,22 @@ class Seq2SeqOnnxConfig(OnnxConfig):
         if speech not in (None, "whisper", "frames"):
             raise ValueError(f"speech must be None, 'whisper' or 'frames', not {speech!r}")
         self.part = part
-        self.names = dict(names or {})
-        self.speech = speech
+        self.speech: Speech | None = speech
         self.options = kwargs
         super().__init__(config, task, **kwargs)
-        self.normalized = NormalizedConfig(self._config, self.names)
+
+    @classmethod
+    def export_notes(cls, *, speech: Speech | None = None, **options: Any) -> list[str]:
+        if speech == "whisper":
+            return ["input_features: (batch_size, num_mel_bins, 2 * max_source_positions frames), frames fixed"]
+        if speech == "frames":
+            return ["input_features: (batch_size, encoder_sequence_length frames, input_feat_per_channel)"]
+        return []
 
     def components(self) -> dict[str, OnnxConfig]:
         parts = self.PARTS if self.uses_past else self.PARTS[:2]
         return {
-            f"{part}_model": Seq2SeqOnnxConfig(
-                self._config, self.task, part=part, names=self.names, speech=self.speech, **self.options
-            )
+            f"{part}_model": Seq2SeqOnnxConfig(self._config, self.task, part=part, speech=self.speech, **self.options)
             for part in parts
         }
 
@@ -401,13 +410,10 @@ class Seq2SeqOnnxConfig(OnnxConfig):
             shapes = shapes.with_sizes(encoder_output_length=self.encoder_output_length(shapes.encoder_sequence_length))
         return super().generate_dummy_inputs(shapes, seed)
 
-    def _cache(self, prefix: str, kind: str, length: str) -> list[tuple[str, str, tuple[str | int, ...]]]:
+    def _cache(self, prefix: str, attention: Attention, length: str) -> list[InputSpec]:
         n = self.normalized
-        return [
-            (f"{prefix}.{i}.{kind}.{part}", "float", ("batch_size", n.num_kv_heads, length, n.head_dim))
-            for i in range(n.num_layers)
-            for part in ("key", "value")
-        ]
+        axes = ("batch_size", n.num_kv_heads, length, n.head_dim)
+        return [InputSpec(name.named(prefix), "float", axes) for name in cache_names(n.num_layers, attention)]
 
     def input_specs(self) -> list[InputSpec]:
         states = self._encoder_states()
@@ -430,8 +436,7 @@ class Seq2SeqOnnxConfig(OnnxConfig):
         if self.part == "decoder":
             hidden = int(self.normalized.get("hidden_size"))
             return [*specs, InputSpec("encoder_hidden_states", "float", ("batch_size", states, hidden))]
-        past = self._cache("past_key_values", "decoder", _PAST_DEC) + self._cache("past_key_values", "encoder", states)
-        return specs + [InputSpec(name, kind, axes) for name, kind, axes in past]
+        return specs + self._cache(PAST_PREFIX, "decoder", _PAST_DEC) + self._cache(PAST_PREFIX, "encoder", states)
 
     @property
     def outputs(self) -> dict[str, AxisNames]:
@@ -442,11 +447,11 @@ class Seq2SeqOnnxConfig(OnnxConfig):
             return {"last_hidden_state": {0: "batch_size", 1: states}}
         outputs: dict[str, AxisNames] = {"logits": {0: "batch_size", 1: _DEC}}
         if self.part == "decoder" and self.uses_past:
-            for name, _, axes in self._cache("present", "decoder", _DEC) + self._cache("present", "encoder", states):
-                outputs[name] = {0: "batch_size", 2: str(axes[2])}
+            for spec in self._cache(PRESENT_PREFIX, "decoder", _DEC) + self._cache(PRESENT_PREFIX, "encoder", states):
+                outputs[spec.name] = {0: "batch_size", 2: str(spec.axes[2])}
         elif self.part == "decoder_with_past":
-            for name, _, _ in self._cache("present", "decoder", _TOTAL_DEC):
-                outputs[name] = {0: "batch_size", 2: _TOTAL_DEC}
+            for spec in self._cache(PRESENT_PREFIX, "decoder", _TOTAL_DEC):
+                outputs[spec.name] = {0: "batch_size", 2: _TOTAL_DEC}
         return outputs
 
 
@@ -492,6 +497,12 @@ class VisionOnnxConfig(OnnxConfig):
     ) -> None:
         self.dynamic_size = dynamic_size
         super().__init__(config, task, **kwargs)
+
+    @classmethod
+    def export_notes(cls, *, dynamic_size: bool = True, **options: Any) -> list[str]:
+        if not dynamic_size:
+            return [f"height and width are fixed to the config's image_size ({DEFAULT_IMAGE_SIZE} when it has none)"]
+        return []
 
     def image_size(self) -> tuple[int, int]:
         size = getattr(self._config, "image_size", None)

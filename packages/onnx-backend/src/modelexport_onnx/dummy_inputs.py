@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+#: Image dimensions: moved by a whole 32-pixel stride between the traced and the validated shapes.
+IMAGE_DIMENSIONS = ("height", "width")
+
 
 @dataclass(frozen=True)
 class DummyShapes:
@@ -40,18 +43,21 @@ class DummyShapes:
         return replace(self, **{k: v for k, v in sizes.items() if v is not None})
 
 
-#: The shapes an export traces with. Validation uses :data:`VALIDATION_SHAPES`, which differ
-#: in every dimension, so an axis wrongly frozen to its traced size is caught.
+#: The shapes an export traces with. Validation uses :func:`validation_shapes_for` of them, which
+#: differ in every dimension, so an axis wrongly frozen to its traced size is caught.
 EXPORT_SHAPES = DummyShapes()
-VALIDATION_SHAPES = DummyShapes(
-    batch_size=3,
-    sequence_length=11,
-    num_choices=3,
-    past_sequence_length=8,
-    encoder_sequence_length=11,
-    decoder_sequence_length=6,
-    past_decoder_sequence_length=8,
-)
+
+
+def validation_shapes_for(shapes: DummyShapes) -> DummyShapes:
+    """Every dimension moved off its traced size: one larger, or smaller for sequence-like sizes."""
+    changed = {}
+    for f in fields(shapes):
+        size = int(getattr(shapes, f.name))
+        if f.name in IMAGE_DIMENSIONS:  # keep images a multiple of the usual 32-pixel stride
+            changed[f.name] = size + 32
+        else:
+            changed[f.name] = size - 5 if size > 8 else size + 1
+    return DummyShapes(**changed)
 
 
 def generate_array(kind: str, shape: tuple[int, ...], config: Any, dtype: str, rng: Any) -> Any:

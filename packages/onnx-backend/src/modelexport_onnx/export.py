@@ -6,23 +6,21 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from modelexport_core import TasksManager
-from modelexport_core.plugins import get_framework
 
 from .config import OnnxConfig
 from .converters import converter_for
-from .dummy_inputs import EXPORT_SHAPES, DummyShapes
-from .errors import UnsupportedExportOptionError
-from .option_checks import check_opset_floor, opset_floor
-from .options import DEFAULT_EXPORTER, DTYPES, EXPORTERS, ExportOptions
+from .dummy_inputs import EXPORT_SHAPES, DummyShapes, validation_shapes_for
+from .errors import ExportError, UnsupportedExportOptionError
+from .option_checks import check_opset_floor
+from .options import CONVERTERS, DEFAULT_CONVERTER, DTYPES, ExportOptions
 from .postprocess import PostprocessReport, frozen_axes, postprocess
 from .staging import staging_folder
 from .validation import Reference, Tolerance, ValidationReport, raise_if_failed, validate
@@ -41,38 +39,27 @@ def resolve_options(
     config: OnnxConfig,
     *,
     opset: int | None = None,
-    exporter: str = DEFAULT_EXPORTER,
+    converter: str = DEFAULT_CONVERTER,
     dynamic_axes: bool = True,
     dtype: str = "fp32",
     shapes: DummyShapes = EXPORT_SHAPES,
     framework: str = "pt",
 ) -> ExportOptions:
-    """Check the options against the architecture, exporter and machine; fill the opset in."""
-    if exporter not in EXPORTERS:
-        raise UnsupportedExportOptionError(f"Unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}.")
-    if exporter == "auto":
-        converter = converter_for(framework)
-        exporter = converter.automatic_exporter(config) if hasattr(converter, "automatic_exporter") else "torchscript"
+    """Check the options against the architecture, the framework's converter and the machine; fill the opset in."""
+    if converter not in CONVERTERS:
+        raise UnsupportedExportOptionError(f"Unknown exporter {converter!r}; choose one of {', '.join(CONVERTERS)}.")
     if dtype not in DTYPES:
         raise UnsupportedExportOptionError(f"Unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}.")
-    if dtype == "fp16":
-        _check_fp16_possible(framework)
-    chosen = opset if opset is not None else max(config.default_opset, opset_floor(config.min_opset, exporter))
-    check_opset_floor(chosen, config.min_opset, exporter)
-    return ExportOptions(opset=chosen, exporter=exporter, dynamic_axes=dynamic_axes, dtype=dtype, shapes=shapes)
-
-
-def _check_fp16_possible(framework: str) -> None:
-    if framework == "pt":
-        import torch
-
-        if torch.cuda.is_available():
-            return
-    raise UnsupportedExportOptionError(
-        "--dtype fp16 needs a CUDA GPU: on CPU, PyTorch cannot produce fp16 reference outputs to validate "
-        "against and onnxruntime's CPU provider lacks fp16 kernels for many operators. Export in fp32 and "
-        "convert the validated model afterwards (onnxconverter-common's float16.convert_float_to_float16)."
-    )
+    framework_converter = converter_for(framework)
+    name = framework_converter.automatic(config) if converter == "auto" else converter
+    assert name is not None  # a built config always decides
+    floor = framework_converter.opset_floor(name)
+    chosen = opset if opset is not None else max(config.default_opset, config.min_opset, floor)
+    check_opset_floor(chosen, config.min_opset, floor, name)
+    framework_converter.check_options(opset=chosen, name=name, dtype=dtype)
+    options = ExportOptions(opset=chosen, converter=name, dynamic_axes=dynamic_axes, dtype=dtype, shapes=shapes)
+    framework_converter.check_loaded(options)
+    return options
 
 
 def convert_to(
@@ -88,10 +75,8 @@ def convert_to(
 
         frozen = frozen_axes(onnx.load(str(destination), load_external_data=False), config.dynamic_axes)
         if frozen:
-            from .errors import ExportError
-
             raise ExportError(
-                f"The {options.exporter} exporter fixed axes that must stay dynamic: {', '.join(frozen)}. "
+                f"The {options.converter} exporter fixed axes that must stay dynamic: {', '.join(frozen)}. "
                 "Try the other exporter, or --no-dynamic-axes."
             )
     return report
@@ -103,7 +88,7 @@ def export(
     output: str | os.PathLike[str],
     *,
     opset: int | None = None,
-    exporter: str = DEFAULT_EXPORTER,
+    converter: str = DEFAULT_CONVERTER,
     dynamic_axes: bool = True,
     shapes: DummyShapes = EXPORT_SHAPES,
 ) -> ExportResult:
@@ -120,7 +105,7 @@ def export(
     start = time.perf_counter()
     framework = TasksManager.determine_framework(model)
     options = resolve_options(
-        config, opset=opset, exporter=exporter, dynamic_axes=dynamic_axes, shapes=shapes, framework=framework
+        config, opset=opset, converter=converter, dynamic_axes=dynamic_axes, shapes=shapes, framework=framework
     )
     output = Path(output).expanduser().absolute()
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -137,32 +122,10 @@ def reference_runner(model: Any, config: OnnxConfig, framework: str) -> Callable
     """How to get the framework's own outputs for ONNX-named inputs, in float32 and, where it can, float64.
 
     The framework's converter knows the export's input and output conventions (caches as
-    ``past_key_values.{i}.key``) and runs the model eagerly through them; a converter without
-    that falls back to the framework plugin's plain ``run_model``. A converter that can run the
-    model in float64 (PyTorch) gives the second run that the validation bound is derived from.
+    ``past_key_values.{i}.key``) and runs the model eagerly through them.
     """
     converter = converter_for(framework)
-    if hasattr(converter, "run_reference"):
-        run_float32: Callable[[Mapping[str, Any]], Any] = functools.partial(converter.run_reference, model, config)
-    else:
-        run_float32 = functools.partial(get_framework(framework).run_model, model)
-    if not hasattr(converter, "run_reference_float64"):
-        no_float64 = f"no float64 run for {framework} models"
-    else:
-        no_float64 = converter.float64_unavailable(model)
-
-    def run(inputs: Mapping[str, Any]) -> Reference:
-        float32 = run_float32(inputs)
-        if no_float64 is not None:
-            return Reference(float32, None, no_float64)
-        try:
-            float64 = converter.run_reference_float64(model, config, inputs)
-        except Exception as error:  # some model code assumes float32 (transformers 4.57's speech_to_text masks)
-            message = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-            return Reference(float32, None, f"the float64 run failed: {type(error).__name__}: {message}")
-        return Reference(float32, float64)
-
-    return run
+    return lambda inputs: converter.run_reference(model, config, inputs)
 
 
 def validate_export(
@@ -178,8 +141,6 @@ def validate_export(
 
     Without ``atol``, each output's bound is derived from the model (see :mod:`.validation`).
     """
-    from .options import validation_shapes_for
-
     report = validate(
         Path(onnx_path),
         config,
@@ -214,8 +175,6 @@ def validate_components(
 
     Without ``atol``, each output's bound is derived from the model (see :mod:`.validation`).
     """
-    from dataclasses import replace
-
     components = config.components()
     tolerance = Tolerance(atol=atol)
     merged = ValidationReport(tolerance=tolerance, shapes={})

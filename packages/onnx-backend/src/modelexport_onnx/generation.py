@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .config import PAST_PREFIX, PRESENT_PREFIX, OnnxConfig
+from .cache_names import is_past, is_present, past_for_present
+from .config import OnnxConfig
 from .dummy_inputs import EXPORT_SHAPES
 from .errors import ValidationError
 
@@ -40,11 +41,7 @@ def _greedy_step(logits: Any, unfinished: Any, pad_token_id: int, eos_token_ids:
 
 def _cache_from_present(outputs: Mapping[str, Any]) -> dict[str, Any]:
     """The next step's ``past_key_values.*`` inputs: this step's ``present.*`` outputs, renamed."""
-    return {
-        PAST_PREFIX + name[len(PRESENT_PREFIX) :]: value
-        for name, value in outputs.items()
-        if name.startswith(PRESENT_PREFIX)
-    }
+    return {past_for_present(name): value for name, value in outputs.items() if is_present(name)}
 
 
 def greedy_generate(
@@ -63,12 +60,12 @@ def greedy_generate(
     """
     import numpy as np
 
-    normalized = config.normalized  # type: ignore[attr-defined]
+    normalized = config.normalized
     batch = input_ids.shape[0]
     input_names = {i.name for i in session.get_inputs()}
     output_names = [o.name for o in session.get_outputs()]
     empty = np.zeros((batch, normalized.num_kv_heads, 0, normalized.head_dim), dtype=np.float32)
-    past = {name: empty for name in input_names if name.startswith(PAST_PREFIX)}
+    past = {name: empty for name in input_names if is_past(name)}
     sequences = input_ids.astype(np.int64)
     mask = attention_mask.astype(np.int64)
     step_ids = sequences
@@ -233,7 +230,7 @@ def check_generation(
     import numpy as np
 
     model_config = config.config
-    vocab_size = int(config.normalized.get("vocab_size"))  # type: ignore[attr-defined]
+    vocab_size = int(config.normalized.get("vocab_size"))
     pad = getattr(model_config, "pad_token_id", None)
     pad = int(pad) if pad is not None and 0 <= int(pad) < vocab_size else 0
     eos_ids: tuple[int, ...] = ()  # plain greedy: exactly max_new_tokens steps, as the reference runs

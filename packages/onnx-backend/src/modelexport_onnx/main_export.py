@@ -1,7 +1,10 @@
-"""The whole job from a model name: resolve, load, configure, export, post-process, validate, write.
+"""The whole job from a model name, as named steps: resolve, load, configure, convert, post-process,
+validate, publish.
 
-Each step prints one progress line. Nothing reaches the output directory before validation
-passed: the files are built in a staging folder beside it and moved in at the end.
+Each step is a function of its own (testable alone) and prints one progress line. The model
+reference is resolved once, in :func:`resolve`, into a :class:`Resolved` that every later step
+reads: the Hub is asked about the model once. Nothing reaches the output directory before
+validation passed: the files are built in a staging folder beside it and moved in at the end.
 """
 
 from __future__ import annotations
@@ -15,17 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from modelexport_core import TasksManager
-from modelexport_core.hub import cached_snapshot
-from modelexport_core.model_source import ModelSource, read_model_config, resolve_model
+from modelexport_core.errors import UnsupportedTaskError
+from modelexport_core.model_source import ModelReference
 from modelexport_core.plugins import get_framework
+from modelexport_core.registry import ConfigConstructor
+from modelexport_core.tasks import Task
 
+from .config import OnnxConfig
+from .converters import converter_for
 from .dummy_inputs import EXPORT_SHAPES
 from .errors import OutputNotWritableError
 from .export import export_components, resolve_options, validate_components
 from .generation import GenerationCheck, check_generation, raise_if_different
 from .optimize import optimize_model
 from .option_checks import check_model_options, check_plain_options
-from .options import DEFAULT_EXPORTER
+from .options import DEFAULT_CONVERTER, ExportOptions
+from .postprocess import PostprocessReport
 from .staging import check_output_dir, staged_directory
 from .validation import ValidationReport, onnx_session, raise_if_failed
 
@@ -64,16 +72,6 @@ class MainExportResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _source_directory(source: ModelSource, cache_dir: str | None, revision: str | None) -> Path | None:
-    if source.directory is not None:
-        return source.directory
-    assert source.hub_id is not None
-    snapshot = cached_snapshot(source.hub_id, cache_dir, revision)
-    if snapshot is None:
-        return None
-    return snapshot / source.subfolder if source.subfolder else snapshot
-
-
 def copy_model_files(source_dir: Path | None, model: Any, destination: Path) -> list[str]:
     """``config.json`` (the source's, else the loaded model's) and the preprocessing files."""
     copied = []
@@ -101,7 +99,7 @@ def logits_bound(report: ValidationReport) -> float | None:
 
 
 def run_generation_check(
-    directory: Path, config: Any, model: Any, framework: str, validation: ValidationReport
+    directory: Path, config: OnnxConfig, model: Any, framework: str, validation: ValidationReport
 ) -> GenerationCheck:
     """Greedy tokens from the exported files in onnxruntime against the framework's ``generate``."""
     plugin = get_framework(framework)
@@ -109,7 +107,7 @@ def run_generation_check(
     return check_generation(
         sessions,
         config,
-        lambda inputs, n, pad: plugin.generate(model, inputs, n, pad),  # type: ignore[attr-defined]
+        lambda inputs, n, pad: plugin.generate(model, inputs, n, pad),
         max_new_tokens=GENERATION_CHECK_TOKENS,
         logits_bound=logits_bound(validation),
     )
@@ -117,8 +115,6 @@ def run_generation_check(
 
 def check_framework_supported(model_type: str, task: str, framework: str) -> None:
     """Refuse, before loading anything, a pair the registry exports from other frameworks only."""
-    from modelexport_core.errors import UnsupportedTaskError
-
     supported = TasksManager.get_supported_tasks_for_model_type(model_type, "onnx", framework=framework)
     if task in supported:
         return
@@ -129,15 +125,168 @@ def check_framework_supported(model_type: str, task: str, framework: str) -> Non
     )
 
 
+@dataclass(frozen=True)
+class ExportRequest:
+    """What the user asked for: every option of one export, as given."""
+
+    output_dir: Path
+    task: str = "auto"
+    framework: str | None = None
+    opset: int | None = None
+    atol: float | None = None
+    #: The conversion path (``--exporter``): ``auto``, ``torchscript``, ``dynamo`` or ``tf2onnx``.
+    converter: str = DEFAULT_CONVERTER
+    dynamic_axes: bool = True
+    batch_size: int | None = None
+    sequence_length: int | None = None
+    dtype: str = "fp32"
+    optimize: str | None = None
+    report: Path | None = None
+    overwrite: bool = False
+    trust_remote_code: bool = False
+    generation_check: bool = True
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The model and what the export will do with it, settled before anything is loaded."""
+
+    reference: ModelReference
+    task: Task
+    framework: str
+    model_type: str
+    constructor: ConfigConstructor
+
+
+class Progress:
+    """The numbered progress lines and the timings of one export."""
+
+    def __init__(self, say: Callable[[str], None] | None) -> None:
+        self.say = say or (lambda line: None)
+        self.started = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    def step(self, number: int, text: str) -> None:
+        self.say(f"[{number}/{STEPS}] {text}")
+
+
+def resolve(reference: ModelReference, request: ExportRequest) -> Resolved:
+    """Step 1: the task, framework, model type and export config, and every option checked against them.
+
+    Reads ``config.json`` and the file list (and, for a Hub id, asks the Hub once); loads nothing,
+    imports no framework: a wrong option fails here within a fraction of a second.
+    """
+    task = (
+        TasksManager.infer_task_from_model(reference)
+        if request.task in (None, "", "auto")
+        else Task.of(request.task)
+    )
+    framework = TasksManager.determine_framework(reference, framework=request.framework)
+    model_type = reference.model_type
+    constructor = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)
+    check_framework_supported(model_type, task, framework)
+    check_model_options(  # still before loading: importing torch and transformers alone takes seconds
+        opset=request.opset,
+        converter=request.converter,
+        dtype=request.dtype,
+        framework_converter=converter_for(framework, require_available=False),
+        model_config=reference.config,
+        constructor=constructor,
+        framework_name=get_framework(framework).display_name,
+    )
+    return Resolved(reference, task, framework, model_type, constructor)
+
+
+def load(resolved: Resolved, request: ExportRequest) -> Any:
+    """Step 2: the model, loaded by its framework with the task's class."""
+    return TasksManager.get_model_from_task(
+        resolved.task,
+        resolved.reference,
+        framework=resolved.framework,
+        trust_remote_code=request.trust_remote_code,
+    )
+
+
+def configure(resolved: Resolved, model: Any, request: ExportRequest) -> tuple[OnnxConfig, ExportOptions]:
+    """Step 3: the export config from the loaded model's config, and the options resolved against it."""
+    config: OnnxConfig = resolved.constructor(model.config)
+    shapes = EXPORT_SHAPES.with_sizes(batch_size=request.batch_size, sequence_length=request.sequence_length)
+    options = resolve_options(
+        config,
+        opset=request.opset,
+        converter=request.converter,
+        dynamic_axes=request.dynamic_axes,
+        dtype=request.dtype,
+        shapes=shapes,
+        framework=resolved.framework,
+    )
+    return config, options
+
+
+def convert(
+    model: Any, config: OnnxConfig, options: ExportOptions, framework: str, staging: Path
+) -> dict[str, PostprocessReport]:
+    """Steps 4 and 5: every file converted by the framework's converter, then post-processed, into ``staging``."""
+    posts = export_components(model, config, staging, options, framework, staging / ".work")
+    shutil.rmtree(staging / ".work", ignore_errors=True)
+    return posts
+
+
+def optimize(staging: Path, files: list[str], level: str | None) -> None:
+    """Step 5 (optional): onnxruntime's graph optimization, in place, before validation."""
+    if level:
+        for name in files:
+            optimize_model(staging / f"{name}.onnx", level)
+
+
+def validate(
+    model: Any, config: OnnxConfig, options: ExportOptions, framework: str, staging: Path, request: ExportRequest
+) -> ValidationReport:
+    """Step 6: every output against the framework's own, then greedy generation for ``-with-past`` exports."""
+    validation = validate_components(model, config, staging, framework, options.validation_shapes, request.atol)
+    if validation.passed and request.generation_check and config.GENERATIVE and config.uses_past:
+        validation.generation = run_generation_check(staging, config, model, framework, validation)
+    if request.report is not None:
+        try:
+            validation.write(request.report)
+        except OSError as exc:  # checked before loading, but the disk or the folder may have changed since
+            raise OutputNotWritableError(f"Cannot write the report {request.report}: {exc.strerror or exc}.") from exc
+    return validation
+
+
+def validation_line(validation: ValidationReport) -> str:
+    """What step 6 says: the shapes, the tightest output, the generation verdict."""
+    generation = validation.generation
+    checked = ""
+    if generation is not None:
+        verdict = "identical" if generation.equal else "a near tie" if generation.near_tie else "DIFFERS"
+        checked = f"; greedy generation of {generation.new_tokens} tokens x {generation.batch} prompts {verdict}"
+    failed = "" if validation.passed else " FAILED"
+    return f"validated on {validation.shapes}: {validation.summary()}{failed}{checked}"
+
+
+def raise_if_invalid(validation: ValidationReport) -> None:
+    if validation.generation is not None:
+        raise_if_different(validation.generation, validation)
+    raise_if_failed(validation)
+
+
+def publish_files(reference: ModelReference, model: Any, staging: Path, posts: dict[str, PostprocessReport]) -> list[str]:
+    """Step 7: the model's config and preprocessing files beside the ONNX files; every file's name."""
+    data_files = [p.external_data for p in posts.values() if p.external_data]
+    copied = copy_model_files(reference.local_directory(), model, staging)
+    return sorted([*(f"{name}.onnx" for name in posts), *data_files, *copied])
+
+
 def main_export(
-    model_name_or_path: str | os.PathLike[str],
+    model_name_or_path: str | os.PathLike[str] | ModelReference,
     output: str | os.PathLike[str],
     task: str = "auto",
     *,
     framework: str | None = None,
     opset: int | None = None,
     atol: float | None = None,
-    exporter: str = DEFAULT_EXPORTER,
+    converter: str = DEFAULT_CONVERTER,
     dynamic_axes: bool = True,
     batch_size: int | None = None,
     sequence_length: int | None = None,
@@ -152,108 +301,94 @@ def main_export(
     generation_check: bool = True,
     progress: Callable[[str], None] | None = print,
 ) -> MainExportResult:
-    """Export ``model_name_or_path`` (local directory or Hub id) to ONNX in ``output``, validated."""
-    say = progress or (lambda line: None)
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    """Export ``model_name_or_path`` (local directory, Hub id or resolved reference) to ONNX in ``output``, validated.
 
-    def step(number: int, text: str) -> None:
-        say(f"[{number}/{STEPS}] {text}")
-
-    output_dir = Path(output).expanduser().absolute()
-    check_output_dir(output_dir, overwrite)  # fail before loading anything
-    check_plain_options(atol=atol, dtype=dtype, exporter=exporter, report=report)
-    source = resolve_model(model_name_or_path, subfolder)
-    if task in (None, "", "auto"):
-        task = TasksManager.infer_task_from_model(model_name_or_path, subfolder, revision, cache_dir)
-    task = TasksManager.map_from_synonym(task)
-    framework = TasksManager.determine_framework(model_name_or_path, subfolder, revision, cache_dir, framework)
-    model_config = read_model_config(source, cache_dir, revision)
-    model_type = str(model_config["model_type"])
-    constructor = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)
-    check_framework_supported(model_type, task, framework)
-    check_model_options(  # still before loading: importing torch and transformers alone takes seconds
-        opset=opset,
-        exporter=exporter,
-        dtype=dtype,
+    ``converter`` is the conversion path (``--exporter`` on the command line).
+    """
+    request = ExportRequest(
+        output_dir=Path(output).expanduser().absolute(),
+        task=task,
         framework=framework,
-        model_config=model_config,
-        constructor=constructor,
-        framework_name=get_framework(framework).display_name,
-    )
-    step(1, f"resolved {source}: model type {model_type}, task {task}, framework {framework}")
-
-    model = TasksManager.get_model_from_task(
-        task,
-        model_name_or_path,
-        subfolder=subfolder,
-        revision=revision,
-        framework=framework,
-        cache_dir=cache_dir,
-        trust_remote_code=trust_remote_code,
-    )
-    timings["load"] = time.perf_counter() - clock
-    step(2, f"loaded {type(model).__name__} ({timings['load']:.2f} s)")
-
-    config = constructor(model.config)
-    shapes = EXPORT_SHAPES.with_sizes(batch_size=batch_size, sequence_length=sequence_length)
-    options = resolve_options(
-        config,
         opset=opset,
-        exporter=exporter,
+        atol=atol,
+        converter=converter,
         dynamic_axes=dynamic_axes,
+        batch_size=batch_size,
+        sequence_length=sequence_length,
         dtype=dtype,
-        shapes=shapes,
-        framework=framework,
+        optimize=optimize,
+        report=Path(report) if report is not None else None,
+        overwrite=overwrite,
+        trust_remote_code=trust_remote_code,
+        generation_check=generation_check,
     )
-    step(
+    check_request(request)  # before the model reference is even looked at
+    return run_export(ModelReference.resolve(model_name_or_path, subfolder, revision, cache_dir), request, progress)
+
+
+def check_request(request: ExportRequest) -> None:
+    """The checks that need neither the model nor a framework: the output folder and the plain options."""
+    check_output_dir(request.output_dir, request.overwrite)
+    check_plain_options(atol=request.atol, dtype=request.dtype, converter=request.converter, report=request.report)
+
+
+def run_export(
+    reference: ModelReference, request: ExportRequest, say: Callable[[str], None] | None = print
+) -> MainExportResult:
+    """The steps in order, for an already resolved reference."""
+    progress = Progress(say)
+    check_request(request)  # fail before loading anything
+    resolved = resolve(reference, request)
+    progress.step(
+        1,
+        f"resolved {reference.source}: model type {resolved.model_type}, task {resolved.task}, "
+        f"framework {resolved.framework}",
+    )
+
+    model = load(resolved, request)
+    progress.timings["load"] = time.perf_counter() - progress.started
+    progress.step(2, f"loaded {type(model).__name__} ({progress.timings['load']:.2f} s)")
+
+    config, options = configure(resolved, model, request)
+    progress.step(
         3,
         f"export config {type(config).__name__}: inputs {', '.join(config.inputs)}; "
         f"outputs {', '.join(config.outputs)}; opset {options.opset}",
     )
 
-    with staged_directory(output_dir, overwrite) as staging:
-        step(4, f"exporting with {options.exporter} (batch {shapes.batch_size}, sequence {shapes.sequence_length})")
+    with staged_directory(request.output_dir, request.overwrite) as staging:
+        shapes = options.shapes
+        progress.step(
+            4, f"exporting with {options.converter} (batch {shapes.batch_size}, sequence {shapes.sequence_length})"
+        )
         started = time.perf_counter()
-        posts = export_components(model, config, staging, options, framework, staging / ".work")
-        shutil.rmtree(staging / ".work", ignore_errors=True)
-        timings["export"] = time.perf_counter() - started
+        posts = convert(model, config, options, resolved.framework, staging)
+        progress.timings["export"] = time.perf_counter() - started
         data_files = [p.external_data for p in posts.values() if p.external_data]
         extra = f"; weights in {', '.join(data_files)}" if data_files else ""
-        step(
+        progress.step(
             5,
             f"post-processed {', '.join(f'{name}.onnx' for name in posts)}: "
             f"{sum(len(p.renamed_dims) for p in posts.values())} dimension symbols renamed, "
             f"{sum(p.removed_initializers for p in posts.values())} duplicate initializers removed{extra}",
         )
-        if optimize:
-            for name in posts:
-                optimize_model(staging / f"{name}.onnx", optimize)
+        optimize(staging, list(posts), request.optimize)
 
         started = time.perf_counter()
-        validation = validate_components(model, config, staging, framework, options.validation_shapes, atol)
-        generation = None
-        if validation.passed and generation_check and config.GENERATIVE and config.uses_past:
-            generation = run_generation_check(staging, config, model, framework, validation)
-            validation.extra["generation"] = generation.to_dict()
-        timings["validate"] = time.perf_counter() - started
-        if report is not None:
-            try:
-                validation.write(Path(report))
-            except OSError as exc:  # checked before loading, but the disk or the folder may have changed since
-                raise OutputNotWritableError(f"Cannot write the report {report}: {exc.strerror or exc}.") from exc
-        checked = ""
-        if generation is not None:
-            verdict = "identical" if generation.equal else "a near tie" if generation.near_tie else "DIFFERS"
-            checked = f"; greedy generation of {generation.new_tokens} tokens x {generation.batch} prompts {verdict}"
-        failed = "" if validation.passed else " FAILED"
-        step(6, f"validated on {validation.shapes}: {validation.summary()}{failed}{checked}")
-        if generation is not None:
-            raise_if_different(generation, validation)
-        raise_if_failed(validation)
+        validation = validate(model, config, options, resolved.framework, staging, request)
+        progress.timings["validate"] = time.perf_counter() - started
+        progress.step(6, validation_line(validation))
+        raise_if_invalid(validation)
 
-        files = copy_model_files(_source_directory(source, cache_dir, revision), model, staging)
-        files = sorted([*(f"{name}.onnx" for name in posts), *data_files, *files])
-        step(7, f"writing {output_dir}")
-    timings["total"] = time.perf_counter() - clock
-    return MainExportResult(output_dir, task, framework, model_type, files, validation, timings)
+        files = publish_files(reference, model, staging, posts)
+        progress.step(7, f"writing {request.output_dir}")
+    progress.timings["total"] = time.perf_counter() - progress.started
+    return MainExportResult(
+        request.output_dir,
+        resolved.task,
+        resolved.framework,
+        resolved.model_type,
+        files,
+        validation,
+        progress.timings,
+    )

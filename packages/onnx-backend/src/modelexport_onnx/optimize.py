@@ -13,7 +13,9 @@ from pathlib import Path
 
 from .errors import UnsupportedExportOptionError
 
+#: ``--optimize`` level -> onnxruntime's graph optimization level.
 LEVELS = {"O1": "ORT_ENABLE_BASIC", "O2": "ORT_ENABLE_EXTENDED", "O3": "ORT_ENABLE_ALL"}
+OPTIMIZATION_LEVELS = tuple(LEVELS)
 
 
 def optimize_model(path: Path, level: str) -> None:

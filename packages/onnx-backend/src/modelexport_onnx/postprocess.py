@@ -13,10 +13,17 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-#: protobuf cannot serialize a message over 2 GiB: past this, weights go to one data file.
-MAX_SINGLE_FILE_BYTES = 2 * 1024**3 - 64 * 1024**2
+from .errors import ExportError
+
+if TYPE_CHECKING:
+    from .config import OnnxConfig
+
+#: protobuf cannot serialize a message of 2 GiB or more: the limit every converter and writer works to.
+PROTOBUF_LIMIT = 2 * 1024**3
+#: Past this (the limit, less room for the graph itself), weights go to one data file.
+MAX_SINGLE_FILE_BYTES = PROTOBUF_LIMIT - 64 * 1024**2
 EXTERNAL_DATA_SUFFIX = "_data"
 
 
@@ -139,13 +146,6 @@ def save(model: Any, path: Path) -> str | None:
 
 
 def _io_signature(model: Any) -> list[tuple[str, list[tuple[str, int]]]]:
-    return [
-        (v.name, [(d.dim_param, d.dim_value) for d in v.type.tensor_type.shape.dim])
-        for v in [*model.graph.input, *model.graph.output]
-    ]
-
-
-def _io_signature(model: Any) -> list[tuple[str, list[tuple[str, int]]]]:
     """Names and dimensions of the graph's inputs and outputs, to tell whether anything changed."""
     return [
         (v.name, [(d.dim_param, d.dim_value) for d in v.type.tensor_type.shape.dim])
@@ -174,3 +174,29 @@ def postprocess(
         return PostprocessReport(renamed_dims={}, removed_initializers=0, external_data=None)
     external = save(model, destination)
     return PostprocessReport(renamed_dims=renamed, removed_initializers=removed, external_data=external)
+
+
+def order_outputs(proto: Any, names: list[str]) -> None:
+    """Put the graph outputs in the config's order (TensorFlow flattens a dict of outputs sorted by key)."""
+    by_name = {output.name: output for output in proto.graph.output}
+    missing = [name for name in names if name not in by_name]
+    if missing:
+        raise ExportError(f"tf2onnx produced no output named {', '.join(missing)}.")
+    ordered = [by_name[name] for name in names]
+    del proto.graph.output[:]
+    proto.graph.output.extend(ordered)
+
+
+def name_undeclared_dims(proto: Any, config: OnnxConfig) -> None:
+    """Name the dynamic dims the config does not declare ``{value}_dim_{axis}`` (the TorchScript
+    exporter's way) instead of tf2onnx's ``unk__N``; declared ones are named by post-processing."""
+    declared = config.dynamic_axes
+    renaming: dict[str, str] = {}
+    for value in [*proto.graph.input, *proto.graph.output]:
+        for axis, dim in enumerate(value.type.tensor_type.shape.dim):
+            if dim.dim_param.startswith("unk__") and axis not in declared.get(value.name, {}):
+                renaming.setdefault(dim.dim_param, f"{value.name}_dim_{axis}")
+    for value in [*proto.graph.input, *proto.graph.output, *proto.graph.value_info]:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param in renaming:
+                dim.dim_param = renaming[dim.dim_param]

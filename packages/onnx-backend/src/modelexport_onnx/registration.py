@@ -1,65 +1,70 @@
-"""Entry point of the ``onnx`` backend: fills core's registry from the architecture table.
+"""The ``onnx`` backend's entry point: an object core asks to register the architecture table.
 
-Importing this module imports no numpy, onnx, onnxruntime or framework: a constructor
-imports its config class only when it is called.
+The ``modelexport.backends`` entry point names :data:`backend`; core calls
+``backend.register(registry)`` with the registry it owns, the first time the ``onnx`` backend is
+asked about. Importing this module registers nothing, and imports no numpy, onnx, onnxruntime or
+framework (the config classes import them when they build inputs).
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from modelexport_core.registry import registry
+from modelexport_core.registry import ExporterConfigRegistry
 
 from .architectures import ARCHITECTURES, Architecture
+from .config import OnnxConfig
+from .converters.pt import dynamo_only_reason
 
 BACKEND = "onnx"
 
 
-class LazyConfigConstructor:
-    """Builds the export config of one architecture, importing its class on first call."""
+@dataclass(frozen=True)
+class ConfigConstructor:
+    """Builds the export config of one architecture from a model config: ``constructor(config, task)``."""
 
-    def __init__(self, model_type: str, architecture: Architecture) -> None:
-        self.model_type = model_type
-        self.architecture = architecture
+    model_type: str
+    architecture: Architecture
 
-    def config_class(self) -> type:
-        module, _, name = self.architecture.config_class.partition(":")
-        return getattr(importlib.import_module(module), name)
-
-    def __call__(self, config: Any, task: str = "default", **kwargs: Any) -> Any:
+    def __call__(self, config: Any, task: str = "default", **kwargs: Any) -> OnnxConfig:
         options = {**self.architecture.options, **kwargs}
         if self.architecture.min_opset is not None:
             options.setdefault("min_opset", self.architecture.min_opset)
-        return self.config_class()(config, task, **options)
+        return self.architecture.config_class(config, task, **options)
 
     @property
     def notes(self) -> list[str]:
         """What a user should know about this export, for the registry listing."""
-        notes = []
-        if self.architecture.options.get("dynamic_size") is False:
-            notes.append("height and width are fixed to the config's image_size (224 when it has none)")
-        if self.architecture.options.get("speech") == "whisper":
-            notes.append("input_features: (batch_size, num_mel_bins, 2 * max_source_positions frames), frames fixed")
-        if self.architecture.options.get("speech") == "frames":
-            notes.append("input_features: (batch_size, encoder_sequence_length frames, input_feat_per_channel)")
-        if self.architecture.options.get("exporter"):
-            notes.append(f"exported with {self.architecture.options['exporter']} (auto)")
+        notes = self.architecture.notes
+        reason = dynamo_only_reason(self.model_type)
+        if reason is not None:
+            notes.append(f"exported with dynamo (auto): TorchScript cannot trace it ({reason})")
         return notes
 
     def __repr__(self) -> str:
-        return f"<onnx export config of {self.model_type!r}: {self.architecture.config_class}>"
+        return f"<onnx export config of {self.model_type!r}: {self.architecture.config_class.__name__}>"
 
 
-def register_architectures(table: dict[str, Architecture]) -> None:
-    """Register every row of ``table`` (third-party packages may call this with their own)."""
-    for model_type, architecture in table.items():
-        constructor = LazyConfigConstructor(model_type, architecture)
-        by_frameworks: dict[tuple[str, ...], list[str]] = {}
-        for task in architecture.tasks:
-            by_frameworks.setdefault(architecture.frameworks_for(task), []).append(task)
-        for frameworks, tasks in by_frameworks.items():
-            registry.register(BACKEND, model_type, tasks, constructor, frameworks=frameworks)
+@dataclass(frozen=True)
+class ArchitectureTable:
+    """A table of architectures for the ``onnx`` backend; a third-party package may publish its own."""
+
+    architectures: Mapping[str, Architecture]
+
+    def register(self, registry: ExporterConfigRegistry) -> None:
+        """Register every row, each task with the frameworks it exports from and the export's notes."""
+        for model_type, architecture in self.architectures.items():
+            constructor = ConfigConstructor(model_type, architecture)
+            by_frameworks: dict[tuple[str, ...], list[str]] = {}
+            for task in architecture.tasks:
+                by_frameworks.setdefault(architecture.frameworks_for(task), []).append(task)
+            for frameworks, tasks in by_frameworks.items():
+                registry.register(
+                    BACKEND, model_type, tasks, constructor, frameworks=frameworks, notes=tuple(constructor.notes)
+                )
 
 
-register_architectures(ARCHITECTURES)
+#: What the ``modelexport.backends`` entry point ``onnx`` names.
+backend = ArchitectureTable(ARCHITECTURES)

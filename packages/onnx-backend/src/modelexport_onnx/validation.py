@@ -27,6 +27,7 @@ from typing import Any
 from .config import OnnxConfig
 from .dummy_inputs import DummyShapes
 from .errors import ValidationError
+from .generation import GenerationCheck
 
 #: An ONNX output may be this many times further from the float64 reference than the framework's
 #: own float32 output is. Measured on real checkpoints (README): ONNX Runtime's kernels sum in other
@@ -124,8 +125,8 @@ class ValidationReport:
     tolerance: Tolerance
     shapes: dict[str, int]
     outputs: list[OutputCheck] = field(default_factory=list)
-    #: Further checks (the generation check of decoders) by name, already as JSON-ready dicts.
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: The greedy-generation check of ``-with-past`` exports, when it ran.
+    generation: GenerationCheck | None = None
 
     @property
     def atol(self) -> float | None:
@@ -134,11 +135,10 @@ class ValidationReport:
 
     @property
     def passed(self) -> bool:
-        generation = self.extra.get("generation")
         return (
             bool(self.outputs)
             and all(check.passed for check in self.outputs)
-            and (generation is None or bool(generation["passed"]))
+            and (self.generation is None or self.generation.passed)
         )
 
     @property
@@ -169,7 +169,7 @@ class ValidationReport:
             "shapes": self.shapes,
             "max_abs_diff": self.max_abs_diff,
             "outputs": [asdict(c) for c in self.outputs],
-            **self.extra,
+            **({"generation": self.generation.to_dict()} if self.generation is not None else {}),
         }
 
     def write(self, path: Path) -> None:

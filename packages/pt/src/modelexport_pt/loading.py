@@ -1,4 +1,4 @@
-"""Loading and running PyTorch models; torch and transformers are imported inside the functions."""
+"""Loading PyTorch models and generating with them; torch and transformers are imported inside the functions."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from modelexport_core.transformers_plugin import PLAIN_GREEDY_KWARGS
 
 _PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 _SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+
+
+def prepare_import() -> None:
+    """Nothing to set before transformers is imported for PyTorch."""
 
 
 def _has_only_pickled_weights(model: str, subfolder: str) -> bool:
@@ -59,21 +63,6 @@ def _quiet_progress_bars() -> Iterator[None]:
     finally:
         if enabled:
             logging.enable_progress_bar()
-
-
-def run_model(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Run ``model`` on numpy inputs and return its outputs as numpy arrays, flattened by name.
-
-    Nested outputs (tuples of past key/values) are named ``name.0``, ``name.0.1``, ...
-    """
-    import numpy as np
-    import torch
-    from modelexport_core.outputs import flatten_outputs
-
-    tensors = {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in inputs.items()}
-    with torch.inference_mode():
-        outputs = model(**tensors, return_dict=True)
-    return flatten_outputs(outputs, lambda v: isinstance(v, torch.Tensor), lambda v: v.detach().cpu().numpy())
 
 
 def generate_greedy(model: Any, inputs: Mapping[str, Any], max_new_tokens: int, pad_token_id: int) -> Any:

@@ -2,31 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from modelexport_core.transformers_plugin import TransformersFramework
 
 from .autoclasses import PT_TASK_TO_AUTOCLASS
-
-
-def _load(model_class: type, model: str, **kwargs: Any) -> Any:
-    from .loading import load_model
-
-    return load_model(model_class, model, **kwargs)
-
-
-def _run(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    from .loading import run_model
-
-    return run_model(model, inputs)
-
-
-def _generate(model: Any, inputs: Mapping[str, Any], max_new_tokens: int, pad_token_id: int) -> Any:
-    from .loading import generate_greedy
-
-    return generate_greedy(model, inputs, max_new_tokens, pad_token_id)
-
 
 framework = TransformersFramework(
     name="pt",
@@ -43,8 +21,6 @@ framework = TransformersFramework(
     ),
     required_modules=("torch", "transformers"),
     table=PT_TASK_TO_AUTOCLASS,
-    loader=_load,
-    runner=_run,
-    generator=_generate,
+    loading="modelexport_pt.loading",
     base_class_paths=(("torch.nn", "Module"),),
 )

@@ -1,4 +1,4 @@
-"""Loading and running TensorFlow models; tensorflow and transformers are imported lazily."""
+"""Loading TensorFlow models and generating with them; tensorflow and transformers are imported lazily."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from modelexport_core.transformers_plugin import PLAIN_GREEDY_KWARGS
+
+
+def prepare_import() -> None:
+    """Before transformers (and with it TensorFlow) is imported: tf-keras behind ``tf.keras``, quiet logs."""
+    quiet_tensorflow()
 
 
 def quiet_tensorflow() -> None:
@@ -38,17 +43,6 @@ def _has_tf_weights(directory: Path) -> bool:
         return False
     names = [path.name for path in directory.iterdir()]
     return any(fnmatch.fnmatch(name, pattern) for name in names for pattern in framework.weight_files)
-
-
-def run_model(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Run ``model`` on numpy inputs; return numpy outputs flattened by name (``name.0.1``)."""
-    quiet_tensorflow()
-    import tensorflow as tf
-    from modelexport_core.outputs import flatten_outputs
-
-    tensors = {name: tf.constant(value) for name, value in inputs.items()}
-    outputs = model(**tensors, training=False, return_dict=True)
-    return flatten_outputs(outputs, lambda v: isinstance(v, (tf.Tensor, tf.Variable)), lambda v: v.numpy())
 
 
 def generate_greedy(model: Any, inputs: Mapping[str, Any], max_new_tokens: int, pad_token_id: int) -> Any:

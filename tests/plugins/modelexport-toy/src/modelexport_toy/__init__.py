@@ -37,8 +37,8 @@ class ToyFramework:
     def load_model(self, model_class: type, model: str, **kwargs: Any) -> Any:
         return model_class.from_pretrained(model, **kwargs)  # type: ignore[attr-defined]
 
-    def run_model(self, model: Any, inputs: dict[str, Any]) -> dict[str, Any]:
-        return dict(inputs)
+    def generate(self, model: Any, inputs: dict[str, Any], max_new_tokens: int, pad_token_id: int) -> Any:
+        return [[pad_token_id] * max_new_tokens]
 
     def owns_model(self, model: Any) -> bool:
         return isinstance(model, ToyModel)

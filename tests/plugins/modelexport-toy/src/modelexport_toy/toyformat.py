@@ -1,6 +1,6 @@
 """A whole new backend that core has never heard of."""
 
-from modelexport_core import registry
+from modelexport_core.registry import ExporterConfigRegistry
 
 
 class ToyFormatConfig:
@@ -8,4 +8,9 @@ class ToyFormatConfig:
         self.task = task
 
 
-registry.register("toyformat", "bert", ["default"], ToyFormatConfig)
+class ToyFormat:
+    def register(self, registry: ExporterConfigRegistry) -> None:
+        registry.register("toyformat", "bert", ["default"], ToyFormatConfig)
+
+
+backend = ToyFormat()

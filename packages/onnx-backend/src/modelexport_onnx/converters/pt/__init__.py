@@ -1,0 +1,142 @@
+"""The PyTorch converter: ``torch.onnx`` through TorchScript or dynamo, and the facts that choose between them.
+
+This module imports neither torch nor transformers: the option checks ask it before the model is
+loaded. :mod:`.convert` (imported by :meth:`PyTorchConverter.convert`) does the work.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from importlib import metadata, util
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelexport_core.registry import normalize_model_type
+
+from ...config import DecoderOnnxConfig, OnnxConfig
+from ...errors import UnsupportedExportOptionError
+from .. import import_heavy
+
+if TYPE_CHECKING:
+    from ...options import ExportOptions
+    from ...validation import Reference
+
+#: The dynamo exporter emits opset 18 at least and converts down poorly: it is its floor.
+DYNAMO_MIN_OPSET = 18
+
+#: The highest opset torch 2.13's TorchScript exporter supports (``torch.onnx._constants.
+#: ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET``): above it torch only warns that the opset "is not supported",
+#: from 24 on it prints the whole graph to stdout and fails. Used when the installed torch's own
+#: value cannot be read.
+TORCHSCRIPT_MAX_OPSET = 20
+
+#: Device files that show a GPU torch could use (NVIDIA's driver; AMD's ROCm, which torch also calls CUDA).
+GPU_DEVICE_FILES = ("/proc/driver/nvidia/version", "/dev/nvidia0", "/dev/nvidiactl", "/dev/kfd")
+
+#: Model types TorchScript cannot trace, and why: ``auto`` exports them with dynamo.
+TORCHSCRIPT_CANNOT_TRACE: dict[str, str] = {
+    # transformers 5 derives decoder positions with aten::diff, which TorchScript cannot export
+    "whisper": "its decoder positions come from aten::diff",
+    # the segmentation head pools adaptively over sizes TorchScript cannot see
+    "beit": "its segmentation head pools adaptively over traced sizes",
+}
+
+_FP16_ON_CPU = (
+    "--dtype fp16 needs a CUDA GPU, and none is visible on this machine: PyTorch cannot produce fp16 "
+    "reference outputs on CPU. Export in fp32 (the default) and convert the validated model afterwards "
+    "(onnxconverter-common's float16.convert_float_to_float16)."
+)
+
+
+class PyTorchConverter:
+    """``torchscript`` (fast: 0.1-0.3 s per tiny model) wherever it traces the model, else ``dynamo``."""
+
+    framework = "pt"
+    names: tuple[str, ...] = ("torchscript", "dynamo")
+    required_modules: tuple[str, ...] = ("torch",)
+
+    def automatic(self, config: OnnxConfig | None) -> str | None:
+        """TorchScript, except where it cannot trace the model: then dynamo.
+
+        transformers 4.x builds decoder-only attention masks with ``torch.vmap``; TorchScript fails on
+        it and a vmap-free mask traces to fixed shapes, so those models go through dynamo there.
+        """
+        if config is None:
+            return None
+        if dynamo_only_reason(str(getattr(config.config, "model_type", ""))) is not None:
+            return "dynamo"
+        if isinstance(config, DecoderOnnxConfig) and (_major_version("transformers") or 5) < 5:
+            return "dynamo"
+        return "torchscript"
+
+    def opset_floor(self, name: str) -> int:
+        return DYNAMO_MIN_OPSET if name == "dynamo" else 1
+
+    def check_options(self, *, opset: int | None, name: str | None, dtype: str) -> None:
+        if dtype == "fp16" and not gpu_visible():
+            raise UnsupportedExportOptionError(_FP16_ON_CPU)
+        if opset is not None and name == "torchscript":
+            ceiling = torchscript_max_opset()
+            if opset > ceiling:
+                raise UnsupportedExportOptionError(
+                    f"--opset {opset} is beyond the TorchScript exporter: torch {_version('torch')} emits "
+                    f"opset {ceiling} at most. Use --opset {ceiling} or lower, or --exporter dynamo for a newer opset."
+                )
+
+    def check_loaded(self, options: ExportOptions) -> None:
+        if options.dtype == "fp16":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise UnsupportedExportOptionError(_FP16_ON_CPU)
+
+    def convert(self, model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> None:
+        import_heavy(f"{__name__}.convert").convert(model, config, path, options)
+
+    def run_reference(self, model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> Reference:
+        reference: Reference = import_heavy(f"{__name__}.convert").run_reference(model, config, inputs)
+        return reference
+
+
+converter = PyTorchConverter()
+
+
+def dynamo_only_reason(model_type: str) -> str | None:
+    """Why TorchScript cannot trace ``model_type`` (so ``auto`` picks dynamo), ``None`` when it can."""
+    return TORCHSCRIPT_CANNOT_TRACE.get(normalize_model_type(model_type)) if model_type else None
+
+
+def gpu_visible() -> bool:
+    """Whether a GPU device is visible, from device files alone (importing torch to ask takes seconds).
+
+    Errs on the side of a GPU: the export checks ``torch.cuda.is_available()`` again once torch is loaded.
+    """
+    return any(os.path.exists(path) for path in GPU_DEVICE_FILES)
+
+
+def torchscript_max_opset() -> int:
+    """The highest opset the installed torch's TorchScript exporter declares, read from its source, not imported."""
+    spec = util.find_spec("torch")  # a top-level spec: finding it imports nothing
+    if spec is not None and spec.origin:
+        constants = Path(spec.origin).parent / "onnx" / "_constants.py"
+        try:
+            found = re.search(r"^ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET\s*=\s*(\d+)", constants.read_text(), re.M)
+        except OSError:
+            found = None
+        if found:
+            return int(found.group(1))
+    return TORCHSCRIPT_MAX_OPSET
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _major_version(distribution: str) -> int | None:
+    found = re.match(r"\d+", _version(distribution))
+    return int(found.group()) if found else None

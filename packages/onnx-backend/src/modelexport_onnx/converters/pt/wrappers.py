@@ -1,0 +1,162 @@
+"""The modules ``torch.onnx`` traces: the model behind the export config's names and order.
+
+The graph takes the config's inputs positionally and returns exactly the config's outputs, in
+order. Caches come in as ``past_key_values.*`` tensors and are handed to the model as a
+transformers cache object; the returned cache goes out as ``present.*``. The same wrappers,
+run eagerly, give the reference outputs validation compares against.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from ...cache_names import CacheName, is_past
+from ...config import OnnxConfig
+from ...errors import ExportError
+
+
+def _cache_argument(model: torch.nn.Module) -> str:
+    """transformers 5 calls the cache argument ``cache``; 4.x calls it ``past_key_values``."""
+    parameters = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+def _returned_cache(outputs: Any) -> Any:
+    """The cache a model returned: ``cache`` in transformers 5, ``past_key_values`` in 4.x.
+
+    Only the name the output really has is read: in transformers 5 reading ``past_key_values`` logs a
+    deprecation the user can do nothing about (it showed on every export, validation included).
+    """
+    return outputs["cache"] if "cache" in outputs else outputs.get("past_key_values")
+
+
+def _layer_tensors(cache: Any, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keys and values of one layer of a transformers cache object (or legacy tuple)."""
+    if isinstance(cache, (tuple, list)):
+        return cache[layer][0], cache[layer][1]
+    if hasattr(cache, "layers"):
+        return cache.layers[layer].keys, cache.layers[layer].values
+    return cache.key_cache[layer], cache.value_cache[layer]
+
+
+class _ExportWrapper(torch.nn.Module):
+    """Positional inputs in the config's order in, the config's outputs as a flat tuple out.
+
+    Past key/values come in as ``past_key_values.{i}.key/value`` tensors and are handed to the
+    model as a transformers cache; the returned cache goes out as ``present.{i}.key/value``.
+    """
+
+    def __init__(self, model: torch.nn.Module, config: OnnxConfig) -> None:
+        super().__init__()
+        self.model = model
+        self.input_names = list(config.inputs)
+        self.output_names = list(config.outputs)
+        self.uses_past = config.uses_past
+        self.is_generative = config.GENERATIVE
+        self.cache_argument = _cache_argument(model)
+
+    def _make_cache(self, past: list[torch.Tensor]) -> Any:
+        from transformers import DynamicCache
+
+        pairs = [(past[i], past[i + 1]) for i in range(0, len(past), 2)]
+        return DynamicCache(ddp_cache_data=pairs, config=self.model.config)
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        named = dict(zip(self.input_names, args, strict=True))
+        past = [named.pop(name) for name in self.input_names if is_past(name)]
+        if self.uses_past:
+            named[self.cache_argument] = self._make_cache(past)
+            named["use_cache"] = True
+        elif self.is_generative:  # no cache asked for: none computed, none returned
+            named["use_cache"] = False
+        outputs = self.model(**named, return_dict=True)
+        cache = _returned_cache(outputs) if self.uses_past else None
+        result = []
+        for name in self.output_names:
+            cached = CacheName.parse(name)
+            if cached is not None:
+                result.append(_layer_tensors(cache, cached.layer)[cached.index])
+            elif name in outputs:
+                result.append(outputs[name])
+            else:
+                raise ExportError(f"The model returned no {name!r} (it returned {', '.join(outputs)}).")
+        return tuple(result)
+
+
+class _Seq2SeqPartWrapper(torch.nn.Module):
+    """One file of an encoder-decoder: the encoder, the first decoder step, or a cached decoder step."""
+
+    def __init__(self, model: torch.nn.Module, config: OnnxConfig) -> None:
+        super().__init__()
+        self.model = model
+        self.part = config.part
+        self.input_names = list(config.inputs)
+        self.output_names = list(config.outputs)
+        self.uses_past = config.uses_past
+        self.hidden_size = int(config.normalized.get("hidden_size"))
+        self.cache_argument = _cache_argument(model)
+
+    def _cache(self, named: dict[str, torch.Tensor]) -> Any:
+        from transformers import DynamicCache, EncoderDecoderCache
+
+        def pairs(kind: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+            names = [n for n in self.input_names if (c := CacheName.parse(n)) is not None and c.attention == kind]
+            return [(named[names[i]], named[names[i + 1]]) for i in range(0, len(names), 2)]
+
+        return EncoderDecoderCache(
+            DynamicCache(ddp_cache_data=pairs("decoder")), DynamicCache(ddp_cache_data=pairs("encoder"))
+        )
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        named = dict(zip(self.input_names, args, strict=True))
+        if self.part == "encoder":
+            return (self.model.get_encoder()(**named, return_dict=True).last_hidden_state,)
+        kwargs: dict[str, Any] = {"decoder_input_ids": named["input_ids"], "return_dict": True}
+        if "encoder_attention_mask" in named:
+            kwargs["attention_mask"] = named["encoder_attention_mask"]
+        if self.part == "decoder":
+            kwargs["encoder_outputs"] = (named["encoder_hidden_states"],)
+            kwargs["use_cache"] = self.uses_past
+        else:
+            # The cross-attention keys and values come from the cache; the hidden states are only
+            # looked at for their shape, so zeros of the right shape stand in.
+            encoder_key = next(named[n] for n in self.input_names if n.endswith(".encoder.key"))
+            batch, length = encoder_key.shape[0], encoder_key.shape[2]
+            kwargs["encoder_outputs"] = (encoder_key.new_zeros((batch, length, self.hidden_size)),)
+            kwargs[self.cache_argument] = self._cache(named)
+            kwargs["use_cache"] = True
+        outputs = self.model(**kwargs)
+        cache = _returned_cache(outputs) if self.uses_past else None
+        result = []
+        for name in self.output_names:
+            cached = CacheName.parse(name)
+            if cached is not None:
+                sub = cache.self_attention_cache if cached.attention == "decoder" else cache.cross_attention_cache
+                result.append(_layer_tensors(sub, cached.layer)[cached.index])
+            else:
+                result.append(outputs[name])
+        return tuple(result)
+
+
+def wrapper_for(model: torch.nn.Module, config: OnnxConfig) -> torch.nn.Module:
+    """The module to trace (and run) for ``config``: one file of an encoder-decoder, or the whole model."""
+    if config.part is not None:
+        return _Seq2SeqPartWrapper(model, config)
+    return _ExportWrapper(model, config)
+
+
+@contextlib.contextmanager
+def preserved_training_flags(model: torch.nn.Module) -> Iterator[None]:
+    """Restore every submodule's ``training`` flag on exit."""
+    flags = {name: module.training for name, module in model.named_modules()}
+    try:
+        yield
+    finally:
+        for name, module in model.named_modules():
+            if name in flags:
+                module.training = flags[name]
