@@ -63,6 +63,7 @@ def _tasks_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     from modelexport_core.tasks import base_task, synonyms_only
 
     plugins = [get_framework(args.framework, require_available=False)] if args.framework else framework_plugins()
+    tasks: list[str]
     if args.model_type:
         tasks = list(
             TasksManager.get_supported_tasks_for_model_type(
@@ -70,7 +71,7 @@ def _tasks_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
             )
         )
     else:
-        tasks = TasksManager.get_all_tasks()
+        tasks = list(TasksManager.get_all_tasks())
     rows = []
     for task in tasks:
         classes = {p.name: p.autoclass_table().get(base_task(task)) for p in plugins}

@@ -26,7 +26,7 @@ def make_plugin(name: str, priority: int, weights: tuple[str, ...], module: str)
         weight_files=weights,
         required_modules=(module,),
         table={"default": "AutoModel"},
-        loader=lambda *a, **k: None,
+        loading="json",  # never imported: these tests load no model
     )
 
 
@@ -35,7 +35,7 @@ def stand_ins(monkeypatch: pytest.MonkeyPatch):
     """Install two stand-in framework plugins; ``missing`` lists modules to pretend absent."""
     present = make_plugin("aa", 10, ("model.safetensors", "pytorch_model.bin"), "json")
     second = make_plugin("bb", 20, ("tf_model.h5",), "json")
-    monkeypatch.setattr(plugin_module, "_frameworks", {"aa": present, "bb": second})
+    monkeypatch.setattr(plugin_module.plugins, "_frameworks", {"aa": present, "bb": second})
 
     def set_missing(*names: str) -> None:
         for plugin in (present, second):
@@ -57,7 +57,7 @@ def test_weight_files_decide(stand_ins, model_dir) -> None:
 
 
 def test_sharded_index_counts(stand_ins, model_dir) -> None:
-    plugin_module._frameworks["bb"] = make_plugin("bb", 20, ("tf_model.h5", "tf_model.h5.index.json"), "json")
+    plugin_module.plugins._frameworks["bb"] = make_plugin("bb", 20, ("tf_model.h5", "tf_model.h5.index.json"), "json")
     path = model_dir(BERT_CONFIG, files={"tf_model.h5.index.json": "{}"})
     assert TasksManager.determine_framework(str(path)) == "bb"
 

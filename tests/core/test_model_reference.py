@@ -128,7 +128,8 @@ def test_loading_a_reference_resolves_nothing_again(
     assert type(model).__name__ == "AutoThingForSequenceClassification"
     assert stand_in.loads[-1][1:] == (
         "org/bert",
-        {"subfolder": "", "revision": "main", "cache_dir": str(hf_cache), "trust_remote_code": False},
+        # the commit the Hub named for "main": the loader reads the files inference saw, and asks nothing
+        {"subfolder": "", "revision": bert_on_hub.commit, "cache_dir": str(hf_cache), "trust_remote_code": False},
     )
     assert api_requests(bert_on_hub) == ["/api/models/org/bert/revision/main"]
 

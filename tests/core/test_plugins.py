@@ -11,7 +11,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from modelexport_core import TasksManager
 from modelexport_core import plugins as plugin_module
 
 TOY_PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "modelexport-toy"
@@ -163,7 +162,9 @@ def test_backend_registers_into_the_registry_it_is_given() -> None:
 
     from modelexport_core.registry import ExporterConfigRegistry
 
-    onnx = metadata.EntryPoint(name="onnx", value="modelexport_onnx.registration:backend", group=plugin_module.BACKENDS_GROUP)
+    onnx = metadata.EntryPoint(
+        name="onnx", value="modelexport_onnx.registration:backend", group=plugin_module.BACKENDS_GROUP
+    )
     fresh = _with_entry_points(plugin_module.BACKENDS_GROUP, onnx)
     assert fresh.registry.model_types("onnx") == []
     fresh.ensure_backend_loaded("onnx")

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 import transformers
-from modelexport_onnx.errors import OutputNotWritableError, UnsupportedExportOptionError
 from modelexport_onnx.converters import converter_for
 from modelexport_onnx.converters.pt import gpu_visible, torchscript_max_opset
+from modelexport_onnx.errors import OutputNotWritableError, UnsupportedExportOptionError
 from modelexport_onnx.option_checks import check_model_options
 from tiny_models import save_pt_model
 

@@ -17,10 +17,9 @@ import pytest
 from modelexport_core import TasksManager
 from modelexport_core.plugins import get_framework
 from modelexport_core.registry import registry
-from modelexport_onnx.dummy_inputs import EXPORT_SHAPES
+from modelexport_onnx.dummy_inputs import EXPORT_SHAPES, validation_shapes_for
 from modelexport_onnx.export import export_components, resolve_options
 from modelexport_onnx.generation import check_generation, greedy_generate, padded_prompts
-from modelexport_onnx.dummy_inputs import validation_shapes_for
 from modelexport_onnx.validation import onnx_session
 from tiny_models import save_pt_model
 

@@ -21,11 +21,10 @@ import pytest
 from ct2_checkpoint import read_wav_mono16k
 from modelexport_core import TasksManager
 from modelexport_core.plugins import get_framework
-from modelexport_onnx.dummy_inputs import EXPORT_SHAPES
+from modelexport_onnx.dummy_inputs import EXPORT_SHAPES, validation_shapes_for
 from modelexport_onnx.export import reference_runner
 from modelexport_onnx.generation import check_generation
 from modelexport_onnx.main_export import logits_bound, main_export
-from modelexport_onnx.dummy_inputs import validation_shapes_for
 from modelexport_onnx.validation import Tolerance, compare_outputs, onnx_session, run_onnx, used_dimensions
 from mutations import MUTATIONS, NotApplicable, mutate
 from real_models import REAL_CHECKPOINTS, RealCheckpoint, checkpoint_dir

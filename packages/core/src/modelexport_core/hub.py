@@ -75,6 +75,8 @@ class HubModelInfo:
     auto_model: str | None = None
     files: tuple[str, ...] = ()
     config: dict[str, Any] = field(default_factory=dict)
+    #: The commit the answer describes (the revision asked for, resolved).
+    sha: str | None = None
 
 
 def fetch_model_info(model_id: str, revision: str | None = None) -> HubModelInfo:
@@ -113,6 +115,7 @@ def fetch_model_info(model_id: str, revision: str | None = None) -> HubModelInfo
         auto_model=auto_model,
         files=tuple(s.rfilename for s in siblings),
         config=dict(config) if isinstance(config, dict) else {},
+        sha=getattr(info, "sha", None),
     )
 
 

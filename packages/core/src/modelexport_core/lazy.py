@@ -12,9 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def import_attr(
-    name: str, exports: Mapping[str, str], namespace: dict[str, Any], *, needs: str | None = None
-) -> Any:
+def import_attr(name: str, exports: Mapping[str, str], namespace: dict[str, Any], *, needs: str | None = None) -> Any:
     """The value of the re-exported ``name`` of the module whose globals are ``namespace``.
 
     ``exports`` maps each public name to the module defining it. ``needs``: a sentence saying what to

@@ -228,6 +228,15 @@ class ModelReference:
         except HubUnavailableError:
             return None  # callers fall back to the cache
 
+    def pinned_revision(self) -> str | None:
+        """The revision to load: the commit the Hub named if it was already asked, else the one given.
+
+        Loading that commit reads the very files task inference and framework detection saw, and
+        spares the framework's loader its own model-info request to resolve the revision.
+        """
+        info: HubModelInfo | None = self.__dict__.get("hub_info")  # asked already (cached_property)?
+        return info.sha if info is not None and info.sha else self.revision
+
     @cached_property
     def files(self) -> list[str]:
         """Names of the model's files (in its subfolder), from the Hub when it answers, else on disk."""

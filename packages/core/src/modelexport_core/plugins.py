@@ -94,7 +94,6 @@ class _EntryPointCache:
         return sorted({ep.name for ep in self.entry_points()})
 
 
-
 def _load_entry_point(ep: metadata.EntryPoint) -> Any:
     try:
         return ep.load()

@@ -148,7 +148,7 @@ class TasksManager:
         cache_dir = str(hub.hub_cache_dir(reference.cache_dir))
         if hub.is_offline():
             return str(reference.require_snapshot(within_subfolder=False)), None, cache_dir
-        return source.hub_id, reference.revision, cache_dir
+        return source.hub_id, reference.pinned_revision(), cache_dir
 
     @staticmethod
     def get_model_config(
@@ -194,16 +194,29 @@ class TasksManager:
         """
         entries = TasksManager._entries_for_model_type(model_type, exporter)
         table = get_framework(framework, require_available=False).autoclass_table() if framework else None
-        order: dict[str, int] = {task: i for i, task in enumerate(_tasks.CANONICAL_TASKS)}
         result: dict[str, ConfigConstructor] = {}
-        for task in sorted(entries, key=lambda t: order.get(t, len(order))):
-            entry = entries[task]
+        for entry in TasksManager._in_task_order(entries):
             if framework is not None and (
-                not entry.supports_framework(framework) or Task.of(task).base not in (table or {})
+                not entry.supports_framework(framework) or Task.of(entry.task).base not in (table or {})
             ):
                 continue
-            result[task] = bind_task(entry)
+            result[entry.task] = bind_task(entry)
         return result
+
+    @staticmethod
+    def get_export_notes(model_type: str, exporter: str) -> list[str]:
+        """What a user should know about ``exporter``'s exports of ``model_type`` (a fixed image size...).
+
+        Each note once, in task-table order, so a listing says a note shared by every task once.
+        """
+        entries = TasksManager._entries_for_model_type(model_type, exporter)
+        return list(dict.fromkeys(note for entry in TasksManager._in_task_order(entries) for note in entry.notes))
+
+    @staticmethod
+    def _in_task_order(entries: dict[str, RegistryEntry]) -> list[RegistryEntry]:
+        """The entries sorted like the task table, so every listing shows tasks in one order."""
+        order: dict[str, int] = {task: i for i, task in enumerate(_tasks.CANONICAL_TASKS)}
+        return [entries[task] for task in sorted(entries, key=lambda t: order.get(t, len(order)))]
 
     @staticmethod
     def get_supported_model_type_for_task(task: str, exporter: str) -> list[str]:

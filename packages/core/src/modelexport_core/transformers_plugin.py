@@ -36,6 +36,12 @@ PLAIN_GREEDY_KWARGS: Mapping[str, Any] = {
 }
 
 
+class Pretrained(Protocol):
+    """A transformers model class, as the loaders use it."""
+
+    def from_pretrained(self, model: str, **kwargs: Any) -> Any: ...
+
+
 class FrameworkLoading(Protocol):
     """The loading module of a framework plugin: the functions that import the framework."""
 

@@ -37,7 +37,7 @@ class CacheName:
                 part = fields[-1]
                 attention = fields[1] if len(fields) == 3 else None
                 if fields[0].isdigit() and part in PARTS and attention in (None, "decoder", "encoder"):
-                    return cls(int(fields[0]), cast(Part, part), cast("Attention | None", attention))
+                    return cls(int(fields[0]), part, cast("Attention | None", attention))
         return None
 
     @property
@@ -72,5 +72,5 @@ def is_present(name: str) -> bool:
 
 
 def past_for_present(name: str) -> str:
-    """The input that takes the output ``name`` back at the next step (``present.0.key`` -> ``past_key_values.0.key``)."""
+    """The input that takes output ``name`` back at the next step: ``present.0.key`` -> ``past_key_values.0.key``."""
     return PAST_PREFIX + name[len(PRESENT_PREFIX) :]

@@ -177,9 +177,7 @@ def resolve(reference: ModelReference, request: ExportRequest) -> Resolved:
     imports no framework: a wrong option fails here within a fraction of a second.
     """
     task = (
-        TasksManager.infer_task_from_model(reference)
-        if request.task in (None, "", "auto")
-        else Task.of(request.task)
+        TasksManager.infer_task_from_model(reference) if request.task in (None, "", "auto") else Task.of(request.task)
     )
     framework = TasksManager.determine_framework(reference, framework=request.framework)
     model_type = reference.model_type
@@ -271,7 +269,9 @@ def raise_if_invalid(validation: ValidationReport) -> None:
     raise_if_failed(validation)
 
 
-def publish_files(reference: ModelReference, model: Any, staging: Path, posts: dict[str, PostprocessReport]) -> list[str]:
+def publish_files(
+    reference: ModelReference, model: Any, staging: Path, posts: dict[str, PostprocessReport]
+) -> list[str]:
     """Step 7: the model's config and preprocessing files beside the ONNX files; every file's name."""
     data_files = [p.external_data for p in posts.values() if p.external_data]
     copied = copy_model_files(reference.local_directory(), model, staging)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from modelexport_core.transformers_plugin import PLAIN_GREEDY_KWARGS
+from modelexport_core.transformers_plugin import PLAIN_GREEDY_KWARGS, Pretrained
 
 _PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 _SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
@@ -46,7 +46,7 @@ def load_model(model_class: type, model: str, **kwargs: Any) -> Any:
     kwargs = {k: v for k, v in kwargs.items() if v is not None and v != ""}
     kwargs.setdefault("trust_remote_code", False)
     with _quiet_progress_bars():
-        loaded = model_class.from_pretrained(model, **kwargs)
+        loaded = cast(Pretrained, model_class).from_pretrained(model, **kwargs)
     loaded.eval()
     return loaded
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from modelexport_core.transformers_plugin import PLAIN_GREEDY_KWARGS
+from modelexport_core.transformers_plugin import PLAIN_GREEDY_KWARGS, Pretrained
 
 
 def prepare_import() -> None:
@@ -30,7 +30,7 @@ def load_model(model_class: type, model: str, **kwargs: Any) -> Any:
         # transformers 4.57's TF loader prefers a model.safetensors beside tf_model.h5 and then fails
         # to read it ("'safe_open' object is not iterable"): the TensorFlow weights are the ones asked for.
         kwargs.setdefault("use_safetensors", False)
-    return model_class.from_pretrained(model, **kwargs)
+    return cast(Pretrained, model_class).from_pretrained(model, **kwargs)
 
 
 def _has_tf_weights(directory: Path) -> bool:

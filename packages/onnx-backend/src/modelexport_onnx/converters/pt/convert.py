@@ -58,7 +58,9 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
                     "use --exporter dynamo, the automatic choice for these models)"
                 )
             message = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else ""
-            raise ExportError(f"torch.onnx ({options.converter}) failed: {type(exc).__name__}: {message}{hint}") from exc
+            raise ExportError(
+                f"torch.onnx ({options.converter}) failed: {type(exc).__name__}: {message}{hint}"
+            ) from exc
 
 
 def _torchscript_arguments(wrapper: torch.nn.Module, config: OnnxConfig, options: ExportOptions) -> dict[str, Any]:
@@ -95,7 +97,9 @@ def run_outputs(model: Any, config: OnnxConfig, inputs: Mapping[str, Any], float
     import numpy as np
 
     args = tuple(
-        torch.from_numpy(inputs[name].astype(np.float64) if float64 and inputs[name].dtype == np.float32 else inputs[name])
+        torch.from_numpy(
+            inputs[name].astype(np.float64) if float64 and inputs[name].dtype == np.float32 else inputs[name]
+        )
         for name in config.inputs
     )
     in_float64 = float64_weights(model) if float64 else contextlib.nullcontext()

@@ -136,6 +136,7 @@ class _Seq2SeqPartWrapper(torch.nn.Module):
         for name in self.output_names:
             cached = CacheName.parse(name)
             if cached is not None:
+                assert cache is not None  # present.* outputs exist only with a cache
                 sub = cache.self_attention_cache if cached.attention == "decoder" else cache.cross_attention_cache
                 result.append(_layer_tensors(sub, cached.layer)[cached.index])
             else:
