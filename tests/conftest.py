@@ -58,10 +58,13 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
 
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
         # Read once, at import: a library that calls the Hub itself (transformers' loaders) must see this Hub too.
+        template = hub.url + "/{repo_id}/resolve/{revision}/{filename}"
         monkeypatch.setattr(constants, "ENDPOINT", hub.url)
-        monkeypatch.setattr(
-            constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}"
-        )
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+        from huggingface_hub import file_download  # huggingface_hub < 1 keeps its own copy of the template
+
+        if hasattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE"):
+            monkeypatch.setattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE", template)
     except ImportError:
         pass
     try:
