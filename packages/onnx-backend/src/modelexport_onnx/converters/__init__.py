@@ -105,12 +105,11 @@ def missing_modules(modules: tuple[str, ...]) -> list[str]:
     return [name for name in modules if importlib.util.find_spec(name) is None]
 
 
-def import_heavy(module: str) -> Any:
-    """Import a converter's heavy module, turning a missing library into the install hint."""
+def import_heavy(framework: str, module: str) -> Any:
+    """Import a converter's heavy ``module``, turning a missing library into ``framework``'s install hint."""
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        framework = module.split(".")[2] if module.count(".") >= 2 else module
         raise ExportError(
             f"The onnx converter for {framework!r} needs {exc.name}, which is not installed. {install_hint(framework)}"
         ) from exc

@@ -93,10 +93,10 @@ class PyTorchConverter:
                 raise UnsupportedExportOptionError(_FP16_ON_CPU)
 
     def convert(self, model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> None:
-        import_heavy(f"{__name__}.convert").convert(model, config, path, options)
+        import_heavy(self.framework, f"{__name__}.convert").convert(model, config, path, options)
 
     def run_reference(self, model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> Reference:
-        reference: Reference = import_heavy(f"{__name__}.convert").run_reference(model, config, inputs)
+        reference: Reference = import_heavy(self.framework, f"{__name__}.convert").run_reference(model, config, inputs)
         return reference
 
 

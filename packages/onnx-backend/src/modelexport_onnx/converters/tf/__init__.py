@@ -52,12 +52,14 @@ class TensorFlowConverter:
         """Nothing more to check once TensorFlow is loaded: ``check_options`` said it all."""
 
     def convert(self, model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> None:
-        import_heavy(f"{__name__}.conversion").convert(model, config, path, options)
+        import_heavy(self.framework, f"{__name__}.conversion").convert(model, config, path, options)
 
     def run_reference(self, model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> Reference:
         from ...validation import Reference
 
-        outputs: Mapping[str, Any] = import_heavy(f"{__name__}.model_calls").eager_outputs(model, config, inputs)
+        outputs: Mapping[str, Any] = import_heavy(self.framework, f"{__name__}.model_calls").eager_outputs(
+            model, config, inputs
+        )
         return Reference(outputs, None, NO_FLOAT64)
 
 
