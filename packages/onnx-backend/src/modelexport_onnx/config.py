@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from typing import Any, ClassVar, Literal
 
 from modelexport_core.errors import UnsupportedTaskError
-from modelexport_core.tasks import map_from_synonym
+from modelexport_core.tasks import Task
 
 from .cache_names import PAST_PREFIX, PRESENT_PREFIX, Attention, cache_names
 from .dummy_inputs import EXPORT_SHAPES, DummyShapes, generate_array
@@ -77,7 +77,7 @@ class OnnxConfig:
     ) -> None:
         """``names``: the architecture's names of the common config attributes (see :class:`NormalizedConfig`)."""
         self._config = _as_attributes(config)
-        self.task = map_from_synonym(task)
+        self.task = Task.of(task)
         if self.SUPPORTED_TASKS and self.task not in self.SUPPORTED_TASKS:
             raise UnsupportedTaskError(
                 f"{type(self).__name__} does not export task {task!r}; it supports {', '.join(self.SUPPORTED_TASKS)}."
