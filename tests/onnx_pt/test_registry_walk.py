@@ -17,11 +17,43 @@ from modelexport_onnx.converters.pt import converter as pt_converter
 from modelexport_onnx.errors import ExportError
 from modelexport_onnx.export import export, export_components, resolve_options, validate_components
 from modelexport_onnx.options import DEFAULT_CONVERTER
-from onnx_pt.tiny import TinyPtModels
+from modelexport_onnx.validation import onnx_session
+from onnx_pt.tiny import TinyPtModels, generation_check
 
 TasksManager.get_supported_backends()  # make sure the registry is filled before collection
 TasksManager.get_supported_tasks_for_model_type("bert", "onnx")
-PAIRS = sorted((e.model_type, e.task) for e in registry.all_entries("onnx") if e.supports_framework("pt"))
+ALL_PAIRS = sorted((e.model_type, e.task) for e in registry.all_entries("onnx") if e.supports_framework("pt"))
+
+
+def _family(model_type: str, task: str) -> str:
+    """The config class a registry entry exports through (its family)."""
+    constructor = registry.entries_for("onnx", model_type)[task].constructor
+    return constructor.architecture.config_class.__name__
+
+
+def _transformers_major() -> int:
+    from importlib.metadata import version
+
+    return int(version("transformers").split(".")[0])
+
+
+#: transformers 5 (the pt session) walks every advertised pair: the registry was measured with it. The
+#: transformers 4.57 session (pt_tf) lacks many newer types: one model type per family and task there,
+#: among those its transformers knows.
+if _transformers_major() >= 5:
+    PAIRS = ALL_PAIRS
+else:
+    from modelexport_core.registry import normalize_model_type
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    _known = {normalize_model_type(name) for name in CONFIG_MAPPING_NAMES}
+    PAIRS = sorted(
+        {
+            (_family(model_type, task), task): (model_type, task)
+            for model_type, task in reversed(ALL_PAIRS)
+            if model_type in _known
+        }.values()
+    )
 #: One pair per task for the exporter ``auto`` does not pick, spread over model types.
 OTHER_PAIRS = sorted({task: (model_type, task) for model_type, task in reversed(PAIRS)}.values())
 
@@ -44,6 +76,9 @@ def export_and_validate(tiny: TinyPtModels, model_type: str, task: str, converte
     report = validate_components(model, config, tmp_path, "pt", shapes, config.atol)
     assert report.passed, report.table()
     assert report.shapes["batch_size"] != 2
+    if config.generates_tokens:  # the decisive evidence for a cache: the same greedy tokens as PyTorch
+        sessions = {name: onnx_session(tmp_path / f"{name}.onnx") for name in components}
+        generation_check(model, config, sessions)
     if config.uses_past and len(components) == 1:  # the first generation step: an empty cache
         empty = validate_components(
             model, config, tmp_path, "pt", shapes.with_sizes(past_sequence_length=0), config.atol
@@ -52,7 +87,7 @@ def export_and_validate(tiny: TinyPtModels, model_type: str, task: str, converte
 
 
 def test_the_walk_covers_the_registry() -> None:
-    assert len(PAIRS) >= 60
+    assert len(PAIRS) >= (60 if PAIRS is ALL_PAIRS else 10)
     assert {task for _, task in OTHER_PAIRS} == {task for _, task in PAIRS}
 
 

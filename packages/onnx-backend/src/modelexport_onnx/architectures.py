@@ -4,12 +4,23 @@ Each row names the config class, the keyword arguments that specialise it, the t
 transformers has a head for (and that the registry-walking test exports), and the opset the
 architecture needs at least. Which converter traces an architecture is a framework fact: the
 converters hold it (:mod:`.converters.pt`), not this table.
+
+Two sources make the table. :data:`HAND_WRITTEN` holds the rows that need knowledge a walk cannot
+find (speech front ends, fixed image sizes, TensorFlow tasks); ``text_architectures.json`` holds
+what ``tools/text_walk.py`` measured: for every text model type of transformers' auto mappings,
+the family its tiny random model exported through and the tasks that validated. A hand-written
+row keeps its options and gains the measured tasks exported through the same config class.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
+
+from modelexport_core.registry import normalize_model_type
 
 from .config import (
     ENCODER_TASKS,
@@ -68,7 +79,7 @@ _BART_NAMES = {
     "names": {"num_layers": "decoder_layers", "num_heads": "decoder_attention_heads", "hidden_size": "d_model"}
 }
 
-ARCHITECTURES: dict[str, Architecture] = {
+HAND_WRITTEN: dict[str, Architecture] = {
     "bert": Architecture(_TEXT_ENCODER, ENCODER_TASKS, tf_tasks=ENCODER_TASKS),
     "distilbert": Architecture(_TEXT_ENCODER, ENCODER_TASKS, {"token_type_ids": "never"}, tf_tasks=ENCODER_TASKS),
     "roberta": Architecture(_TEXT_ENCODER, ENCODER_TASKS, {"token_type_ids": "never"}, tf_tasks=ENCODER_TASKS),
@@ -134,3 +145,42 @@ ARCHITECTURES: dict[str, Architecture] = {
         _SEQ2SEQ, ("speech2seq-lm", "speech2seq-lm-with-past"), {"speech": "frames", **_BART_NAMES}
     ),
 }
+
+#: What the text walk measured (``python tools/text_walk.py`` writes it; a test keeps it honest).
+MEASURED_TABLE = Path(__file__).with_name("text_architectures.json")
+#: The families the walk exports through, by the name the table uses.
+FAMILIES: Mapping[str, type[OnnxConfig]] = {
+    "text-encoder": TextEncoderOnnxConfig,
+    "decoder": DecoderOnnxConfig,
+    "seq2seq": Seq2SeqOnnxConfig,
+}
+
+
+def measured_architectures(path: Path = MEASURED_TABLE) -> dict[str, Architecture]:
+    """The rows of the measured table (none when the file is absent: a walk was never run)."""
+    if not path.is_file():
+        return {}
+    table = json.loads(path.read_text(encoding="utf-8"))
+    rows: dict[str, Architecture] = {}
+    for model_type, row in table["types"].items():
+        if row["tasks"]:
+            rows[normalize_model_type(model_type)] = Architecture(
+                FAMILIES[row["family"]], tuple(row["tasks"]), dict(row.get("options", {}))
+            )
+    return rows
+
+
+def merged(hand: Mapping[str, Architecture], measured: Mapping[str, Architecture]) -> dict[str, Architecture]:
+    """Hand-written rows, each with the measured tasks of the same config class added; then the measured rest."""
+    table = dict(hand)
+    for model_type, row in measured.items():
+        known = table.get(model_type)
+        if known is None:
+            table[model_type] = row
+        elif known.config_class is row.config_class:
+            extra = tuple(task for task in row.tasks if task not in known.tasks)
+            table[model_type] = replace(known, tasks=known.tasks + extra)
+    return table
+
+
+ARCHITECTURES: dict[str, Architecture] = merged(HAND_WRITTEN, measured_architectures())

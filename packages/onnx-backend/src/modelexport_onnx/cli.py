@@ -130,6 +130,14 @@ def register(export_commands: Any) -> None:
         action="store_false",
         help="skip the greedy-generation check of -with-past exports (onnxruntime vs the framework)",
     )
+    parser.add_argument(
+        "--library",
+        choices=("auto", "transformers", "sentence_transformers"),
+        default="auto",
+        help="whose view of the model to export: sentence_transformers exports a sentence-transformers checkpoint's "
+        "whole pipeline (outputs token_embeddings, sentence_embedding; checked against SentenceTransformer.encode), "
+        "transformers the transformers model alone (default auto: sentence_transformers where modules.json is)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON at the end")
     parser.set_defaults(handler=_run)
 
@@ -159,6 +167,7 @@ def _run(args: argparse.Namespace) -> int:
             revision=args.revision,
             trust_remote_code=args.trust_remote_code,
             generation_check=args.generation_check,
+            library=args.library,
             progress=lambda line: print(line, flush=True),
         )
     if args.json:
@@ -169,6 +178,7 @@ def _run(args: argparse.Namespace) -> int:
                     "files": result.files,
                     "task": result.task,
                     "framework": result.framework,
+                    "library": result.library,
                     "validation": result.validation.to_dict(),
                     "timings": result.timings,
                 },

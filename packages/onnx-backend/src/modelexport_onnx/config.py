@@ -105,6 +105,11 @@ class OnnxConfig:
         return self.task.endswith("-with-past")
 
     @property
+    def generates_tokens(self) -> bool:
+        """Whether the export is a language-model head with a cache: what the greedy-generation check runs."""
+        return self.GENERATIVE and self.uses_past and Task.of(self.task).base in GENERATION_TASKS
+
+    @property
     def default_opset(self) -> int:
         return max(self.DEFAULT_ONNX_OPSET, self.min_opset)
 
@@ -168,6 +173,18 @@ class OnnxConfig:
             for spec in self.input_specs()
         }
 
+
+#: The tasks whose exports generate tokens (a language-model head); with a cache, the generation check runs.
+GENERATION_TASKS = frozenset({"causal-lm", "seq2seq-lm", "speech2seq-lm"})
+#: Outputs of the classification and extraction heads text models share, encoders and decoders alike.
+HEAD_OUTPUTS: dict[str, dict[str, AxisNames]] = {
+    "sequence-classification": {"logits": {0: "batch_size"}},
+    "token-classification": {"logits": {0: "batch_size", 1: "sequence_length"}},
+    "question-answering": {
+        "start_logits": {0: "batch_size", 1: "sequence_length"},
+        "end_logits": {0: "batch_size", 1: "sequence_length"},
+    },
+}
 
 #: The tasks of encoder-only text models that transformers has heads for.
 ENCODER_TASKS = (
@@ -278,7 +295,13 @@ class DecoderOnnxConfig(OnnxConfig):
     attention shows in the cache shapes: ``num_key_value_heads``, not the query heads.
     """
 
-    SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = ("causal-lm", "causal-lm-with-past", "default-with-past")
+    SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = (
+        "default",
+        "default-with-past",
+        "causal-lm",
+        "causal-lm-with-past",
+        *HEAD_OUTPUTS,
+    )
     GENERATIVE: ClassVar[bool] = True
     ATOL_FOR_VALIDATION: ClassVar[float] = 1e-4
 
@@ -314,6 +337,8 @@ class DecoderOnnxConfig(OnnxConfig):
 
     @property
     def outputs(self) -> dict[str, AxisNames]:
+        if self.task in HEAD_OUTPUTS:  # classification and extraction heads: no cache
+            return {name: dict(axes) for name, axes in HEAD_OUTPUTS[self.task].items()}
         main = "last_hidden_state" if self.task.startswith("default") else "logits"
         outputs: dict[str, AxisNames] = {main: {0: "batch_size", 1: "sequence_length"}}
         if self.uses_past:
@@ -322,6 +347,8 @@ class DecoderOnnxConfig(OnnxConfig):
         return outputs
 
 
+#: Encoder-decoder tasks exported as one file (the model derives its decoder inputs itself).
+SINGLE_FILE_TASKS = ("sequence-classification", "question-answering")
 _ENC = "encoder_sequence_length"
 _ENC_OUT = "encoder_output_length"
 _DEC = "decoder_sequence_length"
@@ -339,10 +366,13 @@ class Seq2SeqOnnxConfig(OnnxConfig):
     """
 
     SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = (
+        "default",
+        "default-with-past",
         "seq2seq-lm",
         "seq2seq-lm-with-past",
         "speech2seq-lm",
         "speech2seq-lm-with-past",
+        *SINGLE_FILE_TASKS,
     )
     GENERATIVE: ClassVar[bool] = True
     ATOL_FOR_VALIDATION: ClassVar[float] = 1e-4
@@ -384,6 +414,8 @@ class Seq2SeqOnnxConfig(OnnxConfig):
         return []
 
     def components(self) -> dict[str, OnnxConfig]:
+        if self.task in SINGLE_FILE_TASKS:  # a classifier reads the whole model at once: one file
+            return {"model": self}
         parts = self.PARTS if self.uses_past else self.PARTS[:2]
         return {
             f"{part}_model": Seq2SeqOnnxConfig(self._config, self.task, part=part, speech=self.speech, **self.options)
@@ -441,11 +473,17 @@ class Seq2SeqOnnxConfig(OnnxConfig):
     @property
     def outputs(self) -> dict[str, AxisNames]:
         states = self._encoder_states()
+        if self.task in SINGLE_FILE_TASKS:
+            return {
+                name: {axis: _ENC if dim == "sequence_length" else dim for axis, dim in axes.items()}
+                for name, axes in HEAD_OUTPUTS[self.task].items()
+            }
         if self.part in (None, "encoder"):
             if self.speech == "whisper":  # a fixed number of frames gives a fixed number of encoder states
                 return {"last_hidden_state": {0: "batch_size"}}
             return {"last_hidden_state": {0: "batch_size", 1: states}}
-        outputs: dict[str, AxisNames] = {"logits": {0: "batch_size", 1: _DEC}}
+        main = "last_hidden_state" if self.task.startswith("default") else "logits"  # base model: decoder states
+        outputs: dict[str, AxisNames] = {main: {0: "batch_size", 1: _DEC}}
         if self.part == "decoder" and self.uses_past:
             for spec in self._cache(PRESENT_PREFIX, "decoder", _DEC) + self._cache(PRESENT_PREFIX, "encoder", states):
                 outputs[spec.name] = {0: "batch_size", 2: str(spec.axes[2])}

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from modelexport_core import TasksManager
-from modelexport_core.errors import UnsupportedTaskError
+from modelexport_core.errors import UnknownModelTypeError, UnsupportedTaskError
 from modelexport_core.model_source import ModelReference
 from modelexport_core.plugins import get_framework
 from modelexport_core.registry import ConfigConstructor
@@ -27,13 +27,26 @@ from modelexport_core.tasks import Task
 from .config import OnnxConfig
 from .converters import converter_for
 from .dummy_inputs import EXPORT_SHAPES
-from .errors import OutputNotWritableError
+from .errors import OutputNotWritableError, ValidationError
 from .export import export_components, resolve_options, validate_components
+from .fallback import REPORT_HINT, FamilyConstructor, unnamed_type_constructor
 from .generation import GenerationCheck, check_generation, raise_if_different
 from .optimize import optimize_model
 from .option_checks import check_model_options, check_plain_options
 from .options import DEFAULT_CONVERTER, ExportOptions
 from .postprocess import PostprocessReport
+from .sentence_transformers import (
+    SentenceEmbeddingOnnxConfig,
+    SentencePipeline,
+    check_sentence_embeddings,
+    chosen_library,
+    load_sentence_transformer,
+    raise_if_sentences_differ,
+    read_pipeline,
+    reference_reader,
+    require_library,
+    transformer_model,
+)
 from .staging import check_output_dir, staged_directory
 from .validation import ValidationReport, onnx_session, raise_if_failed
 
@@ -58,6 +71,7 @@ PREPROCESSOR_FILES = (
     "feature_extractor_config.json",
     "image_processor_config.json",
     "generation_config.json",
+    "sentence_bert_config.json",  # sentence-transformers: the max_seq_length its tokenization truncates to
 )
 
 
@@ -70,6 +84,8 @@ class MainExportResult:
     files: list[str]
     validation: ValidationReport
     timings: dict[str, float] = field(default_factory=dict)
+    #: Whose view of the model was exported: ``transformers``, or ``sentence_transformers`` (the whole pipeline).
+    library: str = "transformers"
 
 
 def copy_model_files(source_dir: Path | None, model: Any, destination: Path) -> list[str]:
@@ -113,6 +129,15 @@ def run_generation_check(
     )
 
 
+def model_type_known(model_type: str) -> bool:
+    """Whether a row of the onnx table names ``model_type`` (for any task or framework)."""
+    try:
+        TasksManager.get_supported_tasks_for_model_type(model_type, "onnx")
+    except UnknownModelTypeError:
+        return False
+    return True
+
+
 def check_framework_supported(model_type: str, task: str, framework: str) -> None:
     """Refuse, before loading anything, a pair the registry exports from other frameworks only."""
     supported = TasksManager.get_supported_tasks_for_model_type(model_type, "onnx", framework=framework)
@@ -145,6 +170,8 @@ class ExportRequest:
     overwrite: bool = False
     trust_remote_code: bool = False
     generation_check: bool = True
+    #: ``auto``, ``transformers`` or ``sentence_transformers`` (``--library``; see :mod:`.sentence_transformers`).
+    library: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -156,6 +183,15 @@ class Resolved:
     framework: str
     model_type: str
     constructor: ConfigConstructor
+    #: The sentence-transformers pipeline to export whole (``None``: the transformers model alone).
+    pipeline: SentencePipeline | None = None
+    #: What the user should know about this export (a model type in no row of the table...).
+    notes: tuple[str, ...] = ()
+
+    @property
+    def unnamed(self) -> bool:
+        """Whether no row of the table names the model type (it goes through a family, on trial)."""
+        return isinstance(self.constructor, FamilyConstructor)
 
 
 class Progress:
@@ -181,8 +217,14 @@ def resolve(reference: ModelReference, request: ExportRequest) -> Resolved:
     )
     framework = TasksManager.determine_framework(reference, framework=request.framework)
     model_type = reference.model_type
-    constructor = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)
-    check_framework_supported(model_type, task, framework)
+    notes: tuple[str, ...] = ()
+    constructor: ConfigConstructor
+    if model_type_known(model_type):
+        constructor = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)
+        check_framework_supported(model_type, task, framework)
+    else:  # no row names it: tried through the family its config fits, and validation decides
+        unnamed = unnamed_type_constructor(model_type, reference.config, task)
+        constructor, notes = unnamed, (unnamed.note,)
     check_model_options(  # still before loading: importing torch and transformers alone takes seconds
         opset=request.opset,
         converter=request.converter,
@@ -192,11 +234,20 @@ def resolve(reference: ModelReference, request: ExportRequest) -> Resolved:
         constructor=constructor,
         framework_name=get_framework(framework).display_name,
     )
-    return Resolved(reference, task, framework, model_type, constructor)
+    # --- sentence-transformers (modules.json): the whole pipeline, read from its files (.sentence_transformers)
+    pipeline = None
+    if chosen_library(request.library, reference.files, task, framework) == "sentence_transformers":
+        require_library()
+        pipeline = read_pipeline(reference_reader(reference))
+    # --- end
+    return Resolved(reference, task, framework, model_type, constructor, pipeline, notes)
 
 
 def load(resolved: Resolved, request: ExportRequest) -> Any:
-    """Step 2: the model, loaded by its framework with the task's class."""
+    """Step 2: the model, loaded by its framework with the task's class (a sentence-transformers pipeline:
+    the library's own ``SentenceTransformer``)."""
+    if resolved.pipeline is not None:
+        return load_sentence_transformer(resolved.reference, trust_remote_code=request.trust_remote_code)
     return TasksManager.get_model_from_task(
         resolved.task,
         resolved.reference,
@@ -207,7 +258,11 @@ def load(resolved: Resolved, request: ExportRequest) -> Any:
 
 def configure(resolved: Resolved, model: Any, request: ExportRequest) -> tuple[OnnxConfig, ExportOptions]:
     """Step 3: the export config from the loaded model's config, and the options resolved against it."""
-    config: OnnxConfig = resolved.constructor(model.config)
+    config: OnnxConfig
+    if resolved.pipeline is not None:  # the transformer's own config, with the pipeline's outputs
+        config = SentenceEmbeddingOnnxConfig(resolved.constructor(transformer_model(model).config), resolved.pipeline)
+    else:
+        config = resolved.constructor(model.config)
     shapes = EXPORT_SHAPES.with_sizes(batch_size=request.batch_size, sequence_length=request.sequence_length)
     options = resolve_options(
         config,
@@ -240,10 +295,13 @@ def optimize(staging: Path, files: list[str], level: str | None) -> None:
 def validate(
     model: Any, config: OnnxConfig, options: ExportOptions, framework: str, staging: Path, request: ExportRequest
 ) -> ValidationReport:
-    """Step 6: every output against the framework's own, then greedy generation for ``-with-past`` exports."""
+    """Step 6: every output against the framework's own, then greedy generation for ``-with-past`` exports,
+    and a sentence-transformers pipeline's embeddings against ``SentenceTransformer.encode``."""
     validation = validate_components(model, config, staging, framework, options.validation_shapes, request.atol)
-    if validation.passed and request.generation_check and config.GENERATIVE and config.uses_past:
+    if validation.passed and request.generation_check and config.generates_tokens:
         validation.generation = run_generation_check(staging, config, model, framework, validation)
+    if validation.passed and isinstance(config, SentenceEmbeddingOnnxConfig):
+        validation.sentence_check = check_sentence_embeddings(staging / "model.onnx", model, validation.tolerance)
     if request.report is not None:
         try:
             validation.write(request.report)
@@ -259,6 +317,8 @@ def validation_line(validation: ValidationReport) -> str:
     if generation is not None:
         verdict = "identical" if generation.equal else "a near tie" if generation.near_tie else "DIFFERS"
         checked = f"; greedy generation of {generation.new_tokens} tokens x {generation.batch} prompts {verdict}"
+    if validation.sentence_check is not None:
+        checked += f"; {validation.sentence_check.describe()}"
     failed = "" if validation.passed else " FAILED"
     return f"validated on {validation.shapes}: {validation.summary()}{failed}{checked}"
 
@@ -266,6 +326,8 @@ def validation_line(validation: ValidationReport) -> str:
 def raise_if_invalid(validation: ValidationReport) -> None:
     if validation.generation is not None:
         raise_if_different(validation.generation, validation)
+    if validation.sentence_check is not None:
+        raise_if_sentences_differ(validation.sentence_check, validation)
     raise_if_failed(validation)
 
 
@@ -299,11 +361,14 @@ def main_export(
     subfolder: str = "",
     trust_remote_code: bool = False,
     generation_check: bool = True,
+    library: str = "auto",
     progress: Callable[[str], None] | None = print,
 ) -> MainExportResult:
     """Export ``model_name_or_path`` (local directory, Hub id or resolved reference) to ONNX in ``output``, validated.
 
-    ``converter`` is the conversion path (``--exporter`` on the command line).
+    ``converter`` is the conversion path (``--exporter`` on the command line). ``library``: ``auto`` exports a
+    sentence-transformers checkpoint (``modules.json``) as its whole embedding pipeline, ``transformers`` the
+    transformers model alone, ``sentence_transformers`` insists on the pipeline.
     """
     request = ExportRequest(
         output_dir=Path(output).expanduser().absolute(),
@@ -321,6 +386,7 @@ def main_export(
         overwrite=overwrite,
         trust_remote_code=trust_remote_code,
         generation_check=generation_check,
+        library=library,
     )
     check_request(request)  # before the model reference is even looked at
     return run_export(ModelReference.resolve(model_name_or_path, subfolder, revision, cache_dir), request, progress)
@@ -342,7 +408,9 @@ def run_export(
     progress.step(
         1,
         f"resolved {reference.source}: model type {resolved.model_type}, task {resolved.task}, "
-        f"framework {resolved.framework}",
+        f"framework {resolved.framework}"
+        + (f"; sentence-transformers pipeline {resolved.pipeline.describe()}" if resolved.pipeline else "")
+        + "".join(f"; note: {note}" for note in resolved.notes),
     )
 
     model = load(resolved, request)
@@ -378,9 +446,16 @@ def run_export(
         validation = validate(model, config, options, resolved.framework, staging, request)
         progress.timings["validate"] = time.perf_counter() - started
         progress.step(6, validation_line(validation))
-        raise_if_invalid(validation)
+        try:
+            raise_if_invalid(validation)
+        except ValidationError as error:
+            if resolved.unnamed:  # say what was tried and where to report it
+                raise ValidationError(
+                    f"{error}\n{resolved.notes[0]}, and it failed. {REPORT_HINT}", validation
+                ) from error
+            raise
 
-        files = publish_files(reference, model, staging, posts)
+        files = publish_files(reference, transformer_model(model) if resolved.pipeline else model, staging, posts)
         progress.step(7, f"writing {request.output_dir}")
     progress.timings["total"] = time.perf_counter() - progress.started
     return MainExportResult(
@@ -391,4 +466,5 @@ def run_export(
         files,
         validation,
         progress.timings,
+        "sentence_transformers" if resolved.pipeline else "transformers",
     )

@@ -28,6 +28,7 @@ from .config import OnnxConfig
 from .dummy_inputs import DummyShapes
 from .errors import ValidationError
 from .generation import GenerationCheck
+from .sentence_transformers import SentenceCheck
 
 #: An ONNX output may be this many times further from the float64 reference than the framework's
 #: own float32 output is. Measured on real checkpoints (README): ONNX Runtime's kernels sum in other
@@ -127,6 +128,8 @@ class ValidationReport:
     outputs: list[OutputCheck] = field(default_factory=list)
     #: The greedy-generation check of ``-with-past`` exports, when it ran.
     generation: GenerationCheck | None = None
+    #: The sentence-transformers check (``sentence_embedding`` against ``SentenceTransformer.encode``), when it ran.
+    sentence_check: SentenceCheck | None = None
 
     @property
     def atol(self) -> float | None:
@@ -139,6 +142,7 @@ class ValidationReport:
             bool(self.outputs)
             and all(check.passed for check in self.outputs)
             and (self.generation is None or self.generation.passed)
+            and (self.sentence_check is None or self.sentence_check.passed)
         )
 
     @property
@@ -170,6 +174,7 @@ class ValidationReport:
             "max_abs_diff": self.max_abs_diff,
             "outputs": [asdict(c) for c in self.outputs],
             **({"generation": self.generation.to_dict()} if self.generation is not None else {}),
+            **({"sentence_check": self.sentence_check.to_dict()} if self.sentence_check is not None else {}),
         }
 
     def write(self, path: Path) -> None:

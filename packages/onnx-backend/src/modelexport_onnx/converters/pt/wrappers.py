@@ -146,6 +146,12 @@ class _Seq2SeqPartWrapper(torch.nn.Module):
 
 def wrapper_for(model: torch.nn.Module, config: OnnxConfig) -> torch.nn.Module:
     """The module to trace (and run) for ``config``: one file of an encoder-decoder, or the whole model."""
+    # --- a config that builds its own module (sentence-transformers pipelines: modelexport_onnx.sentence_transformers)
+    own_module = getattr(config, "pt_export_module", None)
+    if own_module is not None:
+        module: torch.nn.Module = own_module(model)
+        return module
+    # --- end
     if config.part is not None:
         return _Seq2SeqPartWrapper(model, config)
     return _ExportWrapper(model, config)

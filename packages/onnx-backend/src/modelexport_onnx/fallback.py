@@ -1,0 +1,61 @@
+"""Exporting a model type that no row of the table names: through the family its config fits.
+
+A newer transformers, a fine-tune of a new architecture or a ``--trust-remote-code`` model may
+have a ``model_type`` the registry does not know. Since transformers 5 standardised attention
+masks, position ids and caches, most such models still fit one of the text families; the export
+is tried through it, with a note saying so, and validation (with the greedy-generation check for
+``-with-past``) decides whether the result ships.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from modelexport_core.errors import UnknownModelTypeError, UnsupportedTaskError
+from modelexport_core.tasks import Task
+
+from .config import OnnxConfig
+from .families import Family, text_family
+
+#: Where to report a model that the family export does not fit.
+REPORT_HINT = (
+    "modelexport does not know this model type; please report it (the model id, its config.json and this "
+    "output) so that the walk can measure it, or export a task listed by `modelexport tasks`."
+)
+
+
+@dataclass(frozen=True)
+class FamilyConstructor:
+    """Builds the export config of ``task`` for a model type in no row of the table, through ``family``."""
+
+    model_type: str
+    family: Family
+    task: Task
+
+    def __call__(self, config: Any, task: str | None = None, **kwargs: Any) -> OnnxConfig:
+        return self.family.config_class(config, task or self.task, **{**self.family.options, **kwargs})
+
+    @property
+    def note(self) -> str:
+        return (
+            f"model type {self.model_type!r} is in no row of the table: exported through the "
+            f"{self.family.name} family; validation decides"
+        )
+
+
+def unnamed_type_constructor(model_type: str, config: Mapping[str, Any], task: Task) -> FamilyConstructor:
+    """The family constructor for ``model_type`` and ``task``, or a clear error when no family fits."""
+    family = text_family(config)
+    if family is None:
+        raise UnknownModelTypeError(
+            f"Model type {model_type!r} is not supported by the onnx backend, and its config does not fit a text "
+            f"family (it reads images, audio or nested configs). {REPORT_HINT}"
+        )
+    if task not in family.tasks:
+        raise UnsupportedTaskError(
+            f"Model type {model_type!r} is in no row of the table; its config fits the {family.name} family, which "
+            f"exports {', '.join(family.tasks)}, not {task}. Pass one of those with --task."
+        )
+    return FamilyConstructor(model_type, family, task)
