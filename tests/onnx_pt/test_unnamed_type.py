@@ -16,14 +16,14 @@ from modelexport_onnx import main_export as steps
 
 from modelexport.cli import main
 
-CONFIGURATION = '''
+CONFIGURATION = """
 from transformers import GPT2Config
 
 
 class ToyGptConfig(GPT2Config):
     model_type = "toy-gpt"
-'''
-MODELING = '''
+"""
+MODELING = """
 from transformers import GPT2LMHeadModel
 
 from .configuration_toy import ToyGptConfig
@@ -31,7 +31,7 @@ from .configuration_toy import ToyGptConfig
 
 class ToyGptForCausalLM(GPT2LMHeadModel):
     config_class = ToyGptConfig
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,9 @@ def test_an_unnamed_type_that_fails_says_what_was_tried(
     assert not out.exists()
 
 
-def test_without_a_family_the_type_is_refused_before_loading(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_a_family_the_type_is_refused_before_loading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     model = tmp_path / "odd"
     model.mkdir()
     (model / "config.json").write_text(json.dumps({"model_type": "odd-vision", "image_size": 32, "vocab_size": 9}))
