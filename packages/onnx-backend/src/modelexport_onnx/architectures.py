@@ -148,6 +148,8 @@ HAND_WRITTEN: dict[str, Architecture] = {
 
 #: What the text walk measured (``python tools/text_walk.py`` writes it; a test keeps it honest).
 MEASURED_TABLE = Path(__file__).with_name("text_architectures.json")
+#: The tasks of those types that also exported from TensorFlow (``tools/text_walk_tf.py``, transformers 4.57).
+MEASURED_TF_TABLE = Path(__file__).with_name("text_architectures_tf.json")
 #: The families the walk exports through, by the name the table uses.
 FAMILIES: Mapping[str, type[OnnxConfig]] = {
     "text-encoder": TextEncoderOnnxConfig,
@@ -156,16 +158,23 @@ FAMILIES: Mapping[str, type[OnnxConfig]] = {
 }
 
 
-def measured_architectures(path: Path = MEASURED_TABLE) -> dict[str, Architecture]:
-    """The rows of the measured table (none when the file is absent: a walk was never run)."""
+def measured_architectures(path: Path = MEASURED_TABLE, tf_path: Path = MEASURED_TF_TABLE) -> dict[str, Architecture]:
+    """The rows of the measured tables (none when a file is absent: that walk was never run)."""
     if not path.is_file():
         return {}
     table = json.loads(path.read_text(encoding="utf-8"))
+    tf_table = json.loads(tf_path.read_text(encoding="utf-8")) if tf_path.is_file() else {"types": {}}
+    tf_tasks = {normalize_model_type(name): tuple(tasks) for name, tasks in tf_table["types"].items()}
     rows: dict[str, Architecture] = {}
     for model_type, row in table["types"].items():
         if row["tasks"]:
-            rows[normalize_model_type(model_type)] = Architecture(
-                FAMILIES[row["family"]], tuple(row["tasks"]), dict(row.get("options", {}))
+            name = normalize_model_type(model_type)
+            tasks = tuple(row["tasks"])
+            rows[name] = Architecture(
+                FAMILIES[row["family"]],
+                tasks,
+                dict(row.get("options", {})),
+                tf_tasks=tuple(task for task in tf_tasks.get(name, ()) if task in tasks),
             )
     return rows
 
@@ -179,7 +188,8 @@ def merged(hand: Mapping[str, Architecture], measured: Mapping[str, Architecture
             table[model_type] = row
         elif known.config_class is row.config_class:
             extra = tuple(task for task in row.tasks if task not in known.tasks)
-            table[model_type] = replace(known, tasks=known.tasks + extra)
+            extra_tf = tuple(task for task in row.tf_tasks if task not in known.tf_tasks)
+            table[model_type] = replace(known, tasks=known.tasks + extra, tf_tasks=known.tf_tasks + extra_tf)
     return table
 
 

@@ -1,0 +1,266 @@
+"""Which of the three text export families fits a model config, and with which options.
+
+The registry of text models is measured, not hand-written: ``tools/text_walk.py`` builds a tiny
+random model of every text model type transformers knows, asks :func:`text_family` how to export
+it, and keeps the tasks that export and validate. The decision reads only the config (a
+transformers config object or the plain ``config.json`` dict) and, where given, the names of the
+model's ``forward`` parameters, so it needs no framework: nothing heavy is imported here.
+
+* An encoder-decoder (``is_encoder_decoder``) exports as :class:`~.config.Seq2SeqOnnxConfig`; its
+  cache has the decoder's layers and heads, which encoder-decoder configs name their own way
+  (``decoder_layers``, ``num_decoder_layers``, ``d_kv``...), so the family says where to read them.
+* A causal language model exports as :class:`~.config.DecoderOnnxConfig`, without
+  ``position_ids`` when its forward takes none (ALiBi models: bloom, mpt).
+* Anything else with token ids exports as :class:`~.config.TextEncoderOnnxConfig`, with
+  ``token_type_ids`` only where the model has a vocabulary of several token types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Literal
+
+from .config import ENCODER_TASKS, DecoderOnnxConfig, OnnxConfig, Seq2SeqOnnxConfig, TextEncoderOnnxConfig
+
+FamilyName = Literal["text-encoder", "decoder", "seq2seq"]
+
+#: The config class of each family, by the name the measured table uses.
+FAMILY_CLASSES: Mapping[FamilyName, type[OnnxConfig]] = {
+    "text-encoder": TextEncoderOnnxConfig,
+    "decoder": DecoderOnnxConfig,
+    "seq2seq": Seq2SeqOnnxConfig,
+}
+
+#: The tasks each family is asked to export where transformers has a head for them. A task here that
+#: the family's config has no outputs for (:func:`missing_tasks`) is one a config addition would open.
+HEAD_TASKS: Mapping[FamilyName, tuple[str, ...]] = {
+    "text-encoder": ENCODER_TASKS,
+    "decoder": (
+        "default",
+        "default-with-past",
+        "causal-lm",
+        "causal-lm-with-past",
+        "sequence-classification",
+        "token-classification",
+        "question-answering",
+        "multiple-choice",
+    ),
+    "seq2seq": (
+        "default",
+        "default-with-past",
+        "seq2seq-lm",
+        "seq2seq-lm-with-past",
+        "sequence-classification",
+        "token-classification",
+        "question-answering",
+    ),
+}
+
+#: Config keys that mark a model which reads more than text (or wraps other configs): no text family.
+NOT_TEXT_KEYS = frozenset(
+    {
+        "vision_config",
+        "audio_config",
+        "text_config",
+        "speech_config",
+        "vq_config",
+        "codec_config",
+        "encoder_config",
+        "decoder_config",
+        "encoder",  # t5gemma, encoder-decoder: the sizes live in nested configs NormalizedConfig cannot read
+        "decoder",
+        "audio_encoder",
+        "text_encoder",
+        "image_size",
+        "patch_size",
+        "num_mel_bins",
+        "sampling_rate",
+        "input_feat_per_channel",
+        "flow_head_config",  # text-to-speech: the tokens drive an audio head
+    }
+)
+#: Forward parameters of models fed with something else than token ids.
+NOT_TEXT_INPUTS = frozenset(
+    {"pixel_values", "input_features", "input_values", "pixel_values_videos", "bbox", "image", "images", "visual_feats"}
+)
+#: Where a config may keep the decoder's sizes, most specific first (encoder-decoders name their
+#: decoder's; the ``names`` option of :class:`~.config.NormalizedConfig` points at the one found).
+SEQ2SEQ_NAMES: Mapping[str, tuple[str, ...]] = {
+    "num_layers": ("decoder_layers", "num_decoder_layers", "decoder_num_layers"),
+    "num_heads": ("decoder_attention_heads", "num_decoder_attention_heads", "decoder_num_attention_heads", "num_heads"),
+    "num_kv_heads": ("decoder_num_key_value_heads",),
+    "head_dim": ("d_kv", "decoder_head_dim"),
+    "hidden_size": ("d_model",),
+}
+#: The same for decoder-only models whose attribute names the usual fallbacks miss (mpt, dbrx: ``n_layers``).
+DECODER_NAMES: Mapping[str, tuple[str, ...]] = {
+    "num_layers": ("n_layers",),
+    "num_heads": ("n_heads",),
+    "num_kv_heads": ("num_kv_heads", "n_head_kv"),
+    "hidden_size": ("d_model",),
+}
+#: The cache argument of a decoder's forward (transformers 5: ``cache``; 4.x: ``past_key_values``).
+CACHE_ARGUMENTS = frozenset({"cache", "past_key_values"})
+
+
+@dataclass(frozen=True)
+class Family:
+    """How to export a text model: the config class and the keyword arguments it is built with."""
+
+    config_class: type[OnnxConfig]
+    options: dict[str, Any]
+    name: FamilyName
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks this family's config exports today (see :func:`family_tasks`)."""
+        return family_tasks(self)
+
+    def build(self, config: Any, task: str) -> OnnxConfig:
+        """The export config of ``task`` for the model ``config``."""
+        return self.config_class(config, task, **self.options)
+
+
+def _keys(config: Mapping[str, Any] | object) -> set[str]:
+    """The keys the config itself holds (a config.json's), not the aliases of a config class's attribute map."""
+    if isinstance(config, Mapping):
+        return set(config)
+    to_dict = getattr(config, "to_dict", None)
+    if callable(to_dict):
+        return set(to_dict())
+    return set(vars(config))
+
+
+def _get(config: Mapping[str, Any] | object, name: str, default: Any = None) -> Any:
+    if isinstance(config, Mapping):
+        return config.get(name, default)
+    return getattr(config, name, default)
+
+
+def _first_present(keys: set[str], candidates: tuple[str, ...]) -> str | None:
+    return next((name for name in candidates if name in keys), None)
+
+
+def is_text_config(config: Mapping[str, Any] | object, model_forward_parameters: Collection[str] | None = None) -> bool:
+    """Whether the config describes a model fed with token ids only (no image, audio or nested text model)."""
+    keys = _keys(config)
+    if "vocab_size" not in keys or keys & NOT_TEXT_KEYS:
+        return False
+    if model_forward_parameters is None:
+        return True
+    parameters = set(model_forward_parameters)
+    return "input_ids" in parameters and not parameters & NOT_TEXT_INPUTS
+
+
+def _seq2seq_names(keys: set[str]) -> dict[str, str]:
+    names = {}
+    for common, candidates in SEQ2SEQ_NAMES.items():
+        found = _first_present(keys, candidates)
+        if found is not None:
+            names[common] = found
+    return names
+
+
+def _decoder_names(keys: set[str]) -> dict[str, str]:
+    """Names only where the usual fallbacks would find nothing in a plain config.json."""
+    from .config import NormalizedConfig
+
+    names = {}
+    for common, candidates in DECODER_NAMES.items():
+        if _first_present(keys, NormalizedConfig.FALLBACKS.get(common, ())) is not None:
+            continue
+        found = _first_present(keys, candidates)
+        if found is not None:
+            names[common] = found
+    return names
+
+
+def _token_type_ids(config: Mapping[str, Any] | object, parameters: Collection[str] | None) -> str:
+    """``always`` with several token types, ``never`` with one (RoBERTa) or none, ``if-type-vocab`` where the
+    type's default has none but its checkpoints may (DeBERTa: ``type_vocab_size`` 0 or 2)."""
+    if parameters is not None and "token_type_ids" not in parameters:
+        return "never"
+    size = _get(config, "type_vocab_size")
+    if not isinstance(size, int) or isinstance(size, bool):
+        return "never"
+    if size >= 2:
+        return "always"
+    return "if-type-vocab" if size == 0 else "never"
+
+
+def _looks_causal(config: Mapping[str, Any] | object, parameters: Collection[str] | None) -> bool:
+    """Without transformers' task table: the architectures a checkpoint names; else a cache and no token types
+    (read from the forward where given, else from the config: ``use_cache`` without ``type_vocab_size``)."""
+    architectures = _get(config, "architectures") or ()
+    if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
+        return True
+    if any(a.endswith("ForMaskedLM") for a in architectures):
+        return False
+    if parameters is None:
+        return bool(_get(config, "use_cache", False)) and "type_vocab_size" not in _keys(config)
+    return bool(CACHE_ARGUMENTS & set(parameters)) and "token_type_ids" not in parameters
+
+
+def text_family(
+    config: Mapping[str, Any] | object,
+    model_forward_parameters: Collection[str] | None = None,
+    *,
+    causal_lm: bool | None = None,
+) -> Family | None:
+    """The family that exports this text model and its options; ``None`` for a model that is not text.
+
+    ``model_forward_parameters``: the names of the base model's ``forward`` parameters (they decide
+    ``position_ids`` and ``token_type_ids``). ``causal_lm``: whether the model type is a causal
+    language model first (transformers has a causal-LM head and no masked-LM head for it); when not
+    given, the config's ``architectures`` and the forward parameters decide.
+    """
+    if not is_text_config(config, model_forward_parameters):
+        return None
+    keys = _keys(config)
+    parameters = None if model_forward_parameters is None else set(model_forward_parameters)
+    if _get(config, "is_encoder_decoder", False):
+        names = _seq2seq_names(keys)
+        return Family(Seq2SeqOnnxConfig, {"names": names} if names else {}, "seq2seq")
+    if causal_lm if causal_lm is not None else _looks_causal(config, parameters):
+        options: dict[str, Any] = {}
+        if parameters is not None and "position_ids" not in parameters:
+            options["position_ids"] = False
+        names = _decoder_names(keys)
+        if names:
+            options["names"] = names
+        return Family(DecoderOnnxConfig, options, "decoder")
+    token_type_ids = _token_type_ids(config, parameters)
+    options = {} if token_type_ids == "always" else {"token_type_ids": token_type_ids}
+    return Family(TextEncoderOnnxConfig, options, "text-encoder")
+
+
+#: A config that every family can be built from, to ask a config class which tasks it has outputs for.
+_PROBE = SimpleNamespace(
+    vocab_size=8, hidden_size=8, num_hidden_layers=1, num_attention_heads=1, type_vocab_size=2, d_model=8
+)
+
+
+def _exports(config_class: type[OnnxConfig], task: str) -> bool:
+    """Whether ``config_class`` accepts ``task`` and defines the outputs of every file it exports."""
+    try:
+        built = config_class(_PROBE, task)
+        for part in built.components().values():
+            _ = part.outputs
+    except Exception:  # UnsupportedTaskError, or outputs a config class does not define for the task
+        return False
+    return True
+
+
+def family_tasks(family: Family | FamilyName) -> tuple[str, ...]:
+    """The tasks of :data:`HEAD_TASKS` that the family's config class exports (has outputs for) today."""
+    name = family if isinstance(family, str) else family.name
+    return tuple(task for task in HEAD_TASKS[name] if _exports(FAMILY_CLASSES[name], task))
+
+
+def missing_tasks(family: Family | FamilyName) -> tuple[str, ...]:
+    """The tasks transformers may have a head for that the family's config cannot export yet."""
+    name = family if isinstance(family, str) else family.name
+    exported = family_tasks(name)
+    return tuple(task for task in HEAD_TASKS[name] if task not in exported)
