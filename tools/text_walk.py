@@ -222,7 +222,7 @@ _ROPE = {"rope_type": "default", "rope_theta": 10000.0}
 #: Per model type, what the generic shrinking gets wrong (keyword arguments of the config class).
 OVERRIDES: Mapping[str, Mapping[str, Any]] = {
     "distilbert": {"dim": HIDDEN, "hidden_dim": INTERMEDIATE},
-    "squeezebert": {"embedding_size": HIDDEN},
+    "squeezebert": {"embedding_size": HIDDEN, "intermediate_size": 36},  # grouped convolutions: 4 groups
     "dbrx": {
         "attn_config": {"kv_n_heads": KV_HEADS, "rope_theta": 10000.0, "clip_qkv": 8.0},
         "ffn_config": {"ffn_hidden_size": EXPERT_INTERMEDIATE, "moe_num_experts": 4, "moe_top_k": 2},
