@@ -32,13 +32,13 @@ EXPORT_COMMANDS_GROUP = "modelexport.export_commands"
 EXIT_USAGE = 2
 
 
-def _report_interruption(exc: BaseException) -> int:
-    """One ``interrupted`` line; the status is 128 + the signal (130 for Ctrl-C, 143 for SIGTERM)."""
-    _interrupts.reported()
-    signum = _interrupts.received()
-    code = 128 + signum if signum is not None else int(getattr(exc, "exit_code", 130))
-    reason = signal.Signals(signum).name if signum is not None else str(exc)
-    print(f"interrupted ({reason})" if reason else "interrupted", file=sys.stderr)
+def _report_interruption(exc: KeyboardInterrupt) -> int:
+    """One ``interrupted`` line; the status is 128 + the signal (130 for Ctrl-C, 143 for SIGTERM).
+
+    Only a program calling :func:`main` gets here: the command itself exits from its signal handler.
+    """
+    code = int(getattr(exc, "exit_code", 128 + signal.SIGINT))
+    print(f"interrupted ({signal.Signals(code - 128).name})", file=sys.stderr)
     return code
 
 
@@ -197,9 +197,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into an exception (here or by a backend)
         return _report_interruption(exc)
     except BaseException as exc:
-        if _interrupts.received() is not None and not isinstance(exc, SystemExit):
-            # An interrupted import surfaces as ImportError, an interrupted load as the loader's error...
-            return _report_interruption(exc)
         from modelexport_core.errors import ModelExportError
 
         if isinstance(exc, ModelExportError):
@@ -219,7 +216,7 @@ def entry() -> None:
 
     _interrupts.install()
     code = main()
-    _interrupts.reported()  # done: a late signal must not interrupt the flushing below with a traceback
+    _interrupts.ignore()  # done: a late signal must not cut the flushing below
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modelexport_core import TasksManager
+from modelexport_core.interruption import finishing
 
 from .config import OnnxConfig
 from .converters import converter_for
@@ -113,8 +114,9 @@ def export(
         final = staging / "final" / output.name
         final.parent.mkdir()
         report = convert_to(model, config, final, options, framework, staging)
-        for produced in final.parent.iterdir():  # the model, and its data file when over 2 GiB
-            os.replace(produced, output.parent / produced.name)
+        with finishing():
+            for produced in final.parent.iterdir():  # the model, and its data file when over 2 GiB
+                os.replace(produced, output.parent / produced.name)
     return ExportResult(output, framework, options, report, time.perf_counter() - start)
 
 

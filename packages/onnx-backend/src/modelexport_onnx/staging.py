@@ -4,19 +4,25 @@ An export that fails, is interrupted (SIGINT, SIGTERM) or is killed never leaves
 ``model.onnx`` or a partial file where the user looks. A staging folder left by a killed
 process (SIGKILL cannot be caught) is hidden, named after its process, and removed by the next
 export into the same place once that process is gone.
+
+The ``modelexport`` command exits from its signal handler (``modelexport_core.interruption`` says
+why), so a staging folder is registered there before it exists, and publishing holds the
+interruption off until every file is in place.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+
+from modelexport_core.interruption import finishing, removed_if_interrupted
 
 from .errors import OutputExistsError, OutputNotWritableError
 
@@ -100,15 +106,27 @@ def _terminate_as_exception() -> Iterator[None]:
 def staging_folder(parent: Path, target_name: str) -> Iterator[Path]:
     """A private hidden folder in ``parent`` for building ``target_name``; always removed on exit."""
     remove_stale_staging(parent, target_name)
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{target_name}{_PARTIAL_MARK}{os.getpid()}-", dir=parent))
-    except OSError as exc:
-        raise OutputNotWritableError(f"Cannot write in {parent}: {exc.strerror or exc}.") from exc
-    try:
-        with _terminate_as_exception():
-            yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    prefix = f".{target_name}{_PARTIAL_MARK}{os.getpid()}-"
+    with _private_folder(parent, prefix) as staging, _terminate_as_exception():
+        yield staging
+
+
+@contextlib.contextmanager
+def _private_folder(parent: Path, prefix: str) -> Iterator[Path]:
+    """A new folder ``prefix<random>`` only we can enter (as ``mkdtemp``), registered before it exists."""
+    while True:
+        with removed_if_interrupted(parent / f"{prefix}{secrets.token_hex(4)}") as folder:
+            try:
+                folder.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise OutputNotWritableError(f"Cannot write in {parent}: {exc.strerror or exc}.") from exc
+            try:
+                yield folder
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            return
 
 
 @contextlib.contextmanager
@@ -127,13 +145,14 @@ def staged_directory(output: Path, overwrite: bool) -> Iterator[Path]:
         raise OutputNotWritableError(f"Cannot create {parent}: {exc.strerror or exc}.") from exc
     with staging_folder(parent, output.name) as staging:
         yield staging
-        _publish(staging, output)
+        with finishing():
+            _publish(staging, output)
 
 
 def _publish(staging: Path, output: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp made it private
+    os.chmod(staging, 0o777 & ~umask)  # it was made private
     if not output.exists():
         os.rename(staging, output)
         return

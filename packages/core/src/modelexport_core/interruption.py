@@ -1,0 +1,65 @@
+"""What an interrupted command undoes before it exits, and the moment it must not cut.
+
+The ``modelexport`` command ends the process from its SIGINT/SIGTERM handler instead of raising
+``KeyboardInterrupt``: an exception raised while C++ code runs Python code (torch's pybind11 module
+initialisation does, during ``import torch``) can cross a C++ frame that may not throw, and the
+process aborts ("terminate called after throwing an instance of 'pybind11::error_already_set'").
+Exiting from the handler cannot be caught or dropped anywhere, but it skips every ``finally``; so the
+code that writes files names here what must go (:func:`removed_if_interrupted`), and the code that
+moves finished files into place holds the interruption off until they all are (:func:`finishing`):
+an export is then either wholly in place or not there at all.
+
+Only the command's handler acts on this state (:func:`run_when_safe`, :func:`remove_abandoned`); a
+program calling
+the exporter keeps Python's own ``KeyboardInterrupt``, and ``finally`` blocks clean up as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+_removable: list[Path] = []
+_finishing = 0
+_pending: Callable[[], object] | None = None
+
+
+@contextlib.contextmanager
+def removed_if_interrupted(path: Path) -> Iterator[Path]:
+    """Register ``path`` (a folder, which may not exist yet) for removal if the command is interrupted."""
+    _removable.append(path)
+    try:
+        yield path
+    finally:
+        _removable.remove(path)
+
+
+@contextlib.contextmanager
+def finishing() -> Iterator[None]:
+    """Moving finished files into place: an interruption waits until the block is done."""
+    global _finishing, _pending
+    _finishing += 1
+    try:
+        yield
+    finally:
+        _finishing -= 1
+        action, _pending = (_pending, None) if _finishing == 0 else (None, _pending)
+        if action is not None:
+            action()
+
+
+def run_when_safe(action: Callable[[], object]) -> None:
+    """Run ``action`` (the command's exit) now, or at the end of the :func:`finishing` block under way."""
+    global _pending
+    if _finishing:
+        _pending = action
+    else:
+        action()
+
+
+def remove_abandoned() -> None:
+    """Remove every registered folder (from the interrupted command's signal handler)."""
+    for path in list(_removable):
+        shutil.rmtree(path, ignore_errors=True)
