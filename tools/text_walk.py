@@ -44,7 +44,7 @@ TABLE = ROOT / "packages" / "onnx-backend" / "src" / "modelexport_onnx" / "text_
 FAILURES = ROOT / "tools" / "text_walk_failures.json"
 SEED = 0
 #: Seconds one pair may take (building, exporting, validating, generating) before it counts as a hang.
-TIMEOUT = 90.0
+TIMEOUT = 180.0
 #: Processes at once: the machine has two cores, and each pair runs single-threaded in torch.
 PROCESSES = 2
 

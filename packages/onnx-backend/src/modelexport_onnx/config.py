@@ -273,8 +273,28 @@ class NormalizedConfig:
 
     @property
     def num_kv_heads(self) -> int:
+        # multi-query attention (gpt_bigcode, falcon-7b/40b's first architecture), and latent attention's
+        # compressed cache: one key/value head
+        if (self.get("multi_query") and not self.get("new_decoder_architecture")) or self.latent_attention:
+            return 1
         value = self.get("num_kv_heads")
         return int(value) if value is not None else self.num_heads
+
+    @property
+    def latent_attention(self) -> bool:
+        """Multi-head latent attention (DeepSeek V2/V3, MiniCPM3...): transformers caches the compressed
+        latent, one "head" per layer: keys ``kv_lora_rank`` wide, values (the rotary part) ``qk_rope_head_dim``."""
+        return self.get("kv_lora_rank") is not None and self.get("qk_rope_head_dim") is not None
+
+    @property
+    def key_head_dim(self) -> int:
+        """The width of a cached key."""
+        return int(self.get("kv_lora_rank")) if self.latent_attention else self.head_dim
+
+    @property
+    def value_head_dim(self) -> int:
+        """The width of a cached value."""
+        return int(self.get("qk_rope_head_dim")) if self.latent_attention else self.head_dim
 
     @property
     def head_dim(self) -> int:
@@ -319,9 +339,10 @@ class DecoderOnnxConfig(OnnxConfig):
     def _mask_axes(self) -> tuple[str, ...]:
         return ("batch_size", _TOTAL if self.uses_past else "sequence_length")
 
-    def _past_axes(self, total: bool) -> tuple[str | int, ...]:
+    def _past_axes(self, total: bool, part: str = "key") -> tuple[str | int, ...]:
         n = self.normalized
-        return ("batch_size", n.num_kv_heads, _TOTAL if total else _PAST, n.head_dim)
+        width = n.value_head_dim if part == "value" else n.key_head_dim
+        return ("batch_size", n.num_kv_heads, _TOTAL if total else _PAST, width)
 
     def input_specs(self) -> list[InputSpec]:
         specs = [
@@ -331,8 +352,10 @@ class DecoderOnnxConfig(OnnxConfig):
         if self.position_ids:
             specs.append(InputSpec("position_ids", "position_ids", _TEXT_AXES))
         if self.uses_past:
-            axes = self._past_axes(total=False)
-            specs += [InputSpec(name.past, "float", axes) for name in cache_names(self.normalized.num_layers)]
+            specs += [
+                InputSpec(name.past, "float", self._past_axes(total=False, part=name.part))
+                for name in cache_names(self.normalized.num_layers)
+            ]
         return specs
 
     @property
@@ -348,7 +371,7 @@ class DecoderOnnxConfig(OnnxConfig):
 
 
 #: Encoder-decoder tasks exported as one file (the model derives its decoder inputs itself).
-SINGLE_FILE_TASKS = ("sequence-classification", "question-answering")
+SINGLE_FILE_TASKS = ("sequence-classification", "question-answering", "token-classification")
 _ENC = "encoder_sequence_length"
 _ENC_OUT = "encoder_output_length"
 _DEC = "decoder_sequence_length"

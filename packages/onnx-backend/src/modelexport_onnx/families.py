@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from functools import cache
 from types import SimpleNamespace
 from typing import Any, Literal
 
@@ -242,10 +243,11 @@ _PROBE = SimpleNamespace(
 )
 
 
-def _exports(config_class: type[OnnxConfig], task: str) -> bool:
-    """Whether ``config_class`` accepts ``task`` and defines the outputs of every file it exports."""
+@cache
+def _exports(name: FamilyName, task: str) -> bool:
+    """Whether the family's config class accepts ``task`` and defines the outputs of every file it exports."""
     try:
-        built = config_class(_PROBE, task)
+        built = FAMILY_CLASSES[name](_PROBE, task)
         for part in built.components().values():
             _ = part.outputs
     except Exception:  # UnsupportedTaskError, or outputs a config class does not define for the task
@@ -256,7 +258,7 @@ def _exports(config_class: type[OnnxConfig], task: str) -> bool:
 def family_tasks(family: Family | FamilyName) -> tuple[str, ...]:
     """The tasks of :data:`HEAD_TASKS` that the family's config class exports (has outputs for) today."""
     name = family if isinstance(family, str) else family.name
-    return tuple(task for task in HEAD_TASKS[name] if _exports(FAMILY_CLASSES[name], task))
+    return tuple(task for task in HEAD_TASKS[name] if _exports(name, task))
 
 
 def missing_tasks(family: Family | FamilyName) -> tuple[str, ...]:

@@ -60,12 +60,15 @@ def greedy_generate(
     """
     import numpy as np
 
-    normalized = config.normalized
     batch = input_ids.shape[0]
     input_names = {i.name for i in session.get_inputs()}
     output_names = [o.name for o in session.get_outputs()]
-    empty = np.zeros((batch, normalized.num_kv_heads, 0, normalized.head_dim), dtype=np.float32)
-    past = {name: empty for name in input_names if is_past(name)}
+    # An empty cache of each past input's own fixed sizes (key and value widths may differ: latent attention)
+    past = {
+        i.name: np.zeros((batch, i.shape[1], 0, i.shape[3]), dtype=np.float32)
+        for i in session.get_inputs()
+        if is_past(i.name)
+    }
     sequences = input_ids.astype(np.int64)
     mask = attention_mask.astype(np.int64)
     step_ids = sequences

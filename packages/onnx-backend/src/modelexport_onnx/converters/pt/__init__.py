@@ -41,6 +41,25 @@ TORCHSCRIPT_CANNOT_TRACE: dict[str, str] = {
     "whisper": "its decoder positions come from aten::diff",
     # the segmentation head pools adaptively over sizes TorchScript cannot see
     "beit": "its segmentation head pools adaptively over traced sizes",
+    # measured by tools/text_walk.py (transformers 5.24, torch 2.13): TorchScript fails, dynamo validates
+    **dict.fromkeys(("apertus", "apertus1p5-text"), "its xIELU activation uses aten::expm1"),
+    "diffllama": "it normalises with aten::rms_norm",
+    "fnet": "it mixes tokens with aten::fft_fftn",
+    "tapas": "it pools cells with aten::scatter_reduce",
+    **dict.fromkeys(
+        ("cohere", "cohere2", "cohere2-moe", "ernie4-5", "ernie4-5-moe", "glm", "glm4", "glm4v-text", "glm-ocr-text"),
+        "its interleaved rotary embedding traces to tensors of mismatched rank",
+    ),
+    **dict.fromkeys(
+        ("axk2", "deepseek-v32", "glm-moe-dsa", "hy-v4", "hy-v4-vl-text", "dots3-note-text", "mistral-large4-text"),
+        "its sparse-attention indexer uses an in-place aten::scatter TorchScript cannot alias",
+    ),
+    **dict.fromkeys(
+        ("inkling-text", "inkling2-text", "inkling2-loop-text", "mimo-v2-flash"),
+        "its attention traces to fixed sizes",
+    ),
+    "jetmoe": "its mixture of attention heads traces to the traced tokens' splits",
+    "openai-privacy-filter": "its experts trace to the traced tokens' splits",
 }
 
 _FP16_ON_CPU = (

@@ -21,6 +21,7 @@ from ...options import ExportOptions
 from ...postprocess import PROTOBUF_LIMIT
 from ...validation import Reference
 from .float64 import float64_unavailable, float64_weights, parameter_bytes
+from .symbolics import register as register_symbolics
 from .wrappers import preserved_training_flags, wrapper_for
 
 
@@ -33,6 +34,8 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
     output_names = list(config.outputs)
     args = tuple(torch.from_numpy(dummy[name]) for name in input_names)
     converter_arguments = _dynamo_arguments if options.converter == "dynamo" else _torchscript_arguments
+    if options.converter == "torchscript":
+        register_symbolics()
     with preserved_training_flags(model), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         wrapper = wrapper_for(model, config).eval()  # eval() reaches the model: inside the guard

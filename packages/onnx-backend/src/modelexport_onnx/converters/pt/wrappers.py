@@ -64,7 +64,7 @@ class _ExportWrapper(torch.nn.Module):
         from transformers import DynamicCache
 
         pairs = [(past[i], past[i + 1]) for i in range(0, len(past), 2)]
-        return DynamicCache(ddp_cache_data=pairs, config=self.model.config)
+        return DynamicCache(ddp_cache_data=pairs)
 
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
         named = dict(zip(self.input_names, args, strict=True))
@@ -157,13 +157,26 @@ def wrapper_for(model: torch.nn.Module, config: OnnxConfig) -> torch.nn.Module:
     return _ExportWrapper(model, config)
 
 
+#: How mixture-of-experts layers run while traced and while giving reference outputs: every token
+#: gathers its experts' weights (no loop over the experts the traced tokens happened to reach, no
+#: ``histc``, which the TorchScript exporter lacks). transformers' default, ``grouped_mm``, is restored after.
+TRACEABLE_EXPERTS = "batched_mm"
+
+
 @contextlib.contextmanager
 def preserved_training_flags(model: torch.nn.Module) -> Iterator[None]:
-    """Restore every submodule's ``training`` flag on exit."""
+    """Restore every submodule's ``training`` flag on exit; meanwhile, experts run traceably."""
     flags = {name: module.training for name, module in model.named_modules()}
+    config = getattr(model, "config", None)
+    experts = getattr(config, "_experts_implementation", None)
+    switch = experts not in (None, TRACEABLE_EXPERTS) and hasattr(model, "set_experts_implementation")
+    if switch:
+        model.set_experts_implementation(TRACEABLE_EXPERTS)
     try:
         yield
     finally:
+        if switch:
+            model.set_experts_implementation(experts)
         for name, module in model.named_modules():
             if name in flags:
                 module.training = flags[name]
