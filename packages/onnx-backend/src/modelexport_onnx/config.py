@@ -481,8 +481,11 @@ class Seq2SeqOnnxConfig(OnnxConfig):
                     InputSpec("input_features", "float", ("batch_size", _ENC, features)),
                     InputSpec("attention_mask", "attention_mask", ("batch_size", _ENC)),
                 ]
+            # A sequence classifier reads the decoder's state at the end-of-sequence token of each row, and
+            # checks that every row has as many: the dummy rows end with one, as tokenized text does.
+            ids = "token_ids_ending_eos" if self.task == "sequence-classification" else "token_ids"
             return [
-                InputSpec("input_ids", "token_ids", ("batch_size", _ENC)),
+                InputSpec("input_ids", ids, ("batch_size", _ENC)),
                 InputSpec("attention_mask", "attention_mask", ("batch_size", _ENC)),
             ]
         specs = [InputSpec("input_ids", "token_ids", ("batch_size", _DEC))]

@@ -67,6 +67,13 @@ def generate_array(kind: str, shape: tuple[int, ...], config: Any, dtype: str, r
     if kind == "token_ids":
         high = int(getattr(config, "vocab_size", 100) or 100)
         return rng.integers(0, high, size=shape, dtype=np.int64).astype(dtype)
+    if kind == "token_ids_ending_eos":  # one end-of-sequence token, last in every row (BART-style classifiers)
+        high = int(getattr(config, "vocab_size", 100) or 100)
+        eos = int(getattr(config, "eos_token_id", 2))
+        ids = rng.integers(0, high - 1, size=shape, dtype=np.int64)
+        ids[ids >= eos] += 1  # no end-of-sequence token anywhere else
+        ids[..., -1] = eos
+        return ids.astype(dtype)
     if kind == "attention_mask":
         mask = np.ones(shape, dtype=dtype)
         if len(shape) >= 2 and shape[-1] > 2 and shape[0] > 1:
