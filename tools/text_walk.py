@@ -153,6 +153,17 @@ def family_of(model_type: str) -> Family | None:
     return text_family(config, parameters, causal_lm=is_causal_lm(model_type))
 
 
+def family_for(model_type: str, task: str) -> Family | None:
+    """The family one pair exports through: the type's, or the decoder family for an encoder-decoder's
+    standalone decoder (``BartForCausalLM``), which transformers files under the causal-LM tasks."""
+    from modelexport_onnx.families import STANDALONE_DECODER_TASKS, standalone_decoder_family
+
+    family = family_of(model_type)
+    if family is not None and family.name == "seq2seq" and task in STANDALONE_DECODER_TASKS:
+        return standalone_decoder_family(default_config(model_type))
+    return family
+
+
 def text_model_types() -> list[str]:
     """Every model type of the text auto mappings whose config and forward are text only, sorted."""
     types = set().union(*(_mapping(base) for base in TASK_MAPPINGS))
@@ -496,7 +507,7 @@ def check_pair(model_type: str, task: str, directory: Path, converter: str = "au
     """Export one pair into ``directory`` and check it as the registry walk test does; why it fails, or ``None``."""
     from modelexport_onnx.export import export_components, resolve_options, validate_components
 
-    family = family_of(model_type)
+    family = family_for(model_type, task)
     if family is None:
         return "no text family"
     model = build_model(model_type, task)
@@ -532,7 +543,7 @@ def check_pair(model_type: str, task: str, directory: Path, converter: str = "au
 def run_pair(model_type: str, task: str, workdir: Path, converter: str = "auto") -> PairResult:
     """One pair, in this process: exceptions become the failure's reason."""
     start = time.perf_counter()
-    family = family_of(model_type)
+    family = family_for(model_type, task)
     directory = workdir / f"{model_type}--{task}"
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
@@ -590,10 +601,10 @@ def planned_pairs(
     pairs: list[tuple[str, str]] = []
     skipped: list[PairResult] = []
     for model_type in model_types:
-        family = family_of(model_type)
         for task in head_tasks(model_type):
             if task not in wanted:
                 continue
+            family = family_for(model_type, task)
             if family is None:
                 skipped.append(PairResult(model_type, task, None, "skipped", "not a text model (no family)"))
             elif task not in HEAD_TASKS[family.name]:
@@ -650,7 +661,7 @@ def _collect(
     model_type: str, task: str, process: Any, receiver: Connection, started: float, timeout: float
 ) -> PairResult | None:
     """The result of a finished pair process, a timeout for one running too long, ``None`` while it runs."""
-    family = family_of(model_type)
+    family = family_for(model_type, task)
     name = family.name if family else None
     if receiver.poll():
         try:
@@ -680,15 +691,18 @@ def table(results: Iterable[PairResult], version: str) -> dict[str, Any]:
     for result in results:
         if result.passed:
             passed.setdefault(result.model_type, []).append(result.task)
-    types = {}
+    types: dict[str, dict[str, Any]] = {}
     for model_type in sorted(passed):
         family = family_of(model_type)
         assert family is not None
-        types[model_type] = {
-            "family": family.name,
-            "options": family.options,
-            "tasks": sorted(passed[model_type], key=TASKS.index),
-        }
+        own = [task for task in passed[model_type] if family_for(model_type, task) == family]
+        row: dict[str, Any] = {"family": family.name, "options": family.options, "tasks": sorted(own, key=TASKS.index)}
+        apart = sorted((task for task in passed[model_type] if task not in own), key=TASKS.index)
+        if apart:  # an encoder-decoder's standalone decoder: its own family and options
+            decoder = family_for(model_type, apart[0])
+            assert decoder is not None
+            row["standalone_decoder"] = {"family": decoder.name, "options": decoder.options, "tasks": apart}
+        types[model_type] = row
     return {"transformers": version, "types": types}
 
 

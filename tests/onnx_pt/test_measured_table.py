@@ -23,7 +23,11 @@ if int(version("transformers").split(".")[0]) < 5:
 
 TABLE = json.loads(text_walk.TABLE.read_text(encoding="utf-8"))
 FAILURES = json.loads(text_walk.FAILURES.read_text(encoding="utf-8"))
-PASSED = {(model_type, task) for model_type, row in TABLE["types"].items() for task in row["tasks"]}
+PASSED = {
+    (model_type, task)
+    for model_type, row in TABLE["types"].items()
+    for task in [*row["tasks"], *row.get("standalone_decoder", {}).get("tasks", [])]
+}
 FAILED = {(failure["model_type"], failure["task"]) for failure in FAILURES}
 
 

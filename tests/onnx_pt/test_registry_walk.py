@@ -28,7 +28,7 @@ ALL_PAIRS = sorted((e.model_type, e.task) for e in registry.all_entries("onnx") 
 def _family(model_type: str, task: str) -> str:
     """The config class a registry entry exports through (its family)."""
     constructor = registry.entries_for("onnx", model_type)[task].constructor
-    return constructor.architecture.config_class.__name__
+    return constructor.architecture.for_task(task).config_class.__name__
 
 
 def _transformers_major() -> int:

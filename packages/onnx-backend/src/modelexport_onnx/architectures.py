@@ -46,6 +46,13 @@ class Architecture:
     tf_tasks: tuple[str, ...] = ()
     #: Frameworks every task exports from, overriding the above (a third-party table may set it).
     frameworks: tuple[str, ...] | None = None
+    #: Tasks exported through another config class than the row's: an encoder-decoder's standalone
+    #: decoder (``BartForCausalLM``) for the causal-LM tasks. Their tasks are also in ``tasks``.
+    by_task: Mapping[str, Architecture] = field(default_factory=dict)
+
+    def for_task(self, task: str) -> Architecture:
+        """The architecture ``task`` exports through."""
+        return self.by_task.get(task, self)
 
     @property
     def notes(self) -> list[str]:
@@ -167,14 +174,20 @@ def measured_architectures(path: Path = MEASURED_TABLE, tf_path: Path = MEASURED
     tf_tasks = {normalize_model_type(name): tuple(tasks) for name, tasks in tf_table["types"].items()}
     rows: dict[str, Architecture] = {}
     for model_type, row in table["types"].items():
-        if row["tasks"]:
-            name = normalize_model_type(model_type)
-            tasks = tuple(row["tasks"])
+        name = normalize_model_type(model_type)
+        decoder = row.get("standalone_decoder")
+        by_task: dict[str, Architecture] = {}
+        if decoder is not None:
+            part = Architecture(FAMILIES[decoder["family"]], tuple(decoder["tasks"]), dict(decoder["options"]))
+            by_task = dict.fromkeys(part.tasks, part)
+        tasks = tuple(row["tasks"]) + tuple(by_task)
+        if tasks:
             rows[name] = Architecture(
                 FAMILIES[row["family"]],
                 tasks,
                 dict(row.get("options", {})),
-                tf_tasks=tuple(task for task in tf_tasks.get(name, ()) if task in tasks),
+                tf_tasks=tuple(task for task in tf_tasks.get(name, ()) if task in row["tasks"]),
+                by_task=by_task,
             )
     return rows
 
@@ -189,7 +202,12 @@ def merged(hand: Mapping[str, Architecture], measured: Mapping[str, Architecture
         elif known.config_class is row.config_class:
             extra = tuple(task for task in row.tasks if task not in known.tasks)
             extra_tf = tuple(task for task in row.tf_tasks if task not in known.tf_tasks)
-            table[model_type] = replace(known, tasks=known.tasks + extra, tf_tasks=known.tf_tasks + extra_tf)
+            table[model_type] = replace(
+                known,
+                tasks=known.tasks + extra,
+                tf_tasks=known.tf_tasks + extra_tf,
+                by_task={**row.by_task, **known.by_task},
+            )
     return table
 
 

@@ -237,6 +237,21 @@ def text_family(
     return Family(TextEncoderOnnxConfig, options, "text-encoder")
 
 
+#: The tasks an encoder-decoder type's standalone decoder (``BartForCausalLM``...) exports through the decoder family.
+STANDALONE_DECODER_TASKS = ("causal-lm", "causal-lm-with-past")
+
+
+def standalone_decoder_family(config: Mapping[str, Any] | object) -> Family:
+    """The decoder family for the decoder half of an encoder-decoder, run alone as a causal LM.
+
+    Its sizes are the decoder's (``decoder_layers``, ``decoder_attention_heads``, ``d_model``), which the
+    config's generic names may not give (``num_hidden_layers`` is BART's encoder depth); it takes no
+    ``position_ids`` (positions follow from the cache length).
+    """
+    names = _seq2seq_names(_keys(config))
+    return Family(DecoderOnnxConfig, {"position_ids": False, **({"names": names} if names else {})}, "decoder")
+
+
 #: A config that every family can be built from, to ask a config class which tasks it has outputs for.
 _PROBE = SimpleNamespace(
     vocab_size=8, hidden_size=8, num_hidden_layers=1, num_attention_heads=1, type_vocab_size=2, d_model=8

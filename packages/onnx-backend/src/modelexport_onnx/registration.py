@@ -29,10 +29,11 @@ class ConfigConstructor:
     architecture: Architecture
 
     def __call__(self, config: Any, task: str = "default", **kwargs: Any) -> OnnxConfig:
-        options = {**self.architecture.options, **kwargs}
-        if self.architecture.min_opset is not None:
-            options.setdefault("min_opset", self.architecture.min_opset)
-        return self.architecture.config_class(config, task, **options)
+        architecture = self.architecture.for_task(task)
+        options = {**architecture.options, **kwargs}
+        if architecture.min_opset is not None:
+            options.setdefault("min_opset", architecture.min_opset)
+        return architecture.config_class(config, task, **options)
 
     @property
     def notes(self) -> list[str]:
