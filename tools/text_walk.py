@@ -28,7 +28,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,6 +122,18 @@ def forward_parameters(model_type: str) -> tuple[str, ...]:
 
 
 @cache
+def head_forward_parameters(model_type: str, task: str) -> tuple[str, ...]:
+    """The names of the ``forward`` parameters of the type's class for ``task`` (its head, or the base model)."""
+    import transformers
+
+    name = _mapping(task.removesuffix("-with-past")).get(model_type)
+    if not name:
+        return forward_parameters(model_type)
+    model_class = getattr(transformers, str(name if isinstance(name, str) else name[0]))
+    return tuple(parameter for parameter in inspect.signature(model_class.forward).parameters if parameter != "self")
+
+
+@cache
 def default_config(model_type: str) -> Any:
     """The type's config with its defaults (the canonical checkpoint's sizes), quietly."""
     from transformers import CONFIG_MAPPING
@@ -161,6 +173,13 @@ def family_for(model_type: str, task: str) -> Family | None:
     family = family_of(model_type)
     if family is not None and family.name == "seq2seq" and task in STANDALONE_DECODER_TASKS:
         return standalone_decoder_family(default_config(model_type))
+    if (
+        family is not None
+        and family.name == "decoder"
+        and family.options.get("position_ids", True)
+        and "position_ids" not in head_forward_parameters(model_type, task)
+    ):  # a head that takes no positions (falcon's question answering) while its base model does
+        return replace(family, options={**family.options, "position_ids": False})
     return family
 
 
@@ -249,6 +268,8 @@ OVERRIDES: Mapping[str, Mapping[str, Any]] = {
     "moshi": {"ffn_dim": 38},
     "zaya": {"num_experts_per_tok": 1},
     "xmod": {"languages": ["en_XX"], "default_language": "en_XX"},
+    # six coordinate embeddings of hidden_size // 6 each are concatenated back to hidden_size
+    "lilt": {"hidden_size": 48, "channel_shrink_ratio": 4},
     "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1, "expert_layer_period": 2, "expert_layer_offset": 1},
     "bamba": {"attn_layer_indices": [1], "mamba_n_heads": 4, "mamba_d_head": 16},
     "recurrent_gemma": {"block_types": ["recurrent", "attention"], "lru_width": HIDDEN, "attention_window_size": 64},
@@ -697,11 +718,18 @@ def table(results: Iterable[PairResult], version: str) -> dict[str, Any]:
         assert family is not None
         own = [task for task in passed[model_type] if family_for(model_type, task) == family]
         row: dict[str, Any] = {"family": family.name, "options": family.options, "tasks": sorted(own, key=TASKS.index)}
-        apart = sorted((task for task in passed[model_type] if task not in own), key=TASKS.index)
-        if apart:  # an encoder-decoder's standalone decoder: its own family and options
-            decoder = family_for(model_type, apart[0])
-            assert decoder is not None
-            row["standalone_decoder"] = {"family": decoder.name, "options": decoder.options, "tasks": apart}
+        # Tasks exported otherwise (an encoder-decoder's standalone decoder, a head without position ids)
+        others: list[dict[str, Any]] = []
+        for task in sorted((task for task in passed[model_type] if task not in own), key=TASKS.index):
+            other = family_for(model_type, task)
+            assert other is not None
+            group = next((g for g in others if (g["family"], g["options"]) == (other.name, other.options)), None)
+            if group is None:
+                others.append({"family": other.name, "options": other.options, "tasks": [task]})
+            else:
+                group["tasks"].append(task)
+        if others:
+            row["task_families"] = others
         types[model_type] = row
     return {"transformers": version, "types": types}
 

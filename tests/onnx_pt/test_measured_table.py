@@ -26,7 +26,7 @@ FAILURES = json.loads(text_walk.FAILURES.read_text(encoding="utf-8"))
 PASSED = {
     (model_type, task)
     for model_type, row in TABLE["types"].items()
-    for task in [*row["tasks"], *row.get("standalone_decoder", {}).get("tasks", [])]
+    for task in [*row["tasks"], *(task for group in row.get("task_families", ()) for task in group["tasks"])]
 }
 FAILED = {(failure["model_type"], failure["task"]) for failure in FAILURES}
 

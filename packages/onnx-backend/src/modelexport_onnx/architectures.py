@@ -46,8 +46,8 @@ class Architecture:
     tf_tasks: tuple[str, ...] = ()
     #: Frameworks every task exports from, overriding the above (a third-party table may set it).
     frameworks: tuple[str, ...] | None = None
-    #: Tasks exported through another config class than the row's: an encoder-decoder's standalone
-    #: decoder (``BartForCausalLM``) for the causal-LM tasks. Their tasks are also in ``tasks``.
+    #: Tasks exported with another config class or options than the row's: an encoder-decoder's standalone
+    #: decoder (``BartForCausalLM``), a head that takes no position ids. Their tasks are also in ``tasks``.
     by_task: Mapping[str, Architecture] = field(default_factory=dict)
 
     def for_task(self, task: str) -> Architecture:
@@ -175,11 +175,10 @@ def measured_architectures(path: Path = MEASURED_TABLE, tf_path: Path = MEASURED
     rows: dict[str, Architecture] = {}
     for model_type, row in table["types"].items():
         name = normalize_model_type(model_type)
-        decoder = row.get("standalone_decoder")
         by_task: dict[str, Architecture] = {}
-        if decoder is not None:
-            part = Architecture(FAMILIES[decoder["family"]], tuple(decoder["tasks"]), dict(decoder["options"]))
-            by_task = dict.fromkeys(part.tasks, part)
+        for group in row.get("task_families", ()):  # tasks exported with another family or options
+            part = Architecture(FAMILIES[group["family"]], tuple(group["tasks"]), dict(group["options"]))
+            by_task.update(dict.fromkeys(part.tasks, part))
         tasks = tuple(row["tasks"]) + tuple(by_task)
         if tasks:
             rows[name] = Architecture(

@@ -214,12 +214,23 @@ class TextEncoderOnnxConfig(OnnxConfig):
     }
 
     def __init__(
-        self, config: Any, task: str = "default", *, token_type_ids: TokenTypeIds = "always", **kwargs: Any
+        self,
+        config: Any,
+        task: str = "default",
+        *,
+        token_type_ids: TokenTypeIds = "always",
+        bbox: bool = False,
+        **kwargs: Any,
     ) -> None:
-        """``token_type_ids``: ``always``, ``never`` or ``if-type-vocab`` (when ``type_vocab_size > 0``)."""
+        """``token_type_ids``: ``always``, ``never`` or ``if-type-vocab`` (when ``type_vocab_size > 0``).
+
+        ``bbox``: the model also reads each token's box on the page (LayoutLM, LiLT): ``bbox`` of
+        (batch, sequence, 4) ``x0, y0, x1, y1`` coordinates.
+        """
         if token_type_ids not in {"always", "never", "if-type-vocab"}:
             raise ValueError(f"token_type_ids must be 'always', 'never' or 'if-type-vocab', not {token_type_ids!r}.")
         self.token_type_ids: TokenTypeIds = token_type_ids
+        self.bbox = bbox
         super().__init__(config, task, **kwargs)
 
     def _uses_token_type_ids(self) -> bool:
@@ -229,7 +240,10 @@ class TextEncoderOnnxConfig(OnnxConfig):
 
     def input_specs(self) -> list[InputSpec]:
         axes = _CHOICE_AXES if self.task == "multiple-choice" else _TEXT_AXES
-        specs = [InputSpec("input_ids", "token_ids", axes), InputSpec("attention_mask", "attention_mask", axes)]
+        specs = [InputSpec("input_ids", "token_ids", axes)]
+        if self.bbox:
+            specs.append(InputSpec("bbox", "bbox", (*axes, 4)))
+        specs.append(InputSpec("attention_mask", "attention_mask", axes))
         if self._uses_token_type_ids():
             specs.append(InputSpec("token_type_ids", "token_type_ids", axes))
         return specs

@@ -82,6 +82,11 @@ def generate_array(kind: str, shape: tuple[int, ...], config: Any, dtype: str, r
     if kind == "token_type_ids":
         high = max(int(getattr(config, "type_vocab_size", 1) or 1), 1)
         return rng.integers(0, high, size=shape, dtype=np.int64).astype(dtype)
+    if kind == "bbox":  # boxes on the page: x0 <= x1, y0 <= y1, inside the 2-D position table
+        side = max(int(getattr(config, "max_2d_position_embeddings", 1024) or 1024) // 2, 1)
+        corner = rng.integers(0, side, size=(*shape[:-1], 2), dtype=np.int64)
+        extent = rng.integers(0, side, size=(*shape[:-1], 2), dtype=np.int64)
+        return np.concatenate([corner, corner + extent], axis=-1).astype(dtype)
     if kind == "float":
         return rng.standard_normal(size=shape).astype(dtype)
     if kind.startswith("position_ids"):  # "position_ids+N": positions N, N + 1, ... after a past of N

@@ -84,7 +84,7 @@ NOT_TEXT_KEYS = frozenset(
 )
 #: Forward parameters of models fed with something else than token ids.
 NOT_TEXT_INPUTS = frozenset(
-    {"pixel_values", "input_features", "input_values", "pixel_values_videos", "bbox", "image", "images", "visual_feats"}
+    {"pixel_values", "input_features", "input_values", "pixel_values_videos", "image", "images", "visual_feats"}
 )
 #: Where a config may keep the decoder's sizes, most specific first (encoder-decoders name their
 #: decoder's; the ``names`` option of :class:`~.config.NormalizedConfig` points at the one found).
@@ -233,7 +233,9 @@ def text_family(
             options["names"] = names
         return Family(DecoderOnnxConfig, options, "decoder")
     token_type_ids = _token_type_ids(config, parameters)
-    options = {} if token_type_ids == "always" else {"token_type_ids": token_type_ids}
+    options: dict[str, Any] = {} if token_type_ids == "always" else {"token_type_ids": token_type_ids}
+    if parameters is not None and "bbox" in parameters:  # token boxes on a page (LayoutLM, LiLT)
+        options["bbox"] = True
     return Family(TextEncoderOnnxConfig, options, "text-encoder")
 
 
