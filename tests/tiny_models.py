@@ -36,7 +36,10 @@ _VIT_LIKE = {
 
 TINY_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "bert": ("bert", _BERT),
-    "gpt2": ("gpt2", {"vocab_size": 99, "n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 128}),
+    "gpt2": (
+        "gpt2",
+        {"vocab_size": 99, "n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 128, "pad_token_id": 0},
+    ),
     "t5": (
         "t5",
         {
@@ -139,6 +142,8 @@ _LLAMA_LIKE = {
 }
 
 #: Decoder-only models; grouped-query attention (2 kv heads for 4 heads) wherever the architecture has it.
+#: Each has a padding token: a classification head pools at the last token that is not padding and refuses a
+#: batch without one, so fine-tuned classifiers and reward models built on these decoders define it.
 TINY_CONFIGS.update(
     {
         "gpt-neo": (
@@ -152,11 +157,20 @@ TINY_CONFIGS.update(
                 "window_size": 8,
                 "max_position_embeddings": 128,
                 "intermediate_size": 37,
+                "pad_token_id": 0,
             },
         ),
         "gptj": (
             "gptj",
-            {"vocab_size": 99, "n_embd": 32, "n_layer": 2, "n_head": 4, "rotary_dim": 4, "n_positions": 128},
+            {
+                "vocab_size": 99,
+                "n_embd": 32,
+                "n_layer": 2,
+                "n_head": 4,
+                "rotary_dim": 4,
+                "n_positions": 128,
+                "pad_token_id": 0,
+            },
         ),
         "opt": (
             "opt",
@@ -171,7 +185,7 @@ TINY_CONFIGS.update(
                 "pad_token_id": 1,
             },
         ),
-        "bloom": ("bloom", {"vocab_size": 99, "hidden_size": 32, "n_layer": 2, "n_head": 4}),
+        "bloom": ("bloom", {"vocab_size": 99, "hidden_size": 32, "n_layer": 2, "n_head": 4, "pad_token_id": 0}),
         "llama": ("llama", _LLAMA_LIKE),
         "mistral": ("mistral", {**_LLAMA_LIKE, "sliding_window": 64}),
         "qwen2": ("qwen2", _LLAMA_LIKE),

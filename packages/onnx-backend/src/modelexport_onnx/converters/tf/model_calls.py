@@ -9,6 +9,7 @@ traced for the export and run eagerly for validation's reference.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,6 +31,8 @@ def _decoder_call(model: Any, config: OnnxConfig) -> Callable[..., dict[str, Any
     input_names = list(config.inputs)
     output_names = list(config.outputs)
     stacked = normalize_model_type(str(getattr(model.config, "model_type", ""))) in STACKED_CACHE_MODEL_TYPES
+    # openai-gpt, xlnet and some heads (gptj's question answering) take no ``use_cache`` and refuse it
+    takes_use_cache = "use_cache" in inspect.signature(model.call).parameters
 
     def call(*args: Any) -> dict[str, Any]:
         named = dict(zip(input_names, args, strict=True))
@@ -38,7 +41,7 @@ def _decoder_call(model: Any, config: OnnxConfig) -> Callable[..., dict[str, Any
             pairs = [(past[i], past[i + 1]) for i in range(0, len(past), 2)]
             named["past_key_values"] = [tf.stack(pair) for pair in pairs] if stacked else pairs
             named["use_cache"] = True
-        elif config.GENERATIVE:
+        elif config.GENERATIVE and takes_use_cache:
             named["use_cache"] = False
         outputs = model(**named, training=False, return_dict=True)
         result = {}
