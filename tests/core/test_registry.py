@@ -93,9 +93,11 @@ def test_unsupported_task_lists_supported_ones() -> None:
 
 
 def test_unknown_model_type_lists_close_matches() -> None:
-    with pytest.raises(UnknownModelTypeError, match=r"Did you mean 'distilbert'\?"):
+    with pytest.raises(UnknownModelTypeError, match=r"Did you mean 'distilbert'"):
         TasksManager.get_supported_tasks_for_model_type("distilbrt", "onnx")
-    with pytest.raises(UnknownModelTypeError, match="Supported model types: albert, .*bert, .*distilbert"):
+    # hundreds of measured types: the error says how to list them rather than printing them all
+    count = len(registry.model_types("onnx"))
+    with pytest.raises(UnknownModelTypeError, match=rf"{count} model types are supported: `modelexport tasks"):
         TasksManager.get_supported_tasks_for_model_type("nothing-like-it", "onnx")
 
 
@@ -110,7 +112,10 @@ def test_unknown_backend_names_the_package() -> None:
 
 
 def test_model_types_for_task() -> None:
-    assert TasksManager.get_supported_model_type_for_task("fill-mask", "onnx") == sorted(BERT_FAMILY)
+    fill_mask = TasksManager.get_supported_model_type_for_task("fill-mask", "onnx")
+    assert fill_mask == sorted(fill_mask)
+    assert set(BERT_FAMILY) <= set(fill_mask)
+    assert "gpt2" not in fill_mask  # a decoder has no masked-LM head
 
 
 def test_decorator_registers_a_one_off_architecture() -> None:

@@ -20,6 +20,9 @@ from .plugins import backend_names, ensure_backend_loaded, framework_plugins, ge
 from .registry import ConfigConstructor, RegistryEntry, bind_task, normalize_model_type, registry
 from .tasks import Task
 
+#: Up to this many supported model types, an unknown-type error names them all; beyond, it says how to list them.
+LISTED_MODEL_TYPES = 40
+
 
 class TasksManager:
     """Task taxonomy, export-config registry, framework detection and model loading."""
@@ -172,10 +175,14 @@ class TasksManager:
         entries = registry.entries_for(exporter, model_type)
         if entries is None:
             known = registry.model_types(exporter)
+            listing = (
+                f"Supported model types: {', '.join(known)}."
+                if len(known) <= LISTED_MODEL_TYPES
+                else f"{len(known)} model types are supported: `modelexport tasks --backend {exporter}` lists them."
+            )
             raise UnknownModelTypeError(
                 f"Model type {model_type!r} is not supported by the {exporter} backend."
-                f"{did_you_mean(normalize_model_type(model_type), known)} "
-                f"Supported model types: {', '.join(known)}."
+                f"{did_you_mean(normalize_model_type(model_type), known)} {listing}"
             )
         return entries
 

@@ -233,10 +233,10 @@ def text_family(
             options["names"] = names
         return Family(DecoderOnnxConfig, options, "decoder")
     token_type_ids = _token_type_ids(config, parameters)
-    options: dict[str, Any] = {} if token_type_ids == "always" else {"token_type_ids": token_type_ids}
+    encoder: dict[str, Any] = {} if token_type_ids == "always" else {"token_type_ids": token_type_ids}
     if parameters is not None and "bbox" in parameters:  # token boxes on a page (LayoutLM, LiLT)
-        options["bbox"] = True
-    return Family(TextEncoderOnnxConfig, options, "text-encoder")
+        encoder["bbox"] = True
+    return Family(TextEncoderOnnxConfig, encoder, "text-encoder")
 
 
 #: The tasks an encoder-decoder type's standalone decoder (``BartForCausalLM``...) exports through the decoder family.
