@@ -141,3 +141,39 @@ def test_a_generation_difference_at_a_near_tie_is_not_a_failure_but_a_clear_win_
     neither = _first_difference(produced, expected, prompt.shape[1], logits, logits_bound=1e-3)
     assert not GenerationCheck(2, 1, False, [[7, 8]], [[7, 9]], neither).passed
     assert not GenerationCheck(2, 1, False, [[7, 8]], [[7, 9]], None).passed
+
+
+# --- masked logits and a float64 run that overflows (splinter's question answering) ---------------------
+
+
+def _masked(values: np.ndarray, mask: np.ndarray, fill: float) -> np.ndarray:
+    out = values.copy()
+    out[mask] = fill
+    return out
+
+
+def test_masked_logits_are_matched_by_position_not_compared_by_value() -> None:
+    exact, float32 = deep_model_outputs()
+    mask = np.zeros(exact.shape, dtype=bool)
+    mask[-1, -2:] = True  # the padded positions of the last row
+    f32 = np.finfo(np.float32).min
+    # transformers adds finfo(dtype).min: float32's and float64's minimum, or -inf once it overflows
+    float32 = _masked(float32, mask, f32)
+    onnx = _masked(float32, mask, -np.inf)
+    report, output = check(onnx, float32, _masked(exact, mask, np.finfo(np.float64).min))
+    assert report.passed, report.table()
+    unmasked_onnx = _masked(onnx, mask & (np.arange(exact.shape[-1]) == 0), 0.0)  # one masked logit not masked
+    report, output = check(unmasked_onnx, float32, _masked(exact, mask, np.finfo(np.float64).min))
+    assert not report.passed and output.problem == "masks differ"
+
+
+def test_a_float64_run_that_is_not_finite_falls_back_to_the_relative_bound() -> None:
+    exact, float32 = deep_model_outputs()
+    broken64 = exact.copy()
+    broken64[0, 0, 0] = np.nan  # inf - inf in float64 where float32 stayed finite
+    report, output = check(float32.copy(), float32, broken64)
+    assert report.passed, report.table()
+    assert "float64 run is not finite" in output.bound_source
+    far = float32 + 0.5 * RELATIVE_BOUND * 1e3 * np.abs(float32).max()
+    report, _ = check(far.astype(np.float32), float32, broken64)
+    assert not report.passed
