@@ -49,6 +49,9 @@ class Architecture:
     #: Tasks exported with another config class or options than the row's: an encoder-decoder's standalone
     #: decoder (``BartForCausalLM``), a head that takes no position ids. Their tasks are also in ``tasks``.
     by_task: Mapping[str, Architecture] = field(default_factory=dict)
+    #: Tasks advertised from TensorFlow alone: measured by the TensorFlow walk, but not from PyTorch with the
+    #: installed transformers (the PyTorch walk measured another major version).
+    tf_only: tuple[str, ...] = ()
 
     def for_task(self, task: str) -> Architecture:
         """The architecture ``task`` exports through."""
@@ -63,6 +66,8 @@ class Architecture:
         """The frameworks ``task`` exports from: the onnx backend has converters for ``pt`` and ``tf``."""
         if self.frameworks is not None:
             return self.frameworks
+        if task in self.tf_only:
+            return ("tf",)
         return ("pt", "tf") if task in self.tf_tasks else ("pt",)
 
 
@@ -165,11 +170,30 @@ FAMILIES: Mapping[str, type[OnnxConfig]] = {
 }
 
 
-def measured_architectures(path: Path = MEASURED_TABLE, tf_path: Path = MEASURED_TF_TABLE) -> dict[str, Architecture]:
-    """The rows of the measured tables (none when a file is absent: that walk was never run)."""
+def installed_major(package: str) -> int | None:
+    """The installed major version of ``package`` (read from its metadata: nothing is imported), else ``None``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return int(version(package).split(".")[0])
+    except (PackageNotFoundError, ValueError):
+        return None
+
+
+def measured_architectures(
+    path: Path = MEASURED_TABLE, tf_path: Path = MEASURED_TF_TABLE, transformers_major: int | None = None
+) -> dict[str, Architecture]:
+    """The rows of the measured tables (none when a file is absent: that walk was never run).
+
+    A PyTorch pair is advertised where the installed transformers has the major version the walk measured
+    with (or none is installed: the registry still answers); with another one (transformers 4.57 for
+    TensorFlow), only the TensorFlow walk's pairs are, from TensorFlow alone.
+    """
     if not path.is_file():
         return {}
     table = json.loads(path.read_text(encoding="utf-8"))
+    measured_major = int(str(table["transformers"]).split(".")[0])
+    pytorch = transformers_major is None or transformers_major == measured_major
     tf_table = json.loads(tf_path.read_text(encoding="utf-8")) if tf_path.is_file() else {"types": {}}
     tf_tasks = {normalize_model_type(name): tuple(tasks) for name, tasks in tf_table["types"].items()}
     rows: dict[str, Architecture] = {}
@@ -180,14 +204,12 @@ def measured_architectures(path: Path = MEASURED_TABLE, tf_path: Path = MEASURED
             part = Architecture(FAMILIES[group["family"]], tuple(group["tasks"]), dict(group["options"]))
             by_task.update(dict.fromkeys(part.tasks, part))
         tasks = tuple(row["tasks"]) + tuple(by_task)
-        if tasks:
-            rows[name] = Architecture(
-                FAMILIES[row["family"]],
-                tasks,
-                dict(row.get("options", {})),
-                tf_tasks=tuple(task for task in tf_tasks.get(name, ()) if task in row["tasks"]),
-                by_task=by_task,
-            )
+        from_tf = tuple(task for task in tf_tasks.get(name, ()) if task in row["tasks"])
+        family, options = FAMILIES[row["family"]], dict(row.get("options", {}))
+        if pytorch and tasks:
+            rows[name] = Architecture(family, tasks, options, tf_tasks=from_tf, by_task=by_task)
+        elif not pytorch and from_tf:
+            rows[name] = Architecture(family, from_tf, options, tf_tasks=from_tf, tf_only=from_tf)
     return rows
 
 
@@ -206,8 +228,11 @@ def merged(hand: Mapping[str, Architecture], measured: Mapping[str, Architecture
                 tasks=known.tasks + extra,
                 tf_tasks=known.tf_tasks + extra_tf,
                 by_task={**row.by_task, **known.by_task},
+                tf_only=known.tf_only + tuple(task for task in row.tf_only if task in extra),
             )
     return table
 
 
-ARCHITECTURES: dict[str, Architecture] = merged(HAND_WRITTEN, measured_architectures())
+ARCHITECTURES: dict[str, Architecture] = merged(
+    HAND_WRITTEN, measured_architectures(transformers_major=installed_major("transformers"))
+)
