@@ -26,7 +26,7 @@ from tiny_models import save_pt_model
 TasksManager.get_supported_tasks_for_model_type("bert", "onnx")
 TF_TASKS: dict[str, set[str]] = {}
 for _entry in registry.all_entries("onnx"):
-    if _entry.supports_framework("tf"):
+    if _entry.supports_framework("tf") and _entry.supports_framework("pt"):  # both: the same weights compared
         TF_TASKS.setdefault(_entry.model_type, set()).add(_entry.task)
 #: The task checked per architecture: the one that exercises the most of the model.
 PREFERENCE = (
