@@ -27,12 +27,8 @@ from modelexport_core import interruption
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+#: The first interrupting signal (a second one while the first is held off changes nothing).
 _received: int | None = None
-
-
-def received() -> int | None:
-    """The first interrupting signal received since :func:`install` (``None``: none)."""
-    return _received
 
 
 def install() -> None:

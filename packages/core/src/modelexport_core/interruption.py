@@ -10,8 +10,8 @@ moves finished files into place holds the interruption off until they all are (:
 an export is then either wholly in place or not there at all.
 
 Only the command's handler acts on this state (:func:`run_when_safe`, :func:`remove_abandoned`); a
-program calling
-the exporter keeps Python's own ``KeyboardInterrupt``, and ``finally`` blocks clean up as usual.
+program calling the exporter keeps Python's own ``KeyboardInterrupt``, and ``finally`` blocks clean up
+as usual.
 """
 
 from __future__ import annotations
