@@ -47,10 +47,6 @@ TORCHSCRIPT_CANNOT_TRACE: dict[str, str] = {
     "fnet": "it mixes tokens with aten::fft_fftn",
     "tapas": "it pools cells with aten::scatter_reduce",
     **dict.fromkeys(
-        ("cohere", "cohere2", "cohere2-moe", "ernie4-5", "ernie4-5-moe", "glm", "glm4", "glm4v-text", "glm-ocr-text"),
-        "its interleaved rotary embedding traces to tensors of mismatched rank",
-    ),
-    **dict.fromkeys(
         ("axk2", "deepseek-v32", "glm-moe-dsa", "hy-v4", "hy-v4-vl-text", "dots3-note-text", "mistral-large4-text"),
         "its sparse-attention indexer uses an in-place aten::scatter TorchScript cannot alias",
     ),

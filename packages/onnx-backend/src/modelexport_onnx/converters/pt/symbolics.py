@@ -7,6 +7,12 @@ a forward substitution instead: 63 steps a layer, minutes to export a two-layer 
 nilpotent (``N**n == 0``), so ``(I + N)**-1`` is the finite series ``sum((-N)**k for k < n)``, which
 is the product of ``I + (-N)**(2**j)`` for ``j < ceil(log2 n)``: six squarings and products for 64,
 exact in exact arithmetic. The validation compares it with PyTorch's solver like any other export.
+
+``aten::repeat_interleave`` by one constant count: interleaved rotary embeddings (helium, glm, cohere,
+ernie 4.5) repeat each cosine twice along the last axis. torch's own translation tiles and flattens through
+a reshape whose output rank shape inference gets wrong (five axes for four), and the next concatenation or
+reshape fails. Here it is an ``Unsqueeze``, an ``Expand`` and a ``Reshape`` to sizes read from the input,
+which keeps the rank and every dynamic axis. Other repeats go to torch's translation.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ import torch
 #: The lowest opset the translations need (MatMul, Neg, Mul, Add, Cast).
 OPSET = 9
 
+#: The opset of torch's own ``repeat_interleave`` translation, which this one replaces (Unsqueeze by input).
+REPEAT_OPSET = 13
+
 _registered = False
 
 
@@ -29,6 +38,7 @@ def register() -> None:
     if _registered:
         return
     torch.onnx.register_custom_op_symbolic("aten::linalg_solve_triangular", _solve_unit_lower_triangular, OPSET)
+    torch.onnx.register_custom_op_symbolic("aten::repeat_interleave", _repeat_interleave, REPEAT_OPSET)
     _registered = True
 
 
@@ -72,3 +82,31 @@ def _square_size(value: Any, sizes_of: Any, depth: int = 3) -> int | None:
         if found is not None:
             return found
     return None
+
+
+def _repeat_interleave(g: Any, value: Any, repeats: Any, dim: Any = None, output_size: Any = None) -> Any:
+    from torch.onnx._internal.torchscript_exporter import symbolic_helper, symbolic_opset13
+
+    count = None
+    if symbolic_helper._is_constant(repeats):
+        counts = torch.as_tensor(symbolic_helper._maybe_get_const(repeats, "t"))
+        count = int(counts.item()) if counts.numel() == 1 else None
+    rank = symbolic_helper._get_tensor_rank(value)
+    axis = None if symbolic_helper._is_none(dim) else symbolic_helper._maybe_get_const(dim, "i")
+    if not isinstance(count, int) or rank is None or not isinstance(axis, int):
+        return symbolic_opset13.repeat_interleave(g, value, repeats, dim, output_size)
+    axis = axis % rank
+
+    def ints(values: list[int]) -> Any:
+        return g.op("Constant", value_t=torch.tensor(values, dtype=torch.int64))
+
+    shape = g.op("Shape", value)
+
+    def sizes(start: int, end: int) -> Any:
+        return g.op("Slice", shape, ints([start]), ints([end]), ints([0]))
+
+    before, size, after = sizes(0, axis), sizes(axis, axis + 1), sizes(axis + 1, rank)
+    unsqueezed = g.op("Unsqueeze", value, ints([axis + 1]))
+    expanded = g.op("Expand", unsqueezed, g.op("Concat", before, size, ints([count]), after, axis_i=0))
+    merged = g.op("Mul", size, ints([count]))
+    return g.op("Reshape", expanded, g.op("Concat", before, merged, after, axis_i=0))
