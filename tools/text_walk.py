@@ -133,6 +133,11 @@ def head_forward_parameters(model_type: str, task: str) -> tuple[str, ...]:
     return tuple(parameter for parameter in inspect.signature(model_class.forward).parameters if parameter != "self")
 
 
+#: Composite types and the text types of their parts: transformers' ``EncoderDecoderConfig`` has no defaults,
+#: it is made of an encoder's config and a decoder's (bert2bert, the usual pairing of its examples).
+COMPOSITE_PARTS: Mapping[str, tuple[str, str]] = {"encoder-decoder": ("bert", "bert")}
+
+
 @cache
 def default_config(model_type: str) -> Any:
     """The type's config with its defaults (the canonical checkpoint's sizes), quietly."""
@@ -140,7 +145,24 @@ def default_config(model_type: str) -> Any:
     from transformers.utils import logging
 
     logging.set_verbosity_error()
+    if model_type in COMPOSITE_PARTS:
+        return _composite_config(model_type, default_config)
     return CONFIG_MAPPING[model_type]()
+
+
+def _composite_config(model_type: str, part_config: Callable[[str], Any]) -> Any:
+    """A composite type's config from its parts' (``part_config``: defaults or tiny), the decoder made one."""
+    from transformers import CONFIG_MAPPING
+
+    encoder_type, decoder_type = COMPOSITE_PARTS[model_type]
+    encoder = part_config(encoder_type)
+    decoder = type(part_config(decoder_type)).from_dict(part_config(decoder_type).to_dict())
+    decoder.is_decoder, decoder.add_cross_attention = True, True
+    config = CONFIG_MAPPING[model_type].from_encoder_decoder_configs(encoder, decoder)
+    # generation starts from the decoder's start token and pads with the encoder's (bert2bert: [CLS], [PAD])
+    config.decoder_start_token_id = decoder.bos_token_id if decoder.bos_token_id is not None else 1
+    config.pad_token_id = encoder.pad_token_id if encoder.pad_token_id is not None else 0
+    return config
 
 
 def is_causal_lm(model_type: str) -> bool | None:
@@ -430,6 +452,8 @@ def tiny_config(model_type: str) -> Any:
     Grouped-query attention (2 key/value heads for 4) where the config has key/value heads; a config
     class that refuses it (one that supports plain multi-head attention only) gets 4.
     """
+    if model_type in COMPOSITE_PARTS:
+        return _composite_config(model_type, tiny_config)
     config_class = type(default_config(model_type))
     kwargs = tiny_config_kwargs(model_type)
     try:

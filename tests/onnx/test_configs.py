@@ -99,3 +99,26 @@ def test_transformers_style_config_object_works() -> None:
 
     dummy = make("bert", "default", Config()).generate_dummy_inputs()  # type: ignore[arg-type]
     assert dummy["input_ids"].max() < 11
+
+
+def test_an_encoder_decoder_composite_reads_its_cache_sizes_from_the_decoder() -> None:
+    """bert2bert's config.json: the top level has no sizes; the decoder's (2 layers of 4 heads of 8) are the cache's."""
+    encoder = {
+        "model_type": "bert",
+        "vocab_size": 50,
+        "hidden_size": 48,
+        "num_hidden_layers": 3,
+        "num_attention_heads": 6,
+    }
+    decoder = {**encoder, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "is_decoder": True}
+    composite = {"model_type": "encoder-decoder", "encoder": encoder, "decoder": decoder, "is_encoder_decoder": True}
+    config = make("encoder-decoder", "seq2seq-lm-with-past", composite)
+    past = config.components()["decoder_with_past_model"]
+    names = {name for name in past.inputs if name.startswith("past_key_values")}
+    parts = [(part, kind) for part in ("decoder", "encoder") for kind in ("key", "value")]
+    assert names == {f"past_key_values.{i}.{part}.{kind}" for i in range(2) for part, kind in parts}
+    dummy = past.generate_dummy_inputs()
+    assert dummy["past_key_values.1.encoder.value"].shape[1::2] == (
+        4,
+        8,
+    )  # heads and head width, not the encoder's 6 x 8

@@ -249,6 +249,16 @@ class TextEncoderOnnxConfig(OnnxConfig):
         return specs
 
 
+def _dotted(config: Any, path: str) -> Any:
+    """``config.a.b`` for ``"a.b"``: a composite config's sizes live in its parts (``decoder.hidden_size``)."""
+    value = config
+    for attribute in path.split("."):
+        value = value.get(attribute) if isinstance(value, Mapping) else getattr(value, attribute, None)
+        if value is None:
+            return None
+    return value
+
+
 class NormalizedConfig:
     """Reads a model config under the common names whatever the architecture calls them.
 
@@ -272,7 +282,7 @@ class NormalizedConfig:
     def get(self, name: str) -> Any:
         candidates = ((self.names[name],) if name in self.names else ()) + self.FALLBACKS.get(name, (name,))
         for attribute in candidates:
-            value = getattr(self.config, attribute, None)
+            value = _dotted(self.config, attribute)
             if value is not None:
                 return value
         return None

@@ -70,7 +70,7 @@ NOT_TEXT_KEYS = frozenset(
         "codec_config",
         "encoder_config",
         "decoder_config",
-        "encoder",  # t5gemma, encoder-decoder: the sizes live in nested configs NormalizedConfig cannot read
+        "encoder",  # t5gemma (the encoder-decoder composite of two text models is recognised first)
         "decoder",
         "audio_encoder",
         "text_encoder",
@@ -217,6 +217,8 @@ def text_family(
     language model first (transformers has a causal-LM head and no masked-LM head for it); when not
     given, the config's ``architectures`` and the forward parameters decide.
     """
+    if _get(config, "model_type") == COMPOSITE_SEQ2SEQ:
+        return _composite_seq2seq(config)
     if not is_text_config(config, model_forward_parameters):
         return None
     keys = _keys(config)
@@ -237,6 +239,28 @@ def text_family(
     if parameters is not None and "bbox" in parameters:  # token boxes on a page (LayoutLM, LiLT)
         encoder["bbox"] = True
     return Family(TextEncoderOnnxConfig, encoder, "text-encoder")
+
+
+#: transformers' encoder-decoder made of two text models (``EncoderDecoderModel``: bert2bert, roberta2gpt2...).
+COMPOSITE_SEQ2SEQ = "encoder-decoder"
+#: Where its cache's sizes are: the decoder part's standard names (a config's ``attribute_map`` gives them
+#: to GPT-2's ``n_layer`` too), read through the dotted names of :class:`~.config.NormalizedConfig`.
+COMPOSITE_DECODER_NAMES: Mapping[str, str] = {
+    "num_layers": "decoder.num_hidden_layers",
+    "num_heads": "decoder.num_attention_heads",
+    "num_kv_heads": "decoder.num_key_value_heads",
+    "head_dim": "decoder.head_dim",
+    "hidden_size": "decoder.hidden_size",
+    "vocab_size": "decoder.vocab_size",
+}
+
+
+def _composite_seq2seq(config: Mapping[str, Any] | object) -> Family | None:
+    """The encoder-decoder family for an ``encoder-decoder`` config whose two parts are text models."""
+    parts = [_get(config, part) for part in ("encoder", "decoder")]
+    if any(part is None or not is_text_config(part) for part in parts):
+        return None
+    return Family(Seq2SeqOnnxConfig, {"names": dict(COMPOSITE_DECODER_NAMES)}, "seq2seq")
 
 
 #: The tasks an encoder-decoder type's standalone decoder (``BartForCausalLM``...) exports through the decoder family.
