@@ -446,6 +446,40 @@ def tiny_config_kwargs(model_type: str) -> dict[str, Any]:
     return kwargs
 
 
+#: The parts of a multimodal config the text path builds but never runs (a tower of each is made all the same).
+MODALITY_PARTS = ("vision_config", "audio_config", "vq_config")
+#: Per multimodal type, what its tiny config needs beyond tiny parts (the image tower's geometry, mostly).
+MULTIMODAL_OVERRIDES: Mapping[str, Mapping[str, Any]] = {
+    # one 28-pixel image of 2 x 2 patches, pooled to one token
+    "gemma3": {"mm_tokens_per_image": 1, "vision_config": {"image_size": 28, "patch_size": 14}},
+}
+
+
+def _multimodal_config(model_type: str) -> Any:
+    """A multimodal type's config for its text path: the tiny config of its text model type, tiny towers."""
+    from transformers import CONFIG_MAPPING
+
+    config = default_config(model_type)
+    text = config.text_config
+    if text.model_type in CONFIG_MAPPING and text.model_type != model_type:
+        text_values = tiny_config(text.model_type).to_dict()
+    else:
+        text_values = {**text.to_dict(), **_sizes(text.to_dict())}
+    kwargs: dict[str, Any] = {"text_config": text_values}
+    override = dict(MULTIMODAL_OVERRIDES.get(model_type, {}))
+    for name in MODALITY_PARTS:
+        part = getattr(config, name, None)
+        if part is not None:
+            values = part.to_dict() if hasattr(part, "to_dict") else dict(part)
+            kwargs[name] = {**values, **_sizes(values), **override.pop(name, {})}
+    # the text's own special tokens, inside the tiny vocabulary; image and audio tokens stay outside it, where
+    # random text never holds them
+    text_tokens = ("pad_token_id", "bos_token_id", "eos_token_id")
+    kwargs.update(_tiny_token_ids({k: v for k, v in config.to_dict().items() if k in text_tokens}))
+    kwargs.update(override)
+    return type(config)(**kwargs)
+
+
 def tiny_config(model_type: str) -> Any:
     """The type's config class with its sizes shrunk (hidden 32, 2 layers, 4 heads, 99 tokens...).
 
@@ -454,6 +488,8 @@ def tiny_config(model_type: str) -> Any:
     """
     if model_type in COMPOSITE_PARTS:
         return _composite_config(model_type, tiny_config)
+    if getattr(default_config(model_type), "text_config", None) is not None:
+        return _multimodal_config(model_type)
     config_class = type(default_config(model_type))
     kwargs = tiny_config_kwargs(model_type)
     try:

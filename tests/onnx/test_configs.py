@@ -122,3 +122,18 @@ def test_an_encoder_decoder_composite_reads_its_cache_sizes_from_the_decoder() -
         4,
         8,
     )  # heads and head width, not the encoder's 6 x 8
+
+
+def test_a_multimodal_causal_lm_exports_its_text_path_with_the_text_models_sizes() -> None:
+    """Gemma 3's config.json: the language model's sizes are under ``text_config``, the image tower's apart."""
+    text = {"model_type": "gemma3_text", "vocab_size": 50, "hidden_size": 32, "num_hidden_layers": 3}
+    text.update(num_attention_heads=4, num_key_value_heads=2, head_dim=8)
+    vision = {"model_type": "siglip_vision_model", "hidden_size": 48, "num_hidden_layers": 5, "num_attention_heads": 6}
+    gemma3 = {"model_type": "gemma3", "text_config": text, "vision_config": vision}
+    config = make("gemma3", "causal-lm-with-past", gemma3)
+    assert {name for name in config.inputs if name.startswith("past_key_values")} == {
+        f"past_key_values.{i}.{kind}" for i in range(3) for kind in ("key", "value")
+    }
+    dummy = config.generate_dummy_inputs()
+    assert dummy["past_key_values.2.value"].shape[1::2] == (2, 8)  # grouped-query heads of the text model
+    assert dummy["input_ids"].max() < 50

@@ -74,8 +74,13 @@ class OnnxConfig:
         min_opset: int | None = None,
         atol: float | None = None,
         names: Mapping[str, str] | None = None,
+        sizes_from: str | None = None,
     ) -> None:
-        """``names``: the architecture's names of the common config attributes (see :class:`NormalizedConfig`)."""
+        """``names``: the architecture's names of the common config attributes (see :class:`NormalizedConfig`).
+
+        ``sizes_from``: the part of a composite config that holds the sizes (``text_config`` of a multimodal
+        model exported for text, ``decoder`` of an encoder-decoder made of two models).
+        """
         self._config = _as_attributes(config)
         self.task = Task.of(task)
         if self.SUPPORTED_TASKS and self.task not in self.SUPPORTED_TASKS:
@@ -91,8 +96,9 @@ class OnnxConfig:
         self.min_opset = max(min_opset or self.MIN_ONNX_OPSET, self.MIN_ONNX_OPSET)
         self.atol = atol if atol is not None else self.ATOL_FOR_VALIDATION
         self.names = dict(names or {})
+        self.sizes_from = sizes_from
         #: The model config read under common names (``num_layers``, ``num_heads``...).
-        self.normalized = NormalizedConfig(self._config, self.names)
+        self.normalized = NormalizedConfig(self._config, self.names, part=sizes_from)
 
     @property
     def config(self) -> Any:
@@ -154,6 +160,11 @@ class OnnxConfig:
     def dtype_of(self, kind: str) -> str:
         return _FLOAT_DTYPES[self.float_dtype] if kind == "float" else _INT_DTYPES[self.int_dtype]
 
+    def _sizes_config(self) -> Any:
+        """The config that holds the vocabulary and token ids: the part named by ``sizes_from``, or the whole."""
+        part = None if self.sizes_from is None else _dotted(self._config, self.sizes_from)
+        return self._config if part is None else _as_attributes(part)
+
     def generate_dummy_inputs(self, shapes: DummyShapes = EXPORT_SHAPES, seed: int = 0, **sizes: int) -> dict[str, Any]:
         """Numpy dummy inputs of the given shapes, keyed by input name."""
         import numpy as np
@@ -166,7 +177,7 @@ class OnnxConfig:
                 if spec.kind == "position_ids"
                 else spec.kind,
                 tuple(shapes.size_of(axis) for axis in spec.axes),
-                self._config,
+                self._sizes_config(),
                 self.dtype_of(spec.kind),
                 rng,
             )
@@ -275,16 +286,20 @@ class NormalizedConfig:
         "vocab_size": ("vocab_size",),
     }
 
-    def __init__(self, config: Any, names: Mapping[str, str] | None = None) -> None:
+    def __init__(self, config: Any, names: Mapping[str, str] | None = None, part: str | None = None) -> None:
+        """``part``: a nested config read first (``text_config``, ``decoder``), the whole one after it."""
         self.config = config
         self.names = dict(names or {})
+        self.part = part
 
     def get(self, name: str) -> Any:
         candidates = ((self.names[name],) if name in self.names else ()) + self.FALLBACKS.get(name, (name,))
-        for attribute in candidates:
-            value = _dotted(self.config, attribute)
-            if value is not None:
-                return value
+        sources = [self.config] if self.part is None else [_dotted(self.config, self.part), self.config]
+        for source in sources:
+            for attribute in candidates:
+                value = None if source is None else _dotted(source, attribute)
+                if value is not None:
+                    return value
         return None
 
     @property
@@ -482,6 +497,11 @@ class Seq2SeqOnnxConfig(OnnxConfig):
     def _encoder_states(self) -> str:
         """The dimension name of the encoder's output length."""
         return _ENC_OUT if self.speech == "frames" else _ENC
+
+    def _sizes_config(self) -> Any:
+        """The config that holds the vocabulary and token ids: the part named by ``sizes_from``, or the whole."""
+        part = None if self.sizes_from is None else _dotted(self._config, self.sizes_from)
+        return self._config if part is None else _as_attributes(part)
 
     def generate_dummy_inputs(self, shapes: DummyShapes = EXPORT_SHAPES, seed: int = 0, **sizes: int) -> dict[str, Any]:
         shapes = shapes.with_sizes(**sizes)

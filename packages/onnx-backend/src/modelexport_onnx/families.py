@@ -219,6 +219,8 @@ def text_family(
     """
     if _get(config, "model_type") == COMPOSITE_SEQ2SEQ:
         return _composite_seq2seq(config)
+    if _get(config, "text_config") is not None:
+        return _text_path(config, model_forward_parameters, causal_lm)
     if not is_text_config(config, model_forward_parameters):
         return None
     keys = _keys(config)
@@ -243,16 +245,6 @@ def text_family(
 
 #: transformers' encoder-decoder made of two text models (``EncoderDecoderModel``: bert2bert, roberta2gpt2...).
 COMPOSITE_SEQ2SEQ = "encoder-decoder"
-#: Where its cache's sizes are: the decoder part's standard names (a config's ``attribute_map`` gives them
-#: to GPT-2's ``n_layer`` too), read through the dotted names of :class:`~.config.NormalizedConfig`.
-COMPOSITE_DECODER_NAMES: Mapping[str, str] = {
-    "num_layers": "decoder.num_hidden_layers",
-    "num_heads": "decoder.num_attention_heads",
-    "num_kv_heads": "decoder.num_key_value_heads",
-    "head_dim": "decoder.head_dim",
-    "hidden_size": "decoder.hidden_size",
-    "vocab_size": "decoder.vocab_size",
-}
 
 
 def _composite_seq2seq(config: Mapping[str, Any] | object) -> Family | None:
@@ -260,7 +252,33 @@ def _composite_seq2seq(config: Mapping[str, Any] | object) -> Family | None:
     parts = [_get(config, part) for part in ("encoder", "decoder")]
     if any(part is None or not is_text_config(part) for part in parts):
         return None
-    return Family(Seq2SeqOnnxConfig, {"names": dict(COMPOSITE_DECODER_NAMES)}, "seq2seq")
+    return Family(Seq2SeqOnnxConfig, {"sizes_from": "decoder"}, "seq2seq")  # the cache is the decoder's
+
+
+def _text_path(
+    config: Mapping[str, Any] | object, parameters: Collection[str] | None, causal_lm: bool | None
+) -> Family | None:
+    """The decoder family for a multimodal causal LM (Gemma 3 and 4, Qwen 3.5, Llama 4...) fed text alone.
+
+    Its language model is a decoder whose sizes are in ``text_config``; the image (or audio) inputs of its
+    forward are optional and left out, so the export is the text path: ids, mask, positions and cache.
+    """
+    text = _get(config, "text_config")
+    if text is None or not is_text_config(text) or _get(text, "is_encoder_decoder", False):
+        return None
+    if parameters is not None and "input_ids" not in parameters:
+        return None
+    architectures = _get(config, "architectures") or ()
+    generates = any(a.endswith(("ForConditionalGeneration", "ForCausalLM")) for a in architectures)
+    if not (causal_lm if causal_lm is not None else generates):
+        return None
+    options: dict[str, Any] = {"sizes_from": "text_config"}
+    if parameters is not None and "position_ids" not in parameters:
+        options["position_ids"] = False
+    names = _decoder_names(_keys(text))
+    if names:
+        options["names"] = names
+    return Family(DecoderOnnxConfig, options, "decoder")
 
 
 #: The tasks an encoder-decoder type's standalone decoder (``BartForCausalLM``...) exports through the decoder family.
