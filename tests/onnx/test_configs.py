@@ -137,3 +137,21 @@ def test_a_multimodal_causal_lm_exports_its_text_path_with_the_text_models_sizes
     dummy = config.generate_dummy_inputs()
     assert dummy["past_key_values.2.value"].shape[1::2] == (2, 8)  # grouped-query heads of the text model
     assert dummy["input_ids"].max() < 50
+
+
+def test_a_task_group_lists_its_own_familys_notes() -> None:
+    """A speech encoder-decoder's notes (its fixed frames) are not those of its standalone decoder's tasks."""
+    from modelexport_core.registry import ExporterConfigRegistry
+    from modelexport_onnx.architectures import Architecture
+    from modelexport_onnx.config import DecoderOnnxConfig, Seq2SeqOnnxConfig
+    from modelexport_onnx.registration import ArchitectureTable
+
+    decoder = Architecture(DecoderOnnxConfig, ("causal-lm",), {"position_ids": False})
+    speech = Architecture(
+        Seq2SeqOnnxConfig, ("speech2seq-lm", "causal-lm"), {"speech": "whisper"}, by_task={"causal-lm": decoder}
+    )
+    registry = ExporterConfigRegistry()
+    ArchitectureTable({"toy-speech": speech}).register(registry)
+    entries = registry.entries_for("onnx", "toy-speech") or {}
+    assert any("frames fixed" in note for note in entries["speech2seq-lm"].notes)
+    assert entries["causal-lm"].notes == ()

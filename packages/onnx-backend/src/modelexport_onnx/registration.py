@@ -35,10 +35,9 @@ class ConfigConstructor:
             options.setdefault("min_opset", architecture.min_opset)
         return architecture.config_class(config, task, **options)
 
-    @property
-    def notes(self) -> list[str]:
-        """What a user should know about this export, for the registry listing."""
-        notes = self.architecture.notes
+    def notes_for(self, task: str) -> list[str]:
+        """What a user should know about the export of ``task`` (its family's, which may be a task group's)."""
+        notes = self.architecture.for_task(task).notes
         reason = dynamo_only_reason(self.model_type)
         if reason is not None:
             notes.append(f"exported with dynamo (auto): TorchScript cannot trace it ({reason})")
@@ -58,13 +57,12 @@ class ArchitectureTable:
         """Register every row, each task with the frameworks it exports from and the export's notes."""
         for model_type, architecture in self.architectures.items():
             constructor = ConfigConstructor(model_type, architecture)
-            by_frameworks: dict[tuple[str, ...], list[str]] = {}
+            groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
             for task in architecture.tasks:
-                by_frameworks.setdefault(architecture.frameworks_for(task), []).append(task)
-            for frameworks, tasks in by_frameworks.items():
-                registry.register(
-                    BACKEND, model_type, tasks, constructor, frameworks=frameworks, notes=tuple(constructor.notes)
-                )
+                key = (architecture.frameworks_for(task), tuple(constructor.notes_for(task)))
+                groups.setdefault(key, []).append(task)
+            for (frameworks, notes), tasks in groups.items():
+                registry.register(BACKEND, model_type, tasks, constructor, frameworks=frameworks, notes=notes)
 
 
 #: What the ``modelexport.backends`` entry point ``onnx`` names.
