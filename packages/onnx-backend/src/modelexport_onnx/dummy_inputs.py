@@ -60,17 +60,20 @@ def validation_shapes_for(shapes: DummyShapes) -> DummyShapes:
     return DummyShapes(**changed)
 
 
+def _vocab_size(config: Any) -> int:
+    """The number of token ids random text may use (100 where the config does not say)."""
+    return int(getattr(config, "vocab_size", 100) or 100)
+
+
 def generate_array(kind: str, shape: tuple[int, ...], config: Any, dtype: str, rng: Any) -> Any:
     """One dummy array of ``kind`` (``token_ids``, ``attention_mask``, ``token_type_ids``, ``float``)."""
     import numpy as np
 
     if kind == "token_ids":
-        high = int(getattr(config, "vocab_size", 100) or 100)
-        return rng.integers(0, high, size=shape, dtype=np.int64).astype(dtype)
+        return rng.integers(0, _vocab_size(config), size=shape, dtype=np.int64).astype(dtype)
     if kind == "token_ids_ending_eos":  # one end-of-sequence token, last in every row (BART-style classifiers)
-        high = int(getattr(config, "vocab_size", 100) or 100)
         eos = int(getattr(config, "eos_token_id", 2))
-        ids = rng.integers(0, high - 1, size=shape, dtype=np.int64)
+        ids = rng.integers(0, _vocab_size(config) - 1, size=shape, dtype=np.int64)
         ids[ids >= eos] += 1  # no end-of-sequence token anywhere else
         ids[..., -1] = eos
         return ids.astype(dtype)
