@@ -175,11 +175,25 @@ def is_causal_lm(model_type: str) -> bool | None:
     return None if not causal and not masked else causal and not masked
 
 
+def _family_overrides() -> dict[str, Family]:
+    """Types whose config and base model say nothing of text while their text heads read token ids."""
+    from modelexport_onnx.config import TextEncoderOnnxConfig
+    from modelexport_onnx.families import Family
+
+    # Perceiver's config serves text, images and audio alike, and its base model needs a preprocessor;
+    # its masked-LM and classification heads embed token ids, and the masked-LM decodes fixed positions.
+    perceiver = {"token_type_ids": "never", "decoded_positions": True}
+    return {"perceiver": Family(TextEncoderOnnxConfig, perceiver, "text-encoder")}
+
+
 @cache
 def family_of(model_type: str) -> Family | None:
     """The export family of a model type, decided on its default config and base model's forward."""
     from modelexport_onnx.families import text_family
 
+    overrides = _family_overrides()
+    if model_type in overrides:
+        return overrides[model_type]
     try:
         config, parameters = default_config(model_type), forward_parameters(model_type)
     except Exception:  # a config or model class that cannot even be made here (a missing extra library)
@@ -274,6 +288,13 @@ _ROPE = {"rope_type": "default", "rope_theta": 10000.0}
 #: Per model type, what the generic shrinking gets wrong (keyword arguments of the config class).
 OVERRIDES: Mapping[str, Mapping[str, Any]] = {
     "distilbert": {"dim": HIDDEN, "hidden_dim": INTERMEDIATE},
+    "perceiver": {
+        "num_latents": 8,
+        "d_latents": HIDDEN,
+        "num_self_attends_per_block": LAYERS,
+        "num_self_attention_heads": HEADS,
+        "num_cross_attention_heads": HEADS,
+    },
     "squeezebert": {"embedding_size": HIDDEN, "intermediate_size": 36},  # grouped convolutions: 4 groups
     "dbrx": {
         "attn_config": {"kv_n_heads": KV_HEADS, "rope_theta": 10000.0, "clip_qkv": 8.0},

@@ -155,3 +155,19 @@ def test_a_task_group_lists_its_own_familys_notes() -> None:
     entries = registry.entries_for("onnx", "toy-speech") or {}
     assert any("frames fixed" in note for note in entries["speech2seq-lm"].notes)
     assert entries["causal-lm"].notes == ()
+
+
+def test_perceivers_masked_lm_logits_have_a_fixed_position_axis() -> None:
+    """Perceiver decodes one query per position of max_position_embeddings: only the batch axis is dynamic."""
+    perceiver = {"model_type": "perceiver", "vocab_size": 50, "d_model": 32, "max_position_embeddings": 64}
+    assert make("perceiver", "masked-lm", perceiver).outputs == {"logits": {0: "batch_size"}}
+    assert make("bert", "masked-lm").outputs == {"logits": {0: "batch_size", 1: "sequence_length"}}
+    entry = (registry_entries("perceiver"))["masked-lm"]
+    assert any("max_position_embeddings" in note for note in entry.notes)
+
+
+def registry_entries(model_type: str) -> dict:
+    from modelexport_core.registry import registry
+
+    TasksManager.get_supported_tasks_for_model_type("bert", "onnx")
+    return registry.entries_for("onnx", model_type) or {}

@@ -231,18 +231,38 @@ class TextEncoderOnnxConfig(OnnxConfig):
         *,
         token_type_ids: TokenTypeIds = "always",
         bbox: bool = False,
+        decoded_positions: bool = False,
         **kwargs: Any,
     ) -> None:
         """``token_type_ids``: ``always``, ``never`` or ``if-type-vocab`` (when ``type_vocab_size > 0``).
 
         ``bbox``: the model also reads each token's box on the page (LayoutLM, LiLT): ``bbox`` of
         (batch, sequence, 4) ``x0, y0, x1, y1`` coordinates.
+
+        ``decoded_positions``: the masked-LM head answers on a fixed number of positions, the config's
+        ``max_position_embeddings``, whatever the input's length (Perceiver decodes from its latents
+        with one query per position): that axis of ``logits`` is fixed, the first ``sequence_length``
+        rows are the input's.
         """
         if token_type_ids not in {"always", "never", "if-type-vocab"}:
             raise ValueError(f"token_type_ids must be 'always', 'never' or 'if-type-vocab', not {token_type_ids!r}.")
         self.token_type_ids: TokenTypeIds = token_type_ids
         self.bbox = bbox
+        self.decoded_positions = decoded_positions
         super().__init__(config, task, **kwargs)
+
+    @classmethod
+    def export_notes(cls, *, decoded_positions: bool = False, **options: Any) -> list[str]:
+        if decoded_positions:
+            return ["masked-lm logits: (batch_size, max_position_embeddings, vocab_size), the input's positions first"]
+        return []
+
+    @property
+    def outputs(self) -> dict[str, AxisNames]:
+        outputs = super().outputs
+        if self.decoded_positions and self.task == "masked-lm":
+            outputs["logits"] = {0: "batch_size"}
+        return outputs
 
     def _uses_token_type_ids(self) -> bool:
         if self.token_type_ids == "if-type-vocab":
