@@ -99,6 +99,8 @@ class OnnxConfig:
         self.sizes_from = sizes_from
         #: The model config read under common names (``num_layers``, ``num_heads``...).
         self.normalized = NormalizedConfig(self._config, self.names, part=sizes_from)
+        #: The config that holds the vocabulary and token ids: the part named by ``sizes_from``, or the whole.
+        self._tokens_config = self.normalized.sources[0]
 
     @property
     def config(self) -> Any:
@@ -160,11 +162,6 @@ class OnnxConfig:
     def dtype_of(self, kind: str) -> str:
         return _FLOAT_DTYPES[self.float_dtype] if kind == "float" else _INT_DTYPES[self.int_dtype]
 
-    def _sizes_config(self) -> Any:
-        """The config that holds the vocabulary and token ids: the part named by ``sizes_from``, or the whole."""
-        part = None if self.sizes_from is None else _dotted(self._config, self.sizes_from)
-        return self._config if part is None else _as_attributes(part)
-
     def generate_dummy_inputs(self, shapes: DummyShapes = EXPORT_SHAPES, seed: int = 0, **sizes: int) -> dict[str, Any]:
         """Numpy dummy inputs of the given shapes, keyed by input name."""
         import numpy as np
@@ -177,7 +174,7 @@ class OnnxConfig:
                 if spec.kind == "position_ids"
                 else spec.kind,
                 tuple(shapes.size_of(axis) for axis in spec.axes),
-                self._sizes_config(),
+                self._tokens_config,
                 self.dtype_of(spec.kind),
                 rng,
             )
@@ -311,13 +308,15 @@ class NormalizedConfig:
         self.config = config
         self.names = dict(names or {})
         self.part = part
+        nested = None if part is None else _dotted(config, part)
+        #: Where names are looked up, in order: the part (when the config has it), then the whole config.
+        self.sources: tuple[Any, ...] = (config,) if nested is None else (_as_attributes(nested), config)
 
     def get(self, name: str) -> Any:
         candidates = ((self.names[name],) if name in self.names else ()) + self.FALLBACKS.get(name, (name,))
-        sources = [self.config] if self.part is None else [_dotted(self.config, self.part), self.config]
-        for source in sources:
+        for source in self.sources:
             for attribute in candidates:
-                value = None if source is None else _dotted(source, attribute)
+                value = _dotted(source, attribute)
                 if value is not None:
                     return value
         return None
@@ -517,11 +516,6 @@ class Seq2SeqOnnxConfig(OnnxConfig):
     def _encoder_states(self) -> str:
         """The dimension name of the encoder's output length."""
         return _ENC_OUT if self.speech == "frames" else _ENC
-
-    def _sizes_config(self) -> Any:
-        """The config that holds the vocabulary and token ids: the part named by ``sizes_from``, or the whole."""
-        part = None if self.sizes_from is None else _dotted(self._config, self.sizes_from)
-        return self._config if part is None else _as_attributes(part)
 
     def generate_dummy_inputs(self, shapes: DummyShapes = EXPORT_SHAPES, seed: int = 0, **sizes: int) -> dict[str, Any]:
         shapes = shapes.with_sizes(**sizes)
