@@ -229,13 +229,7 @@ def text_family(
         names = _seq2seq_names(keys)
         return Family(Seq2SeqOnnxConfig, {"names": names} if names else {}, "seq2seq")
     if causal_lm if causal_lm is not None else _looks_causal(config, parameters):
-        options: dict[str, Any] = {}
-        if parameters is not None and "position_ids" not in parameters:
-            options["position_ids"] = False
-        names = _decoder_names(keys)
-        if names:
-            options["names"] = names
-        return Family(DecoderOnnxConfig, options, "decoder")
+        return _decoder_family(keys, parameters)
     token_type_ids = _token_type_ids(config, parameters)
     encoder: dict[str, Any] = {} if token_type_ids == "always" else {"token_type_ids": token_type_ids}
     if parameters is not None and "bbox" in parameters:  # token boxes on a page (LayoutLM, LiLT)
@@ -272,10 +266,15 @@ def _text_path(
     generates = any(a.endswith(("ForConditionalGeneration", "ForCausalLM")) for a in architectures)
     if not (causal_lm if causal_lm is not None else generates):
         return None
-    options: dict[str, Any] = {"sizes_from": "text_config"}
+    return _decoder_family(_keys(text), parameters, sizes_from="text_config")
+
+
+def _decoder_family(keys: set[str], parameters: Collection[str] | None, **options: Any) -> Family:
+    """The decoder family for a config with ``keys``: no ``position_ids`` where the forward takes none, the
+    names of the sizes where the usual ones are missing."""
     if parameters is not None and "position_ids" not in parameters:
         options["position_ids"] = False
-    names = _decoder_names(_keys(text))
+    names = _decoder_names(keys)
     if names:
         options["names"] = names
     return Family(DecoderOnnxConfig, options, "decoder")
