@@ -18,6 +18,7 @@ under a timeout: a hang, a crash or a leak of one model cannot stall, kill or sk
 from __future__ import annotations
 
 import argparse
+import copy
 import inspect
 import json
 import math
@@ -117,7 +118,10 @@ def forward_parameters(model_type: str) -> tuple[str, ...]:
     """The names of the base model's ``forward`` parameters (read from the class: nothing is built)."""
     import transformers
 
-    model_class = getattr(transformers, _class_name(model_type))
+    return _forward_names(getattr(transformers, _class_name(model_type)))
+
+
+def _forward_names(model_class: Any) -> tuple[str, ...]:
     return tuple(name for name in inspect.signature(model_class.forward).parameters if name != "self")
 
 
@@ -129,8 +133,7 @@ def head_forward_parameters(model_type: str, task: str) -> tuple[str, ...]:
     name = _mapping(task.removesuffix("-with-past")).get(model_type)
     if not name:
         return forward_parameters(model_type)
-    model_class = getattr(transformers, str(name if isinstance(name, str) else name[0]))
-    return tuple(parameter for parameter in inspect.signature(model_class.forward).parameters if parameter != "self")
+    return _forward_names(getattr(transformers, str(name if isinstance(name, str) else name[0])))
 
 
 #: Composite types and the text types of their parts: transformers' ``EncoderDecoderConfig`` has no defaults,
@@ -156,7 +159,7 @@ def _composite_config(model_type: str, part_config: Callable[[str], Any]) -> Any
 
     encoder_type, decoder_type = COMPOSITE_PARTS[model_type]
     encoder = part_config(encoder_type)
-    decoder = type(part_config(decoder_type)).from_dict(part_config(decoder_type).to_dict())
+    decoder = copy.deepcopy(part_config(decoder_type))  # defaults are cached: change a copy
     decoder.is_decoder, decoder.add_cross_attention = True, True
     config = CONFIG_MAPPING[model_type].from_encoder_decoder_configs(encoder, decoder)
     # generation starts from the decoder's start token and pads with the encoder's (bert2bert: [CLS], [PAD])
