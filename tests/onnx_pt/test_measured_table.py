@@ -44,6 +44,16 @@ def test_every_planned_pair_passed_or_failed_with_a_reason() -> None:
     assert all(failure["reason"] for failure in FAILURES)
 
 
+def test_every_row_has_the_family_and_options_the_walk_gives_now() -> None:
+    stale = [
+        model_type
+        for model_type, row in TABLE["types"].items()
+        if (family := text_walk.family_of(model_type)) is None
+        or (family.name, family.options) != (row["family"], row["options"])
+    ]
+    assert not stale, f"rows the walk would now write otherwise (run it with --types): {stale}"
+
+
 def test_the_registry_advertises_what_passed() -> None:
     TasksManager.get_supported_tasks_for_model_type("bert", "onnx")
     for model_type, task in sorted(PASSED):
