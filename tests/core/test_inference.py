@@ -17,7 +17,7 @@ from modelexport_core import (
     TaskInferenceError,
     TasksManager,
 )
-from modelexport_core.inference import task_from_class_name
+from modelexport_core.inference import task_from_class_name, task_from_pipeline_tag
 from modelexport_core.registry import registry
 
 from modelexport.cli import main
@@ -380,8 +380,7 @@ def test_image_to_text_head_is_not_exportable(model_dir) -> None:
     ):
         TasksManager.infer_task_from_model(str(model_dir(config)))
     path = model_dir({"model_type": "vision-encoder-decoder", "architectures": ["VisionEncoderDecoderModel"]}, name="v")
-    with pytest.raises(TaskInferenceError, match="VisionEncoderDecoderModel has no task"):
-        TasksManager.infer_task_from_model(str(path))
+    assert TasksManager.infer_task_from_model(str(path)) == "vision2seq-lm"
 
 
 def test_generation_class_names() -> None:
@@ -393,7 +392,7 @@ def test_generation_class_names() -> None:
     assert task_from_class_name("EncoderDecoderModel") == "seq2seq-lm"
     assert task_from_class_name("SeamlessM4TForTextToText") == "seq2seq-lm"
     assert task_from_class_name("SpeechT5ForSpeechToText") == "speech2seq-lm"
-    assert task_from_class_name("VisionEncoderDecoderModel") is None
+    assert task_from_class_name("VisionEncoderDecoderModel") == "vision2seq-lm"
     # ``is_decoder: false`` (written by transformers 5) is no hint; T5's num_decoder_layers is
     assert task_from_class_name("XForConditionalGeneration", {"model_type": "x", "is_decoder": False}) is None
     assert task_from_class_name("XForConditionalGeneration", {"model_type": "x", "num_decoder_layers": 6}) == (
@@ -470,3 +469,50 @@ def test_generation_heads_without_transformers(tmp_path: Path) -> None:
     for _, task in GENERATION_CHECKPOINTS.values():
         expected += [task, task]  # TasksManager, then the command
     assert result.stdout.splitlines() == [*expected, "loaded: []"]
+
+
+def test_audio_and_vision_class_names() -> None:
+    assert task_from_class_name("Wav2Vec2ForCTC") == "audio-ctc"
+    assert task_from_class_name("WavLMForXVector") == "audio-xvector"
+    assert task_from_class_name("UniSpeechSatForAudioFrameClassification") == "audio-frame-classification"
+    assert task_from_class_name("WhisperForAudioClassification") == "audio-classification"
+    assert task_from_class_name("DPTForDepthEstimation") == "depth-estimation"
+    assert task_from_class_name("Swin2SRForImageSuperResolution") == "image-to-image"
+    assert task_from_class_name("VitPoseForPoseEstimation") == "keypoint-detection"
+    assert task_from_class_name("PatchTSTForPrediction") == "time-series-forecasting"
+    assert task_from_class_name("SamModel") == "mask-generation"
+    assert task_from_class_name("VitsModel") == "text-to-audio"
+    assert task_from_class_name("SpeechT5ForTextToSpeech") == "text-to-audio"
+    assert task_from_class_name("CLIPModel", {"model_type": "clip"}) == "zero-shot-image-classification"
+    assert task_from_class_name("TFCLIPModel", {"model_type": "clip"}) == "zero-shot-image-classification"
+
+
+def test_the_model_type_decides_a_shared_class_suffix() -> None:
+    """``...ForSequenceClassification`` classifies audio for wav2vec2 and text for BERT; ``...ForObjectDetection``
+    detects text queries for OWL-ViT: the tasks the model type registers decide."""
+    registry.register("test-backend", "toy-speech", ["default", "audio-classification"], dict)
+    registry.register("test-backend", "toy-owl", ["zero-shot-object-detection"], dict)
+    try:
+        config = {"model_type": "toy-speech"}
+        assert task_from_class_name("ToySpeechForSequenceClassification", config) == "audio-classification"
+        assert task_from_class_name("ToyOwlForObjectDetection", {"model_type": "toy-owl"}) == (
+            "zero-shot-object-detection"
+        )
+        assert task_from_class_name("BertForSequenceClassification", {"model_type": "bert"}) == (
+            "sequence-classification"
+        )
+        assert task_from_class_name("DetrForObjectDetection", {"model_type": "detr"}) == "object-detection"
+    finally:
+        registry.unregister_model_type("test-backend", "toy-speech")
+        registry.unregister_model_type("test-backend", "toy-owl")
+
+
+def test_a_speech_recognition_tag_means_ctc_for_a_ctc_model_type() -> None:
+    registry.register("test-backend", "toy-ctc", ["default", "audio-ctc"], dict)
+    try:
+        assert task_from_pipeline_tag("automatic-speech-recognition", "toy-ctc") == "audio-ctc"
+        assert task_from_pipeline_tag("automatic-speech-recognition", "whatever") == "speech2seq-lm"
+        assert task_from_pipeline_tag("automatic-speech-recognition") == "speech2seq-lm"
+        assert TasksManager.task_for_model_type("automatic-speech-recognition", "toy-ctc") == "audio-ctc"
+    finally:
+        registry.unregister_model_type("test-backend", "toy-ctc")

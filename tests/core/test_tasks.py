@@ -26,8 +26,21 @@ TABLE = {
     "masked-im": [],
     "semantic-segmentation": [],
     "speech2seq-lm": ["automatic-speech-recognition"],
+    "audio-ctc": [],
+    "audio-classification": [],
+    "audio-frame-classification": [],
+    "audio-xvector": [],
+    "zero-shot-image-classification": [],
+    "zero-shot-object-detection": [],
+    "vision2seq-lm": ["image-to-text"],
+    "depth-estimation": [],
+    "image-to-image": [],
+    "keypoint-detection": ["pose-estimation"],
+    "mask-generation": [],
+    "text-to-audio": ["text-to-speech"],
+    "time-series-forecasting": [],
 }
-WITH_PAST = ["default", "causal-lm", "seq2seq-lm", "speech2seq-lm"]
+WITH_PAST = ["default", "causal-lm", "seq2seq-lm", "speech2seq-lm", "vision2seq-lm"]
 
 
 def test_every_row_of_the_task_table_is_canonical() -> None:
@@ -150,3 +163,21 @@ def test_task_modality_and_canonical_values() -> None:
     assert all(isinstance(t, Task) for t in TasksManager.get_all_tasks())
     assert isinstance(TasksManager.map_from_synonym("fill-mask"), Task)
     assert isinstance(base_task("text-generation-with-past"), Task)
+
+
+def test_the_model_type_decides_what_speech_recognition_means() -> None:
+    """``automatic-speech-recognition`` is an encoder-decoder's task for Whisper and CTC for wav2vec2."""
+    from modelexport_core.tasks import task_for_model_type
+
+    whisper = ["speech2seq-lm", "speech2seq-lm-with-past", "audio-classification"]
+    wav2vec2 = ["default", "audio-ctc", "audio-classification"]
+    assert task_for_model_type("automatic-speech-recognition", whisper) == "speech2seq-lm"
+    assert task_for_model_type("automatic-speech-recognition-with-past", whisper) == "speech2seq-lm-with-past"
+    assert task_for_model_type("automatic-speech-recognition", wav2vec2) == "audio-ctc"
+    # CTC has no cache: the with-past name keeps its synonym's meaning, which the registry then refuses
+    assert task_for_model_type("automatic-speech-recognition-with-past", wav2vec2) == "speech2seq-lm-with-past"
+    assert task_for_model_type("automatic-speech-recognition", []) == "speech2seq-lm"
+    assert task_for_model_type("fill-mask", wav2vec2) == "masked-lm"  # other names mean one task
+    assert Task.of("audio-ctc").modality == "audio"
+    assert Task.of("zero-shot-image-classification").modality == "multimodal"
+    assert Task.of("time-series-forecasting").modality == "time-series"

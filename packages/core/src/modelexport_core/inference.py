@@ -22,25 +22,40 @@ from typing import Any
 from .errors import PluginLoadError, TaskInferenceError
 from .model_source import ModelReference, read_config_file, read_pipeline_tag
 from .registry import registry
-from .tasks import PIPELINE_TAG_TO_TASK, Task
+from .tasks import MODEL_TYPE_DECIDES, PIPELINE_TAG_TO_TASK, Task, task_for_model_type
 
 #: Table value of a class name that may be any generation task: resolved with the model type and config.
 _GENERATION = "generation"
 
-#: Class-name suffix -> task, most specific first. ``None`` marks a class we cannot export.
-_SUFFIX_TO_TASK: tuple[tuple[str, str | None], ...] = (
+#: Class-name suffix -> task, most specific first. ``None`` marks a class we cannot export; a tuple, a class name
+#: whose task the model type decides (the first of them that the model type registers; else the first).
+_SUFFIX_TO_TASK: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
     ("ForImageClassificationWithTeacher", "image-classification"),
-    ("ForSequenceClassification", "sequence-classification"),
+    # wav2vec2 and its kin classify audio with a "...ForSequenceClassification" head
+    ("ForSequenceClassification", ("sequence-classification", "audio-classification")),
+    ("ForAudioClassification", "audio-classification"),
+    ("ForAudioFrameClassification", "audio-frame-classification"),
+    ("ForXVector", "audio-xvector"),
+    ("ForCTC", "audio-ctc"),
     ("ForTokenClassification", "token-classification"),
     ("ForQuestionAnswering", "question-answering"),
     ("ForMultipleChoice", "multiple-choice"),
     ("ForImageClassification", "image-classification"),
-    ("ForObjectDetection", "object-detection"),
+    # OWL-ViT and OWLv2 detect what a text query names with an "...ForObjectDetection" class
+    ("ForObjectDetection", ("object-detection", "zero-shot-object-detection")),
     ("ForImageSegmentation", "image-segmentation"),
     ("ForUniversalSegmentation", "image-segmentation"),
     ("ForInstanceSegmentation", "image-segmentation"),
     ("ForSemanticSegmentation", "semantic-segmentation"),
     ("ForMaskedImageModeling", "masked-im"),
+    ("ForDepthEstimation", "depth-estimation"),
+    ("ForImageSuperResolution", "image-to-image"),
+    ("ForPoseEstimation", "keypoint-detection"),
+    ("ForPrediction", "time-series-forecasting"),
+    ("ForTextToSpeech", "text-to-audio"),
+    ("VitsModel", "text-to-audio"),
+    ("SamModel", "mask-generation"),
+    ("SamHQModel", "mask-generation"),
     ("ForSpeechSeq2Seq", "speech2seq-lm"),
     ("ForSpeechToText", "speech2seq-lm"),
     ("ForSeq2SeqLM", "seq2seq-lm"),
@@ -48,7 +63,7 @@ _SUFFIX_TO_TASK: tuple[tuple[str, str | None], ...] = (
     ("ForConditionalGeneration", _GENERATION),
     ("MarianMTModel", _GENERATION),  # not every "...MTModel": FSMTModel is a base model
     ("SpeechEncoderDecoderModel", "speech2seq-lm"),
-    ("VisionEncoderDecoderModel", None),  # image-to-text
+    ("VisionEncoderDecoderModel", "vision2seq-lm"),
     ("EncoderDecoderModel", "seq2seq-lm"),
     ("ForSegmentation", "image-segmentation"),
     ("ForMaskedLM", "masked-lm"),
@@ -56,12 +71,15 @@ _SUFFIX_TO_TASK: tuple[tuple[str, str | None], ...] = (
     ("LMHeadModel", "causal-lm"),
     ("DoubleHeadsModel", None),
     ("WithLMHead", "masked-lm"),
+    # CLIP and its kin: the dual encoder is what zero-shot image classification runs
+    ("CLIPModel", ("zero-shot-image-classification", "default")),
+    ("SiglipModel", ("zero-shot-image-classification", "default")),
     ("Model", "default"),
 )
 
 #: The tasks a generation head can have; the registered tasks of its model type pick one.
-_SEQ2SEQ, _SPEECH2SEQ = Task.of("seq2seq-lm"), Task.of("speech2seq-lm")
-_GENERATION_TASKS = frozenset({_SEQ2SEQ, _SPEECH2SEQ})
+_SEQ2SEQ, _SPEECH2SEQ, _VISION2SEQ = Task.of("seq2seq-lm"), Task.of("speech2seq-lm"), Task.of("vision2seq-lm")
+_GENERATION_TASKS = frozenset({_SEQ2SEQ, _SPEECH2SEQ, _VISION2SEQ, Task.of("text-to-audio")})
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,7 @@ class _ConfigHint:
 #: Config hints for a generation head whose model type's registered tasks do not decide; first match wins.
 #: transformers writes only the keys that differ from the base config, so each family has a hint of its own.
 _GENERATION_HINTS: tuple[_ConfigHint, ...] = (
+    _ConfigHint(_VISION2SEQ, ("vision_config", "text_config"), ("is_encoder_decoder",)),  # pix2struct
     _ConfigHint(None, ("vision_config",), kind="an image-to-text model (its config has a vision_config)"),
     _ConfigHint(_SPEECH2SEQ, (), ("num_mel_bins", "input_feat_per_channel")),
     _ConfigHint(_SEQ2SEQ, ("is_encoder_decoder",)),
@@ -97,7 +116,7 @@ _GENERATION_HINTS: tuple[_ConfigHint, ...] = (
 )
 
 
-def _table_row(class_name: str) -> tuple[str, str | None] | None:
+def _table_row(class_name: str) -> tuple[str, str | tuple[str, ...] | None] | None:
     """The row of ``_SUFFIX_TO_TASK`` that ``class_name`` matches, ``None`` when none does."""
     name = class_name.removeprefix("TF").removeprefix("Flax")
     return next((row for row in _SUFFIX_TO_TASK if name.endswith(row[0])), None)
@@ -113,7 +132,15 @@ def task_from_class_name(class_name: str, config: Mapping[str, Any] | None = Non
         return None
     if row[1] == _GENERATION:
         return _generation_task(config or {})[0]
+    if isinstance(row[1], tuple):
+        return _task_of_model_type(row[1], (config or {}).get("model_type"))
     return Task.of(row[1]) if row[1] is not None else None
+
+
+def _task_of_model_type(choices: tuple[str, ...], model_type: object) -> Task:
+    """The first of ``choices`` that ``model_type`` registers (with any backend); the first one otherwise."""
+    registered = _registered_tasks(model_type) if isinstance(model_type, str) and model_type else set()
+    return next((Task.of(c) for c in choices if Task.of(c) in registered), Task.of(choices[0]))
 
 
 def _generation_task(config: Mapping[str, Any]) -> tuple[Task | None, str]:
@@ -123,7 +150,9 @@ def _generation_task(config: Mapping[str, Any]) -> tuple[Task | None, str]:
     generation task; otherwise the first matching config hint does.
     """
     model_type = config.get("model_type")
-    registered = _registered_generation_tasks(model_type) if isinstance(model_type, str) and model_type else set()
+    registered = (
+        _registered_tasks(model_type) & _GENERATION_TASKS if isinstance(model_type, str) and model_type else set()
+    )
     if len(registered) == 1:
         return next(iter(registered)), ""
     for hint in _GENERATION_HINTS:
@@ -142,8 +171,8 @@ def _generation_task(config: Mapping[str, Any]) -> tuple[Task | None, str]:
     )
 
 
-def _registered_generation_tasks(model_type: str) -> set[Task]:
-    """The generation tasks (without ``-with-past``) that the installed backends register for ``model_type``."""
+def _registered_tasks(model_type: str) -> set[Task]:
+    """The tasks (without ``-with-past``) that the installed backends register for ``model_type``."""
     from .plugins import backend_names, ensure_backend_loaded
 
     found: set[Task] = set()
@@ -153,7 +182,7 @@ def _registered_generation_tasks(model_type: str) -> set[Task]:
         except PluginLoadError:  # a backend that does not load has no say; the config hints still apply
             continue
         found.update(Task.of(task).base for task in registry.entries_for(backend, model_type) or {})
-    return found & _GENERATION_TASKS
+    return found
 
 
 def explain_class_name(class_name: str, config: Mapping[str, Any] | None = None) -> str | None:
@@ -179,14 +208,23 @@ def task_from_config(config: Mapping[str, Any]) -> Task | None:
     return None
 
 
-def task_from_pipeline_tag(tag: str | None) -> Task | None:
-    """The task a Hub ``pipeline_tag`` stands for, if it is one of ours."""
-    return PIPELINE_TAG_TO_TASK.get(tag) if tag else None
+def task_from_pipeline_tag(tag: str | None, model_type: object = None) -> Task | None:
+    """The task a Hub ``pipeline_tag`` stands for, if it is one of ours.
+
+    A tag whose task the model type decides (``automatic-speech-recognition``: CTC or encoder-decoder) asks
+    the tasks that ``model_type`` registers.
+    """
+    if not tag:
+        return None
+    task = PIPELINE_TAG_TO_TASK.get(tag)
+    if task is None or tag not in MODEL_TYPE_DECIDES or not isinstance(model_type, str) or not model_type:
+        return task
+    return task_for_model_type(tag, _registered_tasks(model_type))
 
 
 def _task_of_directory(directory: Path, config: Mapping[str, Any], what: str) -> Task:
     """The task that the config's architectures or the model card of ``directory`` name."""
-    task = task_from_config(config) or task_from_pipeline_tag(read_pipeline_tag(directory))
+    task = task_from_config(config) or task_from_pipeline_tag(read_pipeline_tag(directory), config.get("model_type"))
     if task is None:
         architectures = config.get("architectures") or "none"
         raise TaskInferenceError(
@@ -252,7 +290,7 @@ def _infer_from_hub(reference: ModelReference) -> Task:
     info = reference.hub_info
     if info is not None:
         task = (
-            task_from_pipeline_tag(info.pipeline_tag)
+            task_from_pipeline_tag(info.pipeline_tag, info.config.get("model_type"))
             or (task_from_class_name(info.auto_model, info.config) if info.auto_model else None)
             or task_from_config(info.config)
         )

@@ -263,6 +263,13 @@ class ModelReference:
             raise self._not_cached()
         return read_config_file(self._download_config())
 
+    def config_at_hand(self) -> dict[str, Any] | None:
+        """:attr:`config` when reading it asks no server (read already, a local folder, a cached snapshot)."""
+        if "config" in self.__dict__ or self._source.directory is not None:
+            return self.config
+        snapshot = self.snapshot()
+        return self.config if snapshot is not None and (snapshot / "config.json").is_file() else None
+
     def _download_config(self) -> Path:
         """Fetch ``config.json`` into the Hub cache; the folder that holds it."""
         from huggingface_hub import hf_hub_download

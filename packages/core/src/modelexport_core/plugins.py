@@ -72,6 +72,16 @@ class FrameworkPlugin(Protocol):
         ...
 
 
+@runtime_checkable
+class ModelClassResolver(Protocol):
+    """A framework that can tell which class loads a given model type (optional for a framework plugin)."""
+
+    def resolve_model_class(self, names: str | tuple[str, ...], model_type: str, fallbacks: tuple[str, ...]) -> type:
+        """The first auto class of ``names`` that maps ``model_type``; where none does, the first of
+        ``fallbacks`` (the config's own architecture classes of the task, named as in PyTorch) that exists."""
+        ...
+
+
 class _EntryPointCache:
     """Entry points of one group, read once and shared by every thread."""
 

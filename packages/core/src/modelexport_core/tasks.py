@@ -10,6 +10,7 @@ canonical name, so code that holds one never parses it again.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import MappingProxyType
 from typing import Any, final
 
@@ -33,10 +34,23 @@ _BASE_TASKS: dict[str, str] = {
     "masked-im": "vision",
     "semantic-segmentation": "vision",
     "speech2seq-lm": "audio",
+    "audio-ctc": "audio",
+    "audio-classification": "audio",
+    "audio-frame-classification": "audio",
+    "audio-xvector": "audio",
+    "zero-shot-image-classification": "multimodal",
+    "zero-shot-object-detection": "multimodal",
+    "vision2seq-lm": "vision",
+    "depth-estimation": "vision",
+    "image-to-image": "vision",
+    "keypoint-detection": "vision",
+    "mask-generation": "vision",
+    "text-to-audio": "text",
+    "time-series-forecasting": "time-series",
 }
 
 #: Base tasks that also exist with a key/value cache.
-_TASKS_WITH_PAST: frozenset[str] = frozenset({"default", "causal-lm", "seq2seq-lm", "speech2seq-lm"})
+_TASKS_WITH_PAST: frozenset[str] = frozenset({"default", "causal-lm", "seq2seq-lm", "speech2seq-lm", "vision2seq-lm"})
 
 #: Modern (pipeline) name -> canonical base task.
 _BASE_SYNONYMS: dict[str, str] = {
@@ -46,7 +60,16 @@ _BASE_SYNONYMS: dict[str, str] = {
     "text2text-generation": "seq2seq-lm",
     "text-classification": "sequence-classification",
     "automatic-speech-recognition": "speech2seq-lm",
+    "image-to-text": "vision2seq-lm",
+    "text-to-speech": "text-to-audio",
+    "pose-estimation": "keypoint-detection",
 }
+
+#: Names whose task the model type decides: the first task is the synonym's, the others are what a model type
+#: that registers none of the earlier ones means by the name (``automatic-speech-recognition`` of a CTC model).
+MODEL_TYPE_DECIDES: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
+    {"automatic-speech-recognition": ("speech2seq-lm", "audio-ctc")}
+)
 
 
 @final
@@ -117,7 +140,7 @@ class Task(str):
 
     @property
     def modality(self) -> str:
-        """``text``, ``vision`` or ``audio``: what kind of input the task's models take."""
+        """``text``, ``vision``, ``audio``, ``multimodal`` or ``time-series``: what the task's models take."""
         return _BASE_TASKS[self.base]
 
 
@@ -155,9 +178,40 @@ PIPELINE_TAG_TO_TASK: MappingProxyType[str, Task] = MappingProxyType(
             "object-detection": "object-detection",
             "image-segmentation": "image-segmentation",
             "zero-shot-classification": "sequence-classification",
+            "audio-classification": "audio-classification",
+            "zero-shot-image-classification": "zero-shot-image-classification",
+            "zero-shot-object-detection": "zero-shot-object-detection",
+            "depth-estimation": "depth-estimation",
+            "image-to-image": "image-to-image",
+            "keypoint-detection": "keypoint-detection",
+            "mask-generation": "mask-generation",
+            "time-series-forecasting": "time-series-forecasting",
+            "text-to-audio": "text-to-audio",
         }.items()
     }
 )
+
+
+def task_for_model_type(name: str, registered: Iterable[str]) -> Task:
+    """The task ``name`` means for a model type that registers the tasks ``registered``.
+
+    Most names mean one task whatever the model; a name of :data:`MODEL_TYPE_DECIDES` means the first of its
+    tasks that the model type registers (``automatic-speech-recognition``: ``speech2seq-lm`` for Whisper,
+    ``audio-ctc`` for wav2vec2), keeping a ``-with-past`` suffix where that task has the variant.
+    """
+    canonical = Task.of(name)
+    key = name.strip().lower().replace("_", "-")
+    past = key.endswith(WITH_PAST_SUFFIX)
+    choices = MODEL_TYPE_DECIDES.get(key.removesuffix(WITH_PAST_SUFFIX))
+    if choices is None:
+        return canonical
+    known = {Task.of(task) for task in registered}
+    for choice in choices:
+        task = Task.of(choice)
+        candidate = _CANONICAL.get(task + WITH_PAST_SUFFIX) if past else task
+        if candidate is not None and candidate in known:
+            return candidate
+    return canonical
 
 
 def get_all_tasks() -> list[Task]:

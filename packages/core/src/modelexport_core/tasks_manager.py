@@ -14,9 +14,9 @@ from . import framework as _framework
 from . import hub
 from . import inference as _inference
 from . import tasks as _tasks
-from .errors import UnknownModelTypeError, UnsupportedTaskError, did_you_mean
+from .errors import PluginLoadError, UnknownModelTypeError, UnsupportedTaskError, did_you_mean
 from .model_source import ModelReference
-from .plugins import backend_names, ensure_backend_loaded, framework_plugins, get_framework
+from .plugins import ModelClassResolver, backend_names, ensure_backend_loaded, framework_plugins, get_framework
 from .registry import ConfigConstructor, RegistryEntry, bind_task, normalize_model_type, registry
 from .tasks import Task
 
@@ -45,6 +45,25 @@ class TasksManager:
         return _tasks.synonyms_for_task(task)
 
     # --- frameworks -------------------------------------------------------------------------
+
+    @staticmethod
+    def task_for_model_type(task: str, model_type: object, exporter: str | None = None) -> Task:
+        """The canonical task ``task`` means for ``model_type``.
+
+        Most names mean one task; ``automatic-speech-recognition`` means ``speech2seq-lm`` for an
+        encoder-decoder (Whisper) and ``audio-ctc`` for a CTC model (wav2vec2): the tasks the model type
+        registers with ``exporter`` (every installed backend when ``None``) decide.
+        """
+        if not isinstance(model_type, str) or not model_type:
+            return Task.of(task)
+        backends = [exporter] if exporter else sorted({*backend_names(), *registry.backends()})
+        registered: set[str] = set()
+        for backend in backends:
+            try:
+                registered.update(TasksManager._entries_for_model_type(model_type, backend))
+            except (UnknownModelTypeError, PluginLoadError):
+                continue
+        return _tasks.task_for_model_type(task, registered)
 
     @staticmethod
     def get_available_frameworks() -> list[str]:
@@ -79,6 +98,22 @@ class TasksManager:
         if model_class_name is not None:
             return plugin.resolve_class(model_class_name)
         return plugin.resolve_class(TasksManager.get_autoclass_name(task, plugin.name))
+
+    @staticmethod
+    def _model_class_for(task: Task, framework: str, config: dict[str, Any]) -> type:
+        """The class that loads a model of ``config`` for ``task``: the task's auto class where it maps the
+        model type, else the config's own architecture class when that class is one of the task."""
+        plugin = get_framework(framework)
+        own = tuple(
+            name
+            for name in config.get("architectures") or ()
+            if isinstance(name, str) and _inference.task_from_class_name(name, config) == task.base
+        )
+        model_type = config.get("model_type")
+        names = TasksManager.get_autoclass_name(task, plugin.name)
+        if isinstance(plugin, ModelClassResolver) and isinstance(model_type, str):
+            return plugin.resolve_model_class(names, model_type, own)
+        return plugin.resolve_class(names)
 
     @staticmethod
     def determine_framework(
@@ -122,9 +157,15 @@ class TasksManager:
         is set, and pickled weights load with torch's ``weights_only``.
         """
         reference = ModelReference.resolve(model, subfolder, revision, cache_dir)
-        canonical = _inference.infer_task(reference) if task is None or task == "auto" else Task.of(task)
+        # The model type tells which class loads it; a Hub model's config is not fetched for that alone.
+        config = reference.config_at_hand() or {}
+        canonical = (
+            _inference.infer_task(reference)
+            if task is None or task == "auto"
+            else TasksManager.task_for_model_type(task, config.get("model_type"))
+        )
         plugin = get_framework(_framework.determine_framework(reference, framework=framework))
-        model_class = TasksManager.get_model_class_for_task(canonical, plugin.name)
+        model_class = TasksManager._model_class_for(canonical, plugin.name, config)
         location, load_revision, cache_dir = TasksManager._load_location(reference)
         return plugin.load_model(
             model_class,
@@ -257,7 +298,7 @@ class TasksManager:
             if model_type is None:
                 raise UnknownModelTypeError("Pass model_type, or a loaded model whose config has a model_type.")
         entries = TasksManager._entries_for_model_type(model_type, exporter)
-        canonical = Task.of(task)
+        canonical = _tasks.task_for_model_type(task, entries)
         entry = entries.get(canonical)
         if entry is None:
             supported = ", ".join(TasksManager.get_supported_tasks_for_model_type(model_type, exporter))

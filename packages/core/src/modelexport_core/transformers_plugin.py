@@ -58,6 +58,12 @@ class FrameworkLoading(Protocol):
         ...
 
 
+def _maps(auto_class: type, model_type: str) -> bool:
+    """Whether ``auto_class`` loads ``model_type`` (a class that is no auto class loads what it loads)."""
+    mapping = getattr(getattr(auto_class, "_model_mapping", None), "_model_mapping", None)
+    return not isinstance(mapping, Mapping) or model_type in mapping
+
+
 @dataclass(frozen=True)
 class TransformersFramework:
     """Framework plugin whose models are transformers classes of one framework."""
@@ -73,6 +79,8 @@ class TransformersFramework:
     loading: str
     #: Module prefixes whose classes belong to this framework (for :meth:`owns_model`).
     base_class_paths: tuple[tuple[str, str], ...] = field(default=())
+    #: What this framework's transformers class names start with (``TF``), before the PyTorch class name.
+    class_prefix: str = ""
 
     def autoclass_table(self) -> Mapping[str, str | tuple[str, ...]]:
         return self.table
@@ -97,12 +105,29 @@ class TransformersFramework:
         return cast(FrameworkLoading, importlib.import_module(self.loading))
 
     def resolve_class(self, names: str | tuple[str, ...]) -> type:
+        found = self._classes(names)
+        return found[0]
+
+    def resolve_model_class(self, names: str | tuple[str, ...], model_type: str, fallbacks: tuple[str, ...]) -> type:
+        found = self._classes(names)
+        mapping = [cls for cls in found if _maps(cls, model_type)]
+        if mapping:
+            return mapping[0]
+        # No auto class knows the type (PatchTST forecasts with a class of its own): the config's own class
         transformers = self._transformers()
-        candidates = (names,) if isinstance(names, str) else tuple(names)
-        for candidate in candidates:
-            cls = getattr(transformers, candidate, None)
+        for name in fallbacks:
+            cls = getattr(transformers, self.class_prefix + name, None)
             if isinstance(cls, type):
                 return cls
+        return found[0]
+
+    def _classes(self, names: str | tuple[str, ...]) -> list[type]:
+        """The classes of ``names`` that the installed transformers has, in order; an error when it has none."""
+        transformers = self._transformers()
+        candidates = (names,) if isinstance(names, str) else tuple(names)
+        found = [cls for cls in (getattr(transformers, c, None) for c in candidates) if isinstance(cls, type)]
+        if found:
+            return found
         version = getattr(transformers, "__version__", "?")
         raise UnsupportedTaskError(
             f"transformers {version} has none of {', '.join(candidates)} for {self.display_name}; "

@@ -212,11 +212,15 @@ def resolve(reference: ModelReference, request: ExportRequest) -> Resolved:
     Reads ``config.json`` and the file list (and, for a Hub id, asks the Hub once); loads nothing,
     imports no framework: a wrong option fails here within a fraction of a second.
     """
+    model_type = reference.model_type
     task = (
-        TasksManager.infer_task_from_model(reference) if request.task in (None, "", "auto") else Task.of(request.task)
+        TasksManager.infer_task_from_model(reference)
+        if request.task in (None, "", "auto")
+        else TasksManager.task_for_model_type(request.task, model_type, "onnx")
+        if model_type_known(model_type)
+        else Task.of(request.task)
     )
     framework = TasksManager.determine_framework(reference, framework=request.framework)
-    model_type = reference.model_type
     notes: tuple[str, ...] = ()
     constructor: ConfigConstructor
     if model_type_known(model_type):

@@ -21,5 +21,20 @@ PT_TASK_TO_AUTOCLASS: MappingProxyType[str, str | tuple[str, ...]] = MappingProx
         "masked-im": "AutoModelForMaskedImageModeling",
         "semantic-segmentation": "AutoModelForSemanticSegmentation",
         "speech2seq-lm": "AutoModelForSpeechSeq2Seq",
+        "audio-ctc": "AutoModelForCTC",
+        "audio-classification": "AutoModelForAudioClassification",
+        "audio-frame-classification": "AutoModelForAudioFrameClassification",
+        "audio-xvector": "AutoModelForAudioXVector",
+        "zero-shot-image-classification": "AutoModelForZeroShotImageClassification",
+        "zero-shot-object-detection": "AutoModelForZeroShotObjectDetection",
+        # transformers 5 folds the vision-to-text auto class into the image-text-to-text one
+        "vision2seq-lm": ("AutoModelForVision2Seq", "AutoModelForImageTextToText"),
+        "depth-estimation": "AutoModelForDepthEstimation",
+        "image-to-image": "AutoModelForImageToImage",
+        # ViTPose: transformers 5 names its class a pose estimator, 4.x a keypoint detector
+        "keypoint-detection": ("AutoModelForPoseEstimation", "AutoModelForKeypointDetection"),
+        "mask-generation": "AutoModelForMaskGeneration",
+        "text-to-audio": ("AutoModelForTextToWaveform", "AutoModelForTextToSpectrogram"),
+        "time-series-forecasting": "AutoModelForTimeSeriesPrediction",
     }
 )

@@ -18,5 +18,9 @@ TF_TASK_TO_AUTOCLASS: MappingProxyType[str, str | tuple[str, ...]] = MappingProx
         "semantic-segmentation": "TFAutoModelForSemanticSegmentation",
         # Beyond the task table of DESIGN.md, but transformers 4.x has it and exporters need it.
         "image-classification": "TFAutoModelForImageClassification",
+        "audio-classification": "TFAutoModelForAudioClassification",
+        "zero-shot-image-classification": "TFAutoModelForZeroShotImageClassification",
+        "vision2seq-lm": "TFAutoModelForVision2Seq",
+        "mask-generation": "TFAutoModelForMaskGeneration",
     }
 )

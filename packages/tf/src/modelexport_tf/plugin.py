@@ -16,4 +16,5 @@ framework = TransformersFramework(
     table=TF_TASK_TO_AUTOCLASS,
     loading="modelexport_tf.loading",
     base_class_paths=(("tensorflow", "Module"),),
+    class_prefix="TF",
 )
