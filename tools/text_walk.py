@@ -149,22 +149,21 @@ def default_config(model_type: str) -> Any:
 
     logging.set_verbosity_error()
     if model_type in COMPOSITE_PARTS:
-        return _composite_config(model_type, default_config)
+        return composite_config(model_type, *(default_config(part) for part in COMPOSITE_PARTS[model_type]))
     return CONFIG_MAPPING[model_type]()
 
 
-def _composite_config(model_type: str, part_config: Callable[[str], Any]) -> Any:
-    """A composite type's config from its parts' (``part_config``: defaults or tiny), the decoder made one."""
+def composite_config(model_type: str, encoder: Any, decoder: Any) -> Any:
+    """A composite type's config from its parts' configs (defaults or tiny), the decoder made one."""
     from transformers import CONFIG_MAPPING
 
-    encoder_type, decoder_type = COMPOSITE_PARTS[model_type]
-    encoder = part_config(encoder_type)
-    decoder = copy.deepcopy(part_config(decoder_type))  # defaults are cached: change a copy
+    decoder = copy.deepcopy(decoder)  # defaults are cached: change a copy
     decoder.is_decoder, decoder.add_cross_attention = True, True
     config = CONFIG_MAPPING[model_type].from_encoder_decoder_configs(encoder, decoder)
     # generation starts from the decoder's start token and pads with the encoder's (bert2bert: [CLS], [PAD])
     config.decoder_start_token_id = decoder.bos_token_id if decoder.bos_token_id is not None else 1
-    config.pad_token_id = encoder.pad_token_id if encoder.pad_token_id is not None else 0
+    pad = getattr(encoder, "pad_token_id", None)  # an image encoder has none
+    config.pad_token_id = pad if pad is not None else 0
     return config
 
 
@@ -511,7 +510,7 @@ def tiny_config(model_type: str) -> Any:
     class that refuses it (one that supports plain multi-head attention only) gets 4.
     """
     if model_type in COMPOSITE_PARTS:
-        return _composite_config(model_type, tiny_config)
+        return composite_config(model_type, *(tiny_config(part) for part in COMPOSITE_PARTS[model_type]))
     if getattr(default_config(model_type), "text_config", None) is not None:
         return _multimodal_config(model_type)
     config_class = type(default_config(model_type))
@@ -645,15 +644,15 @@ def check_pair(model_type: str, task: str, directory: Path, converter: str = "au
     return None
 
 
-def run_pair(model_type: str, task: str, workdir: Path, converter: str = "auto") -> PairResult:
+def run_pair(domain: Domain, model_type: str, task: str, workdir: Path, converter: str = "auto") -> PairResult:
     """One pair, in this process: exceptions become the failure's reason."""
     start = time.perf_counter()
-    family = family_for(model_type, task)
+    family = domain.family_for(model_type, task)
     directory = workdir / f"{model_type}--{task}"
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     try:
-        reason = check_pair(model_type, task, directory, converter)
+        reason = domain.check_pair(model_type, task, directory, converter)
     except Exception as error:
         reason = _first_line(error)
         traceback.print_exc()  # shown with --debug (children's output is discarded otherwise)
@@ -671,9 +670,12 @@ def run_pair(model_type: str, task: str, workdir: Path, converter: str = "auto")
     )
 
 
-def _child(model_type: str, task: str, workdir: str, converter: str, debug: bool, connection: Connection) -> None:
+def _child(
+    module: str, model_type: str, task: str, workdir: str, converter: str, debug: bool, connection: Connection
+) -> None:
     """A pair in a process of its own: single-threaded torch, quiet (TorchScript prints whole graphs when it
-    fails), the result sent back."""
+    fails), the result sent back. ``module``: the walk's module, whose ``DOMAIN`` says how to check the pair."""
+    import importlib
     import os
     import warnings
 
@@ -686,7 +688,7 @@ def _child(model_type: str, task: str, workdir: str, converter: str, debug: bool
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
     try:
-        result = run_pair(model_type, task, Path(workdir), converter)
+        result = run_pair(importlib.import_module(module).DOMAIN, model_type, task, Path(workdir), converter)
     except BaseException as error:  # anything at all must come back as a result
         result = PairResult(model_type, task, None, "failed", _first_line(error))
     connection.send(asdict(result))
@@ -722,6 +724,7 @@ def planned_pairs(
 
 
 def walk(
+    domain: Domain,
     model_types: Iterable[str],
     tasks: Iterable[str] | None,
     workdir: Path,
@@ -736,7 +739,7 @@ def walk(
 
     ``converter``: the exporter to force (``auto``, what the registry promises, by default).
     """
-    pairs, results = planned_pairs(model_types, tasks)
+    pairs, results = domain.planned_pairs(model_types, tasks)
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch", "transformers", "onnx", "onnxruntime", "modelexport_onnx.export"])
     queue = list(reversed(pairs))
@@ -746,27 +749,29 @@ def walk(
             model_type, task = queue.pop()
             receiver, sender = context.Pipe(duplex=False)
             process = context.Process(
-                target=_child, args=(model_type, task, str(workdir), converter, debug, sender), daemon=True
+                target=_child,
+                args=(domain.module, model_type, task, str(workdir), converter, debug, sender),
+                daemon=True,
             )
             process.start()
             sender.close()
             running[(model_type, task)] = (process, receiver, time.monotonic())
         time.sleep(0.05)
         for (model_type, task), (process, receiver, started) in list(running.items()):
-            result = _collect(model_type, task, process, receiver, started, timeout)
+            result = _collect(domain, model_type, task, process, receiver, started, timeout)
             if result is not None:
                 del running[(model_type, task)]
                 results.append(result)
                 if progress is not None:
                     progress(result)
-    return sorted(results, key=lambda r: (r.model_type, TASKS.index(r.task)))
+    return sorted(results, key=lambda r: (r.model_type, domain.tasks.index(r.task)))
 
 
 def _collect(
-    model_type: str, task: str, process: Any, receiver: Connection, started: float, timeout: float
+    domain: Domain, model_type: str, task: str, process: Any, receiver: Connection, started: float, timeout: float
 ) -> PairResult | None:
     """The result of a finished pair process, a timeout for one running too long, ``None`` while it runs."""
-    family = family_for(model_type, task)
+    family = domain.family_for(model_type, task)
     name = family.name if family else None
     if receiver.poll():
         try:
@@ -790,7 +795,7 @@ def _collect(
 # --- the files it writes ---------------------------------------------------------------------------
 
 
-def table(results: Iterable[PairResult], version: str) -> dict[str, Any]:
+def table(domain: Domain, results: Iterable[PairResult], version: str) -> dict[str, Any]:
     """The measured table: per model type with a passing task, its family, options and passing tasks."""
     passed: dict[str, list[str]] = {}
     for result in results:
@@ -798,14 +803,15 @@ def table(results: Iterable[PairResult], version: str) -> dict[str, Any]:
             passed.setdefault(result.model_type, []).append(result.task)
     types: dict[str, dict[str, Any]] = {}
     for model_type in sorted(passed):
-        family = family_of(model_type)
+        family = domain.family_of(model_type)
         assert family is not None
-        own = [task for task in passed[model_type] if family_for(model_type, task) == family]
-        row: dict[str, Any] = {"family": family.name, "options": family.options, "tasks": sorted(own, key=TASKS.index)}
+        own = [task for task in passed[model_type] if domain.family_for(model_type, task) == family]
+        order = domain.tasks.index
+        row: dict[str, Any] = {"family": family.name, "options": family.options, "tasks": sorted(own, key=order)}
         # Tasks exported otherwise (an encoder-decoder's standalone decoder, a head without position ids)
         others: list[dict[str, Any]] = []
-        for task in sorted((task for task in passed[model_type] if task not in own), key=TASKS.index):
-            other = family_for(model_type, task)
+        for task in sorted((task for task in passed[model_type] if task not in own), key=order):
+            other = domain.family_for(model_type, task)
             assert other is not None
             group = next((g for g in others if (g["family"], g["options"]) == (other.name, other.options)), None)
             if group is None:
@@ -837,11 +843,11 @@ def _merge(path: Path, fresh: dict[str, Any], walked: set[str]) -> dict[str, Any
     return {"transformers": fresh["transformers"], "types": dict(sorted(types.items()))}
 
 
-def _merge_failures(path: Path, fresh: list[dict[str, Any]], walked: set[str]) -> list[dict[str, Any]]:
+def _merge_failures(domain: Domain, path: Path, fresh: list[dict[str, Any]], walked: set[str]) -> list[dict[str, Any]]:
     if not path.is_file():
         return fresh
     kept = [f for f in json.loads(path.read_text(encoding="utf-8")) if f["model_type"] not in walked]
-    return sorted(kept + fresh, key=lambda f: (f["model_type"], TASKS.index(f["task"])))
+    return sorted(kept + fresh, key=lambda f: (f["model_type"], domain.tasks.index(f["task"])))
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -855,15 +861,16 @@ def _print_progress(result: PairResult) -> None:
     print(f"{mark:7} {result.seconds:6.1f}s {result.model_type} {result.task}{why}", file=sys.stderr, flush=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--types", nargs="+", help="model types to walk (transformers' spelling); default: all text")
-    parser.add_argument("--tasks", nargs="+", choices=TASKS, help="tasks to walk; default: all")
-    parser.add_argument("--out", type=Path, default=TABLE, help="the measured table to write")
-    parser.add_argument("--failures", type=Path, default=FAILURES, help="the failure report to write")
+def main(argv: Sequence[str] | None = None, domain: Domain | None = None) -> int:
+    domain = domain or DOMAIN
+    parser = argparse.ArgumentParser(description=domain.description)
+    parser.add_argument("--types", nargs="+", help="model types to walk (transformers' spelling); default: all")
+    parser.add_argument("--tasks", nargs="+", choices=domain.tasks, help="tasks to walk; default: all")
+    parser.add_argument("--out", type=Path, default=domain.table, help="the measured table to write")
+    parser.add_argument("--failures", type=Path, default=domain.failures, help="the failure report to write")
     parser.add_argument("--processes", type=int, default=PROCESSES)
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds per pair")
-    parser.add_argument("--list", action="store_true", help="list the text model types and their families, walk none")
+    parser.add_argument("--list", action="store_true", help="list the model types and their families, walk none")
     parser.add_argument(
         "--converter", default="auto", choices=("auto", "torchscript", "dynamo"), help="force an exporter (not written)"
     )
@@ -872,15 +879,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import transformers
 
-    model_types = args.types or text_model_types()
+    model_types = args.types or domain.model_types()
     if args.list:
         for model_type in model_types:
-            family = family_of(model_type)
+            family = domain.family_of(model_type)
             print(model_type, family.name if family else "-", json.dumps(family.options if family else {}))
         return 0
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="text-walk-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="walk-") as workdir:
         results = walk(
+            domain,
             model_types,
             args.tasks,
             Path(workdir),
@@ -890,17 +898,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             converter=args.converter,
             debug=args.debug,
         )
-    fresh = table(results, transformers.__version__)
+    fresh = table(domain, results, transformers.__version__)
     # What the registry promises is the automatic exporter on every task: a walk restricted otherwise
     # writes only where --out / --failures point elsewhere than the committed files.
     complete = args.tasks is None and args.converter == "auto"
-    written = complete or (args.out != TABLE and args.failures != FAILURES)
+    written = complete or (args.out != domain.table and args.failures != domain.failures)
     if written:
         walked = set(model_types)
         merge = args.types is not None
         _write_json(args.out, _merge(args.out, fresh, walked) if merge else fresh)
         _write_json(
-            args.failures, _merge_failures(args.failures, failures(results), walked) if merge else failures(results)
+            args.failures,
+            _merge_failures(domain, args.failures, failures(results), walked) if merge else failures(results),
         )
     passed = sum(r.passed for r in results)
     print(
@@ -910,6 +919,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     return 0
 
+
+@dataclass(frozen=True)
+class Domain:
+    """What one walk measures: its tasks, the family each type exports through, how one pair is checked, and the
+    files it writes. ``module`` names the module whose ``DOMAIN`` it is (a pair's process imports it)."""
+
+    module: str
+    description: str
+    tasks: tuple[str, ...]
+    model_types: Callable[[], list[str]]
+    family_of: Callable[[str], Family | None]
+    family_for: Callable[[str, str], Family | None]
+    planned_pairs: Callable[[Iterable[str], Iterable[str] | None], tuple[list[tuple[str, str]], list[PairResult]]]
+    check_pair: Callable[[str, str, Path, str], str | None]
+    table: Path
+    failures: Path
+
+
+#: The text walk.
+DOMAIN = Domain(
+    "text_walk",
+    __doc__.splitlines()[0],
+    TASKS,
+    text_model_types,
+    family_of,
+    family_for,
+    planned_pairs,
+    check_pair,
+    TABLE,
+    FAILURES,
+)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -118,8 +118,21 @@ def test_without_a_family_the_type_is_refused_before_loading(
 ) -> None:
     model = tmp_path / "odd"
     model.mkdir()
-    (model / "config.json").write_text(json.dumps({"model_type": "odd-vision", "image_size": 32, "vocab_size": 9}))
+    (model / "config.json").write_text(json.dumps({"model_type": "odd-points", "num_points": 32, "vocab_size": 9}))
     (model / "model.safetensors").write_bytes(b"")
     assert main(["export", "onnx", "-m", str(model), str(tmp_path / "out"), "--task", "default"]) == 2
     err = capsys.readouterr().err
-    assert "'odd-vision' is not supported by the onnx backend" in err and "please report it" in err
+    assert "'odd-points' is not supported by the onnx backend" in err and "please report it" in err
+
+
+def test_an_unnamed_image_or_speech_type_is_tried_through_its_family() -> None:
+    from modelexport_core.tasks import Task
+    from modelexport_onnx.fallback import unnamed_type_constructor
+
+    vision = unnamed_type_constructor("odd-vision", {"image_size": 32, "num_channels": 3}, Task.of("default"))
+    assert vision.family.name == "vision" and "vision family" in vision.note
+    speech = {"conv_dim": [32], "conv_kernel": [10], "conv_stride": [5], "hidden_size": 32}
+    assert unnamed_type_constructor("odd-speech", speech, Task.of("audio-ctc")).family.name == "audio"
+    dual = {"text_config": {}, "vision_config": {}, "logit_scale_init_value": 2.6}
+    task = Task.of("zero-shot-image-classification")
+    assert unnamed_type_constructor("odd-clip", dual, task).family.name == "image-text"

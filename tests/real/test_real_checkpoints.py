@@ -22,11 +22,12 @@ from ct2_checkpoint import read_wav_mono16k
 from modelexport_core import TasksManager
 from modelexport_core.plugins import get_framework
 from modelexport_onnx.dummy_inputs import EXPORT_SHAPES, validation_shapes_for
-from modelexport_onnx.export import reference_runner
+from modelexport_onnx.export import reference_runner, validate_components
 from modelexport_onnx.generation import check_generation
 from modelexport_onnx.main_export import logits_bound, main_export
 from modelexport_onnx.validation import Tolerance, compare_outputs, onnx_session, run_onnx, used_dimensions
 from mutations import MUTATIONS, NotApplicable, mutate
+from real_inputs import photograph
 from real_models import REAL_CHECKPOINTS, RealCheckpoint, checkpoint_dir
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -42,6 +43,7 @@ EXPECTED_MUTATIONS = {
     },
     "SmolLM2-135M-Instruct": {m.name for m in MUTATIONS},
     "whisper-base": {m.name for m in MUTATIONS} - {"rotary base +10%"},
+    "whisper-base-audio-classification": {m.name for m in MUTATIONS} - {"rotary base +10%"},
     "dinov2-small": {
         "dropped residual branch",
         "layer-norm epsilon raised to 1e-3",
@@ -153,6 +155,16 @@ def test_real_checkpoint(name: str, shared_root: Path, tmp_path: Path) -> None:
     config = TasksManager.get_exporter_config_constructor("onnx", task=checkpoint.task, model_type=result.model_type)(
         model.config
     )
+
+    # 1b. Real data for image and audio models: the photograph, the spoken sentence.
+    if checkpoint.family in ("image", "audio"):
+        real = (
+            {"pixel_values": photograph(224, 224)}
+            if checkpoint.family == "image"
+            else real_prompts(checkpoint, directory)
+        )
+        on_real = validate_components(model, config, out, "pt", EXPORT_SHAPES, inputs=real)
+        assert on_real.outputs and on_real.passed, on_real.table()
 
     # 2. Greedy generation on real prompts: the ONNX tokens are exactly PyTorch's.
     generation = None

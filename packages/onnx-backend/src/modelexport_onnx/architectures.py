@@ -8,8 +8,9 @@ converters hold it (:mod:`.converters.pt`), not this table.
 Two sources make the table. :data:`HAND_WRITTEN` holds the rows that need knowledge a walk cannot
 find (speech front ends, fixed image sizes, TensorFlow tasks); ``text_architectures.json`` holds
 what ``tools/text_walk.py`` measured: for every text model type of transformers' auto mappings,
-the family its tiny random model exported through and the tasks that validated. A hand-written
-row keeps its options and gains the measured tasks exported through the same config class.
+the family its tiny random model exported through and the tasks that validated;
+``media_architectures.json`` holds the same for image, audio and image-text types (``tools/media_walk.py``).
+A hand-written row keeps its options and gains the measured tasks exported through the same config class.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .config import (
     TextEncoderOnnxConfig,
     VisionOnnxConfig,
 )
+from .media_config import AudioOnnxConfig, ImageTextOnnxConfig, TimeSeriesOnnxConfig
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ _VISION = VisionOnnxConfig
 _TF_IMAGE = ("image-classification",)  # TensorFlow has no masked-im heads in the task table
 _FIXED = {"dynamic_size": False}  # position embeddings sized for image_size: height/width fixed
 SEQ2SEQ_TASKS = ("seq2seq-lm", "seq2seq-lm-with-past")
+_SPEECH_TASKS = ("default", "default-with-past", "speech2seq-lm", "speech2seq-lm-with-past")
+_WHISPER_AUDIO = {"audio_input": "whisper"}
 _T5_NAMES = {
     "names": {
         "num_layers": "num_decoder_layers",
@@ -147,26 +151,32 @@ HAND_WRITTEN: dict[str, Architecture] = {
     "table-transformer": Architecture(_VISION, ("object-detection",)),
     "segformer": Architecture(_VISION, ("semantic-segmentation",), tf_tasks=("semantic-segmentation",)),
     "dpt": Architecture(_VISION, ("semantic-segmentation",), _FIXED),
-    # Speech encoder-decoders: the same config, the encoder reads log-mel features.
+    # Speech encoder-decoders: the same config, the encoder reads log-mel features. Whisper's audio classifier
+    # is its encoder with a head: the audio family, on Whisper's fixed 30-second features.
     "whisper": Architecture(
         _SEQ2SEQ,
-        ("speech2seq-lm", "speech2seq-lm-with-past"),
+        (*_SPEECH_TASKS, "audio-classification"),
         {"speech": "whisper", **_BART_NAMES},
+        by_task={"audio-classification": Architecture(AudioOnnxConfig, ("audio-classification",), _WHISPER_AUDIO)},
     ),
-    "speech-to-text": Architecture(
-        _SEQ2SEQ, ("speech2seq-lm", "speech2seq-lm-with-past"), {"speech": "frames", **_BART_NAMES}
-    ),
+    "speech-to-text": Architecture(_SEQ2SEQ, _SPEECH_TASKS, {"speech": "frames", **_BART_NAMES}),
 }
 
 #: What the text walk measured (``python tools/text_walk.py`` writes it; a test keeps it honest).
 MEASURED_TABLE = Path(__file__).with_name("text_architectures.json")
 #: The tasks of those types that also exported from TensorFlow (``tools/text_walk_tf.py``, transformers 4.57).
 MEASURED_TF_TABLE = Path(__file__).with_name("text_architectures_tf.json")
+#: What the image, audio and image-text walk measured (``python tools/media_walk.py`` writes it).
+MEASURED_MEDIA_TABLE = Path(__file__).with_name("media_architectures.json")
 #: The families the walk exports through, by the name the table uses.
 FAMILIES: Mapping[str, type[OnnxConfig]] = {
     "text-encoder": TextEncoderOnnxConfig,
     "decoder": DecoderOnnxConfig,
     "seq2seq": Seq2SeqOnnxConfig,
+    "vision": VisionOnnxConfig,
+    "audio": AudioOnnxConfig,
+    "image-text": ImageTextOnnxConfig,
+    "time-series": TimeSeriesOnnxConfig,
 }
 
 
@@ -181,7 +191,7 @@ def installed_major(package: str) -> int | None:
 
 
 def measured_architectures(
-    path: Path = MEASURED_TABLE, tf_path: Path = MEASURED_TF_TABLE, transformers_major: int | None = None
+    path: Path = MEASURED_TABLE, tf_path: Path | None = MEASURED_TF_TABLE, transformers_major: int | None = None
 ) -> dict[str, Architecture]:
     """The rows of the measured tables (none when a file is absent: that walk was never run).
 
@@ -194,7 +204,7 @@ def measured_architectures(
     table = json.loads(path.read_text(encoding="utf-8"))
     measured_major = int(str(table["transformers"]).split(".")[0])
     pytorch = transformers_major is None or transformers_major == measured_major
-    tf_table = json.loads(tf_path.read_text(encoding="utf-8")) if tf_path.is_file() else {"types": {}}
+    tf_table = json.loads(tf_path.read_text(encoding="utf-8")) if tf_path and tf_path.is_file() else {"types": {}}
     tf_tasks = {normalize_model_type(name): tuple(tasks) for name, tasks in tf_table["types"].items()}
     rows: dict[str, Architecture] = {}
     for model_type, row in table["types"].items():
@@ -233,6 +243,11 @@ def merged(hand: Mapping[str, Architecture], measured: Mapping[str, Architecture
     return table
 
 
+_MAJOR = installed_major("transformers")
 ARCHITECTURES: dict[str, Architecture] = merged(
-    HAND_WRITTEN, measured_architectures(transformers_major=installed_major("transformers"))
+    HAND_WRITTEN,
+    {
+        **measured_architectures(transformers_major=_MAJOR),
+        **measured_architectures(MEASURED_MEDIA_TABLE, tf_path=None, transformers_major=_MAJOR),
+    },
 )

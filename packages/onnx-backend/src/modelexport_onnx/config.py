@@ -183,7 +183,7 @@ class OnnxConfig:
 
 
 #: The tasks whose exports generate tokens (a language-model head); with a cache, the generation check runs.
-GENERATION_TASKS = frozenset({"causal-lm", "seq2seq-lm", "speech2seq-lm"})
+GENERATION_TASKS = frozenset({"causal-lm", "seq2seq-lm", "speech2seq-lm", "vision2seq-lm"})
 #: Outputs of the classification and extraction heads text models share, encoders and decoders alike.
 HEAD_OUTPUTS: dict[str, dict[str, AxisNames]] = {
     "sequence-classification": {"logits": {0: "batch_size"}},
@@ -453,6 +453,8 @@ class Seq2SeqOnnxConfig(OnnxConfig):
         "seq2seq-lm-with-past",
         "speech2seq-lm",
         "speech2seq-lm-with-past",
+        "vision2seq-lm",
+        "vision2seq-lm-with-past",
         *SINGLE_FILE_TASKS,
     )
     GENERATIVE: ClassVar[bool] = True
@@ -466,6 +468,7 @@ class Seq2SeqOnnxConfig(OnnxConfig):
         *,
         part: Part | None = None,
         speech: Speech | None = None,
+        vision: bool = False,
         **kwargs: Any,
     ) -> None:
         """``speech``: how the encoder reads audio features, ``None`` for text.
@@ -476,6 +479,9 @@ class Seq2SeqOnnxConfig(OnnxConfig):
           frame ``attention_mask``, both dynamic; convolutions shorten the frames, so the encoder's
           output has its own length (``encoder_output_length``), and the decoders take the frame
           mask as ``encoder_attention_mask`` (the model shortens it itself).
+
+        ``vision``: the encoder reads an image (``VisionEncoderDecoderModel``: a ViT or Swin encoder, a text
+        decoder): ``pixel_values`` of the encoder config's fixed ``image_size``; no attention mask anywhere.
         """
         if part is not None and part not in self.PARTS:
             raise ValueError(f"part must be one of {self.PARTS}, not {part!r}")
@@ -483,11 +489,14 @@ class Seq2SeqOnnxConfig(OnnxConfig):
             raise ValueError(f"speech must be None, 'whisper' or 'frames', not {speech!r}")
         self.part = part
         self.speech: Speech | None = speech
+        self.vision = vision
         self.options = kwargs
         super().__init__(config, task, **kwargs)
 
     @classmethod
-    def export_notes(cls, *, speech: Speech | None = None, **options: Any) -> list[str]:
+    def export_notes(cls, *, speech: Speech | None = None, vision: bool = False, **options: Any) -> list[str]:
+        if vision:
+            return ["pixel_values: (batch_size, num_channels, height, width), fixed to the encoder's image_size"]
         if speech == "whisper":
             return ["input_features: (batch_size, num_mel_bins, 2 * max_source_positions frames), frames fixed"]
         if speech == "frames":
@@ -499,9 +508,17 @@ class Seq2SeqOnnxConfig(OnnxConfig):
             return {"model": self}
         parts = self.PARTS if self.uses_past else self.PARTS[:2]
         return {
-            f"{part}_model": Seq2SeqOnnxConfig(self._config, self.task, part=part, speech=self.speech, **self.options)
+            f"{part}_model": Seq2SeqOnnxConfig(
+                self._config, self.task, part=part, speech=self.speech, vision=self.vision, **self.options
+            )
             for part in parts
         }
+
+    def encoder_hidden_size(self) -> int:
+        """The width of the encoder's states: the encoder part's own where the model is made of two
+        (an image encoder and a text decoder may differ), else the model's."""
+        own = _dotted(self._config, "encoder.hidden_size")
+        return int(own if own is not None else self.normalized.get("hidden_size"))
 
     def mel_frames(self) -> tuple[int, int]:
         """Whisper's input size: ``num_mel_bins`` by ``2 * max_source_positions`` frames (fixed)."""
@@ -531,6 +548,8 @@ class Seq2SeqOnnxConfig(OnnxConfig):
     def input_specs(self) -> list[InputSpec]:
         states = self._encoder_states()
         if self.part in (None, "encoder"):
+            if self.vision:
+                return [pixel_values_spec(NormalizedConfig(self._config, part="encoder"), dynamic_size=False)]
             if self.speech == "whisper":
                 return [InputSpec("input_features", "float", ("batch_size", *self.mel_frames()))]
             if self.speech == "frames":
@@ -547,10 +566,10 @@ class Seq2SeqOnnxConfig(OnnxConfig):
                 InputSpec("attention_mask", "attention_mask", ("batch_size", _ENC)),
             ]
         specs = [InputSpec("input_ids", "token_ids", ("batch_size", _DEC))]
-        if self.speech != "whisper":
+        if self.speech != "whisper" and not self.vision:
             specs.append(InputSpec("encoder_attention_mask", "attention_mask", ("batch_size", _ENC)))
         if self.part == "decoder":
-            hidden = int(self.normalized.get("hidden_size"))
+            hidden = self.encoder_hidden_size()
             return [*specs, InputSpec("encoder_hidden_states", "float", ("batch_size", states, hidden))]
         return specs + self._cache(PAST_PREFIX, "decoder", _PAST_DEC) + self._cache(PAST_PREFIX, "encoder", states)
 
@@ -563,7 +582,7 @@ class Seq2SeqOnnxConfig(OnnxConfig):
                 for name, axes in HEAD_OUTPUTS[self.task].items()
             }
         if self.part in (None, "encoder"):
-            if self.speech == "whisper":  # a fixed number of frames gives a fixed number of encoder states
+            if self.speech == "whisper" or self.vision:  # a fixed input gives a fixed number of encoder states
                 return {"last_hidden_state": {0: "batch_size"}}
             return {"last_hidden_state": {0: "batch_size", 1: states}}
         main = "last_hidden_state" if self.task.startswith("default") else "logits"  # base model: decoder states
@@ -597,16 +616,22 @@ class VisionOnnxConfig(OnnxConfig):
         "object-detection",
         "image-segmentation",
         "semantic-segmentation",
+        "depth-estimation",
+        "image-to-image",
+        "keypoint-detection",
     )
     ATOL_FOR_VALIDATION: ClassVar[float] = 1e-4
     TASK_OUTPUTS: ClassVar[dict[str, dict[str, AxisNames]]] = {
-        # feature extraction: the backbone's hidden states (one per patch and special token)
+        # feature extraction: the backbone's hidden states (one per patch and special token, or a feature map)
         "default": {"last_hidden_state": _BATCH},
         "image-classification": {"logits": _BATCH},
         "masked-im": {"reconstruction": _BATCH},
         "object-detection": {"logits": _BATCH, "pred_boxes": _BATCH},
         "image-segmentation": {"logits": _BATCH, "pred_boxes": _BATCH, "pred_masks": _BATCH},
         "semantic-segmentation": {"logits": _BATCH},
+        "depth-estimation": {"predicted_depth": _BATCH},
+        "image-to-image": {"reconstruction": _BATCH},  # super-resolution: the upscaled image
+        "keypoint-detection": {"heatmaps": _BATCH},  # pose estimation: one heatmap per keypoint
     }
 
     def __init__(
@@ -627,17 +652,32 @@ class VisionOnnxConfig(OnnxConfig):
         return []
 
     def image_size(self) -> tuple[int, int]:
-        size = getattr(self._config, "image_size", None)
-        if size is None:
-            return DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE
-        if isinstance(size, (list, tuple)):
-            return int(size[0]), int(size[1])
-        return int(size), int(size)
+        return image_size(self.normalized)
 
     def input_specs(self) -> list[InputSpec]:
-        channels = int(getattr(self._config, "num_channels", 3) or 3)
-        if self.dynamic_size:
-            axes: tuple[str | int, ...] = ("batch_size", channels, "height", "width")
-        else:
-            axes = ("batch_size", channels, *self.image_size())
-        return [InputSpec("pixel_values", "float", axes)]
+        return [pixel_values_spec(self.normalized, self.dynamic_size)]
+
+
+def image_size(normalized: NormalizedConfig) -> tuple[int, int]:
+    """The config's ``image_size`` (of its vision part or backbone where it has one), as height and width."""
+    size = next(
+        (
+            value
+            for name in ("image_size", "vision_config.image_size", "backbone_config.image_size")
+            if (value := normalized.get(name)) is not None
+        ),
+        None,
+    )
+    if size is None:
+        return DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE
+    if isinstance(size, (list, tuple)):
+        return int(size[0]), int(size[1])
+    return int(size), int(size)
+
+
+def pixel_values_spec(normalized: NormalizedConfig, dynamic_size: bool, batch: str = "batch_size") -> InputSpec:
+    """``pixel_values``: (batch, channels, height, width), the image size fixed unless ``dynamic_size``."""
+    channels = int(normalized.get("num_channels") or 3)
+    if dynamic_size:
+        return InputSpec("pixel_values", "float", (batch, channels, "height", "width"))
+    return InputSpec("pixel_values", "float", (batch, channels, *image_size(normalized)))

@@ -28,6 +28,10 @@ class DummyShapes:
     encoder_output_length: int = 4
     height: int = 64
     width: int = 64
+    #: Audio: one second at 16 kHz (validated at 15995 samples: a length no convolution stride divides).
+    num_samples: int = 16000
+    #: Texts compared with images (zero-shot image classification: one row of logits per text).
+    text_batch_size: int = 3
 
     def size_of(self, axis: str | int) -> int:
         """The size of a named dimension, a sum of them (``"a + b"``), or a fixed size."""

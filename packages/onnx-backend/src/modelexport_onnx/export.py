@@ -172,16 +172,20 @@ def validate_components(
     framework: str,
     shapes: DummyShapes,
     atol: float | None = None,
+    inputs: Mapping[str, Any] | None = None,
 ) -> ValidationReport:
     """Validate every file of ``config`` in ``directory``; one report, outputs named ``file:output`` when split.
 
-    Without ``atol``, each output's bound is derived from the model (see :mod:`.validation`).
+    Without ``atol``, each output's bound is derived from the model (see :mod:`.validation`). ``inputs``: real
+    inputs of a one-file export (speech, a photograph) instead of dummy ones of ``shapes``.
     """
     components = config.components()
     tolerance = Tolerance(atol=atol)
     merged = ValidationReport(tolerance=tolerance, shapes={})
     for name, part in components.items():
-        report = validate(directory / f"{name}.onnx", part, reference_runner(model, part, framework), shapes, tolerance)
+        report = validate(
+            directory / f"{name}.onnx", part, reference_runner(model, part, framework), shapes, tolerance, inputs=inputs
+        )
         prefix = "" if len(components) == 1 else f"{name}:"
         merged.outputs += [replace(check, name=prefix + check.name) for check in report.outputs]
         merged.shapes.update(report.shapes)

@@ -2,9 +2,10 @@
 
 A newer transformers, a fine-tune of a new architecture or a ``--trust-remote-code`` model may
 have a ``model_type`` the registry does not know. Since transformers 5 standardised attention
-masks, position ids and caches, most such models still fit one of the text families; the export
-is tried through it, with a note saying so, and validation (with the greedy-generation check for
-``-with-past``) decides whether the result ships.
+masks, position ids and caches, most such models still fit one of the text families (image models,
+speech encoders, image-text dual encoders and forecasters fit theirs); the export is tried through
+it, with a note saying so, and validation (with the greedy-generation check for ``-with-past``)
+decides whether the result ships.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from modelexport_core.errors import UnknownModelTypeError, UnsupportedTaskError
 from modelexport_core.tasks import Task
 
 from .config import OnnxConfig
-from .families import Family, text_family
+from .families import Family, media_family, text_family
 
 #: Where to report a model that the family export does not fit.
 REPORT_HINT = (
@@ -47,11 +48,11 @@ class FamilyConstructor:
 
 def unnamed_type_constructor(model_type: str, config: Mapping[str, Any], task: Task) -> FamilyConstructor:
     """The family constructor for ``model_type`` and ``task``, or a clear error when no family fits."""
-    family = text_family(config)
+    family = text_family(config) or media_family(config)
     if family is None:
         raise UnknownModelTypeError(
-            f"Model type {model_type!r} is not supported by the onnx backend, and its config does not fit a text "
-            f"family (it reads images, audio or nested configs). {REPORT_HINT}"
+            f"Model type {model_type!r} is not supported by the onnx backend, and its config fits no family (not "
+            f"text, an image model, a speech encoder or an image-text dual encoder). {REPORT_HINT}"
         )
     if task not in family.tasks:
         raise UnsupportedTaskError(

@@ -23,15 +23,27 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any, Literal
 
-from .config import ENCODER_TASKS, DecoderOnnxConfig, OnnxConfig, Seq2SeqOnnxConfig, TextEncoderOnnxConfig
+from .config import (
+    ENCODER_TASKS,
+    DecoderOnnxConfig,
+    OnnxConfig,
+    Seq2SeqOnnxConfig,
+    TextEncoderOnnxConfig,
+    VisionOnnxConfig,
+)
+from .media_config import AudioOnnxConfig, ImageTextOnnxConfig, TimeSeriesOnnxConfig
 
-FamilyName = Literal["text-encoder", "decoder", "seq2seq"]
+FamilyName = Literal["text-encoder", "decoder", "seq2seq", "vision", "audio", "image-text", "time-series"]
 
 #: The config class of each family, by the name the measured table uses.
 FAMILY_CLASSES: Mapping[FamilyName, type[OnnxConfig]] = {
     "text-encoder": TextEncoderOnnxConfig,
     "decoder": DecoderOnnxConfig,
     "seq2seq": Seq2SeqOnnxConfig,
+    "vision": VisionOnnxConfig,
+    "audio": AudioOnnxConfig,
+    "image-text": ImageTextOnnxConfig,
+    "time-series": TimeSeriesOnnxConfig,
 }
 
 #: The tasks each family is asked to export where transformers has a head for them. A task here that
@@ -56,7 +68,13 @@ HEAD_TASKS: Mapping[FamilyName, tuple[str, ...]] = {
         "sequence-classification",
         "token-classification",
         "question-answering",
+        "vision2seq-lm",
+        "vision2seq-lm-with-past",
     ),
+    "vision": VisionOnnxConfig.SUPPORTED_TASKS,
+    "audio": AudioOnnxConfig.SUPPORTED_TASKS,
+    "image-text": ImageTextOnnxConfig.SUPPORTED_TASKS,
+    "time-series": TimeSeriesOnnxConfig.SUPPORTED_TASKS,
 }
 
 #: Config keys that mark a model which reads more than text (or wraps other configs): no text family.
@@ -324,3 +342,72 @@ def missing_tasks(family: Family | FamilyName) -> tuple[str, ...]:
     name = family if isinstance(family, str) else family.name
     exported = family_tasks(name)
     return tuple(task for task in HEAD_TASKS[name] if task not in exported)
+
+
+# --- images and sound ---------------------------------------------------------------------------------
+
+#: Config keys of a waveform encoder's convolutional front end (wav2vec2 and its kin).
+WAVEFORM_KEYS = frozenset({"conv_dim", "conv_kernel", "conv_stride"})
+
+
+def media_family(
+    config: Mapping[str, Any] | object,
+    model_forward_parameters: Collection[str] | None = None,
+    *,
+    dual_encoder: bool | None = None,
+) -> Family | None:
+    """The family that exports an image, audio or image-text model, decided on its config and forward.
+
+    * a dual encoder of texts and images (``input_ids`` and ``pixel_values``, a ``text_config`` and a
+      ``vision_config``): the image-text family, with the text tower's own inputs. ``dual_encoder``: whether
+      the type scores texts against images (transformers files it under zero-shot image classification);
+      when not given, a learnt logit scale in the config says so. A multimodal LLM is neither;
+    * ``input_values`` of a spectrogram (``max_length`` frames of ``num_mel_bins``: AST) or of a waveform;
+    * ``pixel_values`` alone: the vision family, image size fixed (the walk measures which types take any).
+    """
+    keys = _keys(config)
+    if _get(config, "model_type") == COMPOSITE_VISION_SEQ2SEQ:
+        return _vision_seq2seq(config)
+    parameters = set(model_forward_parameters) if model_forward_parameters is not None else None
+    if parameters is None:  # from the config alone (a model type no table names)
+        parameters = set()
+        if {"text_config", "vision_config"} <= keys:
+            parameters |= {"input_ids", "pixel_values", "attention_mask"}
+        elif keys >= WAVEFORM_KEYS or {"max_length", "num_mel_bins"} <= keys:
+            parameters.add("input_values")
+        elif {"image_size", "num_channels"} & keys:
+            parameters.add("pixel_values")
+        elif {"context_length", "num_input_channels"} <= keys:
+            parameters.add("past_values")
+    if "past_values" in parameters and {"context_length", "num_input_channels"} <= keys:
+        return Family(TimeSeriesOnnxConfig, {}, "time-series")
+    if dual_encoder is None:
+        dual_encoder = "logit_scale_init_value" in keys
+    if {"text_config", "vision_config"} <= keys and not dual_encoder:
+        return None  # an image-text model that is not a dual encoder: a multimodal LLM, a captioner...
+    if {"input_ids", "pixel_values"} <= parameters and {"text_config", "vision_config"} <= keys:
+        options: dict[str, Any] = {}
+        if "attention_mask" not in parameters:
+            options["attention_mask"] = False
+        if "token_type_ids" in parameters:
+            options["token_type_ids"] = True
+        return Family(ImageTextOnnxConfig, options, "image-text")
+    if "input_values" in parameters:
+        if {"max_length", "num_mel_bins"} <= keys:
+            return Family(AudioOnnxConfig, {"audio_input": "spectrogram"}, "audio")
+        return Family(AudioOnnxConfig, {}, "audio")
+    if "pixel_values" in parameters and "input_ids" not in parameters:
+        return Family(VisionOnnxConfig, {"dynamic_size": False}, "vision")
+    return None
+
+
+#: transformers' image-to-text model made of two (``VisionEncoderDecoderModel``: ViT + GPT-2, TrOCR, Donut...).
+COMPOSITE_VISION_SEQ2SEQ = "vision-encoder-decoder"
+
+
+def _vision_seq2seq(config: Mapping[str, Any] | object) -> Family | None:
+    """The encoder-decoder family reading an image, for a vision encoder and a text decoder."""
+    decoder = _get(config, "decoder")
+    if decoder is None or _get(config, "encoder") is None or not is_text_config(decoder):
+        return None
+    return Family(Seq2SeqOnnxConfig, {"vision": True, "sizes_from": "decoder"}, "seq2seq")

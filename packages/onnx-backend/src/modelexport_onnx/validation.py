@@ -289,9 +289,15 @@ def validate(
     shapes: DummyShapes,
     tolerance: Tolerance,
     seed: int = 1,
+    inputs: Mapping[str, Any] | None = None,
 ) -> ValidationReport:
-    """Run ``onnx_path`` and the framework (``run_reference``) on the same dummy inputs; compare."""
-    inputs = config.generate_dummy_inputs(shapes, seed=seed)
+    """Run ``onnx_path`` and the framework (``run_reference``) on the same inputs; compare.
+
+    ``inputs``: real inputs (speech, a photograph, tokenized text) by ONNX input name; by default, dummy inputs
+    of ``shapes``.
+    """
+    if inputs is None:
+        inputs = config.generate_dummy_inputs(shapes, seed=seed)
     onnx_outputs = run_onnx(onnx_session(onnx_path), inputs)
     report = compare_outputs(onnx_outputs, run_reference(inputs), tolerance, used_dimensions(config, shapes))
     for name in config.outputs:

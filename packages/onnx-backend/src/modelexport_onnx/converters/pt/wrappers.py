@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ...cache_names import CacheName, is_past
-from ...config import OnnxConfig
+from ...config import OnnxConfig, Seq2SeqOnnxConfig
 from ...errors import ExportError
 
 
@@ -98,7 +98,7 @@ class _Seq2SeqPartWrapper(torch.nn.Module):
         self.input_names = list(config.inputs)
         self.output_names = list(config.outputs)
         self.uses_past = config.uses_past
-        self.hidden_size = int(config.normalized.get("hidden_size"))
+        self.hidden_size = config.encoder_hidden_size() if isinstance(config, Seq2SeqOnnxConfig) else 0
         self.cache_argument = _cache_argument(model)
 
     def _cache(self, named: dict[str, torch.Tensor]) -> Any:

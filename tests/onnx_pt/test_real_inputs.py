@@ -1,0 +1,157 @@
+"""Image and audio exports validated on real data: a spoken sentence and a photograph (:mod:`real_inputs`).
+
+The registry walk validates every pair on random inputs of other shapes; here the same tiny models of the
+families' representative types meet real data, as users' exports do, with the default options:
+
+* CTC models: the logits of the spoken sentence within the bound derived from the model, and the greedy CTC
+  decoding of the ONNX logits exactly PyTorch's;
+* the other audio heads (one label per clip or per frame, speaker embeddings) on the same sentence;
+* image models on the photograph, at their fixed size or, where the export keeps them dynamic, at the
+  photograph's own proportions;
+* zero-shot image classification: the ONNX export ranks the labels of the photograph exactly as PyTorch does.
+
+Each check is also shown failing: a broken export (one weight of the graph perturbed) is caught.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from modelexport_core import TasksManager
+from modelexport_onnx.dummy_inputs import EXPORT_SHAPES
+from modelexport_onnx.export import export_components, reference_runner, resolve_options, validate_components
+from modelexport_onnx.validation import Tolerance, ValidationReport, compare_outputs, onnx_session, run_onnx
+from onnx_pt.tiny import TinyPtModels
+from real_inputs import ctc_greedy, photograph, photograph_path, speech_waveform
+
+#: CTC models of the wav2vec2 family, and the other heads of one of them.
+CTC_TYPES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech-sat")
+AUDIO_HEADS = ("audio-classification", "audio-frame-classification", "audio-xvector")
+#: Image models: fixed size (vit), convolutional (convnext), interpolated positions (dinov2).
+IMAGE_PAIRS = (("vit", "image-classification"), ("convnext", "image-classification"), ("dinov2", "default"))
+ZERO_SHOT_TYPES = ("clip", "chinese-clip", "siglip", "metaclip-2")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyPtModels:
+    return TinyPtModels(tmp_path_factory.mktemp("tiny-real-inputs"))
+
+
+def _advertised(model_type: str, task: str) -> None:
+    if task not in TasksManager.get_supported_tasks_for_model_type(model_type, "onnx", framework="pt"):
+        pytest.skip(f"{model_type} {task} is not advertised with this transformers (the walk measured another)")
+
+
+def _export(tiny: TinyPtModels, model_type: str, task: str, out: Path) -> tuple[Any, Any]:
+    _advertised(model_type, task)
+    model = tiny.model(model_type, task)
+    config = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)(model.config)
+    export_components(model, config, out, resolve_options(config), "pt", out / ".work")
+    return model, config
+
+
+def _validate(model: Any, config: Any, path: Path, inputs: dict[str, Any]) -> ValidationReport:
+    report = validate_components(model, config, path.parent, "pt", EXPORT_SHAPES, inputs=inputs)
+    assert report.outputs, "nothing was compared"
+    return report
+
+
+def _perturbed(path: Path) -> bytes:
+    """The export with its largest weight matrix perturbed by 1% of its scale: a broken graph."""
+    model = onnx.load(str(path))
+    weights = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)) if len(t.dims) >= 2 else 0)
+    array = onnx.numpy_helper.to_array(weights)
+    noise = np.random.default_rng(0).standard_normal(array.shape).astype(array.dtype)
+    weights.CopyFrom(onnx.numpy_helper.from_array(array + 0.01 * np.abs(array).max() * noise, weights.name))
+    return model.SerializeToString()
+
+
+def _broken_report(model: Any, config: Any, path: Path, inputs: dict[str, Any]) -> tuple[ValidationReport, Any]:
+    outputs = run_onnx(onnx_session(_perturbed(path)), inputs)
+    reference = reference_runner(model, config, "pt")(inputs)
+    return compare_outputs(outputs, reference, Tolerance(), {}), outputs
+
+
+@pytest.mark.parametrize("model_type", CTC_TYPES)
+def test_ctc_on_real_speech(tiny: TinyPtModels, model_type: str, tmp_path: Path) -> None:
+    model, config = _export(tiny, model_type, "audio-ctc", tmp_path)
+    speech = speech_waveform()
+    inputs = {"input_values": speech}
+    report = _validate(model, config, tmp_path / "model.onnx", inputs)
+    assert report.passed, report.table()
+    onnx_logits = run_onnx(onnx_session(tmp_path / "model.onnx"), inputs)["logits"]
+    torch_logits = np.asarray(reference_runner(model, config, "pt")(inputs).float32["logits"])
+    assert onnx_logits.shape[1] > 100  # 3.4 s of speech: one frame per 20 ms
+    blank = int(model.config.pad_token_id)
+    assert ctc_greedy(onnx_logits, blank) == ctc_greedy(torch_logits, blank)
+    assert len(ctc_greedy(torch_logits, blank)[0]) > 0
+
+    broken, _ = _broken_report(model, config, tmp_path / "model.onnx", inputs)
+    assert not broken.passed, broken.table()
+
+
+@pytest.mark.parametrize("task", AUDIO_HEADS)
+def test_audio_heads_on_real_speech(tiny: TinyPtModels, task: str, tmp_path: Path) -> None:
+    model, config = _export(tiny, "wav2vec2", task, tmp_path)
+    speech = speech_waveform()
+    batch = np.concatenate([speech, np.roll(speech, 4000, axis=1)])  # two clips: the batch axis is dynamic
+    report = _validate(model, config, tmp_path / "model.onnx", {"input_values": batch})
+    assert report.passed, report.table()
+    broken, _ = _broken_report(model, config, tmp_path / "model.onnx", {"input_values": batch})
+    assert not broken.passed, broken.table()
+
+
+def _image_inputs(config: Any, model: Any) -> dict[str, Any]:
+    spec = next(s for s in config.input_specs() if s.name == "pixel_values")
+    channels = int(spec.axes[1])
+    if isinstance(spec.axes[2], int):  # fixed by the export: the model's own size
+        height, width = int(spec.axes[2]), int(spec.axes[3])
+    else:  # dynamic: the photograph's proportions (640 x 427), kept small
+        height, width = 96, 144
+    return {"pixel_values": photograph(height, width, channels)}
+
+
+def _needs_photograph() -> None:
+    if photograph_path() is None:
+        pytest.skip("the real photograph needs scikit-learn and Pillow (installed by the pt session)")
+
+
+@pytest.mark.parametrize(("model_type", "task"), IMAGE_PAIRS)
+def test_image_models_on_a_photograph(tiny: TinyPtModels, model_type: str, task: str, tmp_path: Path) -> None:
+    _needs_photograph()
+    model, config = _export(tiny, model_type, task, tmp_path)
+    inputs = _image_inputs(config, model)
+    report = _validate(model, config, tmp_path / "model.onnx", inputs)
+    assert report.passed, report.table()
+    broken, _ = _broken_report(model, config, tmp_path / "model.onnx", inputs)
+    assert not broken.passed, broken.table()
+
+
+#: Label prompts, as token ids: the same for PyTorch and ONNX, distinct per label, padded to one length.
+LABELS = ((5, 17, 23, 2), (5, 31, 2, 0), (5, 44, 9, 2), (5, 8, 61, 2))
+
+
+@pytest.mark.parametrize("model_type", ZERO_SHOT_TYPES)
+def test_zero_shot_ranks_the_labels_of_a_photograph(tiny: TinyPtModels, model_type: str, tmp_path: Path) -> None:
+    _needs_photograph()
+    model, config = _export(tiny, model_type, "zero-shot-image-classification", tmp_path)
+    ids = np.array(LABELS, dtype=np.int64)
+    inputs: dict[str, Any] = {"input_ids": ids, **_image_inputs(config, model)}
+    names = {spec.name for spec in config.input_specs()}
+    if "attention_mask" in names:
+        inputs["attention_mask"] = (ids != 0).astype(np.int64)
+    if "token_type_ids" in names:
+        inputs["token_type_ids"] = np.zeros_like(ids)
+    report = _validate(model, config, tmp_path / "model.onnx", inputs)
+    assert report.passed, report.table()
+    onnx_logits = run_onnx(onnx_session(tmp_path / "model.onnx"), inputs)["logits_per_image"]
+    torch_logits = np.asarray(reference_runner(model, config, "pt")(inputs).float32["logits_per_image"])
+    assert onnx_logits.shape == (1, len(LABELS))
+    assert list(np.argsort(-onnx_logits[0])) == list(np.argsort(-torch_logits[0]))
+
+    broken, _ = _broken_report(model, config, tmp_path / "model.onnx", inputs)
+    assert not broken.passed, broken.table()
