@@ -122,7 +122,8 @@ def family_of(model_type: str) -> Family | None:
         return None
     if text_family(config, parameters) is not None:
         return None  # text: the text walk's
-    dual_encoder = any(model_type in _mapping(task) for task in DUAL_ENCODER_TASKS)
+    # a type filed under zero-shot tasks is a dual encoder; elsewhere its config says (a learnt logit scale)
+    dual_encoder = any(model_type in _mapping(task) for task in DUAL_ENCODER_TASKS) or None
     family = media_family(config, parameters, dual_encoder=dual_encoder)
     if family is None:
         return None
@@ -134,8 +135,14 @@ def family_of(model_type: str) -> Family | None:
 
 
 def family_for(model_type: str, task: str) -> Family | None:
-    """The family one pair exports through: the type's (a head's own forward may drop the text mask)."""
-    return family_of(model_type)
+    """The family one pair exports through: the type's; a dual encoder's image classifier (CLIP's) reads its
+    vision tower alone, through the vision family."""
+    from modelexport_onnx.families import vision_head_of_dual_encoder
+
+    family = family_of(model_type)
+    if family is not None and family.name == "image-text" and task not in family.tasks:
+        return vision_head_of_dual_encoder()
+    return family
 
 
 def media_model_types() -> list[str]:
@@ -187,6 +194,7 @@ TINY_SCALARS: Mapping[str, int] = {
 TINY_LISTS: Mapping[str, int] = {
     "depths": 1,
     "num_heads": 1,
+    "num_attention_heads": 1,  # per stage (PVT, GLPN)
     "conv_dim": 32,
     "tdnn_dim": 32,
 }
@@ -238,6 +246,8 @@ def _tiny_values(values: Mapping[str, Any]) -> dict[str, Any]:
     for name, tiny in TINY_SCALARS.items():
         if _is_int(values.get(name)) and values[name] > tiny:
             kwargs[name] = tiny
+    if "vocab_size" in values and values["vocab_size"] is None:  # a CTC head needs its vocabulary's size
+        kwargs["vocab_size"] = 32
     for name, tiny in TINY_LISTS.items():
         value = values.get(name)
         if isinstance(value, (list, tuple)) and value and all(_is_int(v) for v in value):

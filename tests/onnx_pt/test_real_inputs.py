@@ -61,12 +61,14 @@ def _validate(model: Any, config: Any, path: Path, inputs: dict[str, Any]) -> Va
 
 
 def _perturbed(path: Path) -> bytes:
-    """The export with its largest weight matrix perturbed by 1% of its scale: a broken graph."""
+    """The export with every weight matrix perturbed by 5% of its scale: a broken graph."""
     model = onnx.load(str(path))
-    weights = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)) if len(t.dims) >= 2 else 0)
-    array = onnx.numpy_helper.to_array(weights)
-    noise = np.random.default_rng(0).standard_normal(array.shape).astype(array.dtype)
-    weights.CopyFrom(onnx.numpy_helper.from_array(array + 0.01 * np.abs(array).max() * noise, weights.name))
+    rng = np.random.default_rng(0)
+    for weights in model.graph.initializer:
+        array = onnx.numpy_helper.to_array(weights)
+        if array.ndim >= 2 and array.dtype == np.float32:
+            noise = rng.standard_normal(array.shape).astype(np.float32) * 0.05 * float(np.abs(array).max())
+            weights.CopyFrom(onnx.numpy_helper.from_array(array + noise, weights.name))
     return model.SerializeToString()
 
 
@@ -95,8 +97,19 @@ def test_ctc_on_real_speech(tiny: TinyPtModels, model_type: str, tmp_path: Path)
 
 
 @pytest.mark.parametrize("task", AUDIO_HEADS)
-def test_audio_heads_on_real_speech(tiny: TinyPtModels, task: str, tmp_path: Path) -> None:
-    model, config = _export(tiny, "wav2vec2", task, tmp_path)
+def test_audio_heads_on_real_speech(task: str, tmp_path: Path) -> None:
+    # Weights of a trained model's scale: the random tiny x-vector head's outputs (~1e-7) would sit below
+    # validation's absolute floor (1e-6), where no graph, broken or not, can be told apart.
+    import torch
+    from tiny_models import tiny_config
+
+    _advertised("wav2vec2", task)
+    hf_config = tiny_config("wav2vec2")
+    hf_config.initializer_range = 0.5
+    torch.manual_seed(0)
+    model = TasksManager.get_model_class_for_task(task, "pt").from_config(hf_config).eval()
+    config = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type="wav2vec2")(model.config)
+    export_components(model, config, tmp_path, resolve_options(config), "pt", tmp_path / ".work")
     speech = speech_waveform()
     batch = np.concatenate([speech, np.roll(speech, 4000, axis=1)])  # two clips: the batch axis is dynamic
     report = _validate(model, config, tmp_path / "model.onnx", {"input_values": batch})

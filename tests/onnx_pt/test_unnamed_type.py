@@ -118,7 +118,7 @@ def test_without_a_family_the_type_is_refused_before_loading(
 ) -> None:
     model = tmp_path / "odd"
     model.mkdir()
-    (model / "config.json").write_text(json.dumps({"model_type": "odd-points", "num_points": 32, "vocab_size": 9}))
+    (model / "config.json").write_text(json.dumps({"model_type": "odd-points", "num_points": 32}))
     (model / "model.safetensors").write_bytes(b"")
     assert main(["export", "onnx", "-m", str(model), str(tmp_path / "out"), "--task", "default"]) == 2
     err = capsys.readouterr().err

@@ -411,3 +411,9 @@ def _vision_seq2seq(config: Mapping[str, Any] | object) -> Family | None:
     if decoder is None or _get(config, "encoder") is None or not is_text_config(decoder):
         return None
     return Family(Seq2SeqOnnxConfig, {"vision": True, "sizes_from": "decoder"}, "seq2seq")
+
+
+def vision_head_of_dual_encoder() -> Family:
+    """The vision family for an image head on a dual encoder's vision tower (``CLIPForImageClassification``):
+    ``pixel_values`` of the vision config's fixed ``image_size``."""
+    return Family(VisionOnnxConfig, {"dynamic_size": False}, "vision")
