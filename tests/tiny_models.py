@@ -332,6 +332,36 @@ TINY_CONFIGS.update(
     }
 )
 
+_TINY_TRANSFORMER = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 37}
+#: Speech and image-text models (hand-written: the same in transformers 4.57 and 5).
+TINY_CONFIGS.update(
+    {
+        # wav2vec2's seven-layer feature encoder at its real strides (320 samples a frame), 32 channels wide
+        "wav2vec2": (
+            "wav2vec2",
+            {
+                **_TINY_TRANSFORMER,
+                "conv_dim": [32] * 7,
+                "num_conv_pos_embeddings": 16,
+                "num_conv_pos_embedding_groups": 4,
+                "vocab_size": 32,
+                "tdnn_dim": [32] * 5,
+                "xvector_output_dim": 16,
+                "classifier_proj_size": 16,
+                "num_labels": 3,
+            },
+        ),
+        "clip": (
+            "clip",
+            {
+                "text_config": {**_TINY_TRANSFORMER, "vocab_size": 99, "max_position_embeddings": 64},
+                "vision_config": {**_TINY_TRANSFORMER, "image_size": 32, "patch_size": 8},
+                "projection_dim": 32,
+            },
+        ),
+    }
+)
+
 #: Canonical base task -> (tiny config name, expected model class name without framework prefix).
 TASK_EXAMPLES: dict[str, tuple[str, str]] = {
     "default": ("bert", "BertModel"),
@@ -348,6 +378,12 @@ TASK_EXAMPLES: dict[str, tuple[str, str]] = {
     "masked-im": ("vit", "ViTForMaskedImageModeling"),
     "semantic-segmentation": ("segformer", "SegformerForSemanticSegmentation"),
     "speech2seq-lm": ("whisper", "WhisperForConditionalGeneration"),
+    "audio-ctc": ("wav2vec2", "Wav2Vec2ForCTC"),
+    "audio-classification": ("wav2vec2", "Wav2Vec2ForSequenceClassification"),
+    "audio-frame-classification": ("wav2vec2", "Wav2Vec2ForAudioFrameClassification"),
+    "audio-xvector": ("wav2vec2", "Wav2Vec2ForXVector"),
+    "zero-shot-image-classification": ("clip", "CLIPModel"),
+    "depth-estimation": ("dpt", "DPTForDepthEstimation"),
 }
 
 

@@ -32,8 +32,9 @@ def saved_models(tmp_path_factory: pytest.TempPathFactory):
 def test_every_pt_row_gives_the_real_class(task: str, example: tuple[str, str]) -> None:
     name, expected_head = example
     cls = TasksManager.get_model_class_for_task(task, "pt")
-    table_name = TasksManager.get_autoclass_name(task, "pt")
-    assert cls is getattr(transformers, table_name)
+    names = TasksManager.get_autoclass_name(task, "pt")
+    candidates = (names,) if isinstance(names, str) else names
+    assert cls is next(getattr(transformers, n) for n in candidates if hasattr(transformers, n))
     assert type(cls.from_config(tiny_config(name))).__name__ == expected_head
 
 
@@ -124,3 +125,27 @@ def test_tf_asked_for_but_not_installed() -> None:
         pytest.skip("TensorFlow is installed here")
     with pytest.raises(FrameworkNotInstalledError, match="tf"):
         TasksManager.get_model_class_for_task("fill-mask", "tf")
+
+
+def test_a_type_no_auto_class_maps_loads_with_its_configs_class(tmp_path: Path) -> None:
+    """PatchTST forecasts with ``PatchTSTForPrediction``, which no auto class lists: its config's class loads it."""
+    if not hasattr(transformers, "PatchTSTForPrediction"):
+        pytest.skip("this transformers has no PatchTST")
+    config = transformers.PatchTSTConfig(
+        num_input_channels=3, context_length=32, d_model=16, num_hidden_layers=1, num_attention_heads=2, ffn_dim=16
+    )
+    config.architectures = ["PatchTSTForPrediction"]
+    torch.manual_seed(0)
+    transformers.PatchTSTForPrediction(config).save_pretrained(tmp_path)
+    model = TasksManager.get_model_from_task("time-series-forecasting", str(tmp_path))
+    assert type(model).__name__ == "PatchTSTForPrediction"
+    assert TasksManager.infer_task_from_model(str(tmp_path)) == "time-series-forecasting"
+
+
+def test_speech_recognition_means_ctc_for_a_ctc_model(saved_models) -> None:
+    path = saved_models("audio-ctc")
+    assert TasksManager.infer_task_from_model(str(path)) == "audio-ctc"
+    model = TasksManager.get_model_from_task("automatic-speech-recognition", str(path))
+    assert type(model).__name__ == "Wav2Vec2ForCTC"
+    assert TasksManager.task_for_model_type("automatic-speech-recognition", "wav2vec2") == "audio-ctc"
+    assert TasksManager.task_for_model_type("automatic-speech-recognition", "whisper") == "speech2seq-lm"

@@ -22,6 +22,8 @@ TF_TASKS = [
     "multiple-choice",
     "semantic-segmentation",
     "image-classification",
+    "audio-classification",
+    "zero-shot-image-classification",
 ]
 
 

@@ -83,6 +83,7 @@ _FIXED = {"dynamic_size": False}  # position embeddings sized for image_size: he
 SEQ2SEQ_TASKS = ("seq2seq-lm", "seq2seq-lm-with-past")
 _SPEECH_TASKS = ("default", "default-with-past", "speech2seq-lm", "speech2seq-lm-with-past")
 _WHISPER_AUDIO = {"audio_input": "whisper"}
+_AUDIO_TASKS = ("default", "audio-ctc", "audio-classification", "audio-frame-classification", "audio-xvector")
 _T5_NAMES = {
     "names": {
         "num_layers": "num_decoder_layers",
@@ -160,6 +161,12 @@ HAND_WRITTEN: dict[str, Architecture] = {
         by_task={"audio-classification": Architecture(AudioOnnxConfig, ("audio-classification",), _WHISPER_AUDIO)},
     ),
     "speech-to-text": Architecture(_SEQ2SEQ, _SPEECH_TASKS, {"speech": "frames", **_BART_NAMES}),
+    # The most used speech encoders and dual encoder, by hand so that transformers 4.57 installs list them too
+    # (the media walk measures them, and every other such type, with transformers 5).
+    "wav2vec2": Architecture(AudioOnnxConfig, _AUDIO_TASKS),
+    "wavlm": Architecture(AudioOnnxConfig, _AUDIO_TASKS),
+    "hubert": Architecture(AudioOnnxConfig, _AUDIO_TASKS[:3]),
+    "clip": Architecture(ImageTextOnnxConfig, ("default", "zero-shot-image-classification")),
 }
 
 #: What the text walk measured (``python tools/text_walk.py`` writes it; a test keeps it honest).

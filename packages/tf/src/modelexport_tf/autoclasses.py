@@ -20,7 +20,5 @@ TF_TASK_TO_AUTOCLASS: MappingProxyType[str, str | tuple[str, ...]] = MappingProx
         "image-classification": "TFAutoModelForImageClassification",
         "audio-classification": "TFAutoModelForAudioClassification",
         "zero-shot-image-classification": "TFAutoModelForZeroShotImageClassification",
-        "vision2seq-lm": "TFAutoModelForVision2Seq",
-        "mask-generation": "TFAutoModelForMaskGeneration",
     }
 )
