@@ -467,6 +467,15 @@ class TinyModels:
     def _model_class(self, model_type: str, task: str) -> type:
         from modelexport_core import TasksManager
 
+        if self.framework == "pt" and model_type not in TINY_CONFIGS:
+            # the class the media walk measured (an auto class needs a checkpoint's architectures to choose
+            # between two, and PatchTST's forecaster is in no auto class)
+            import media_walk
+
+            name = transformers_model_type(model_type)
+            if task in media_walk.TASKS and media_walk.family_of(name) is not None and name in media_walk.mapping(task):
+                cls: type = media_walk.model_class(name, task)
+                return cls
         return TasksManager.get_model_class_for_task(task, self.framework)
 
     def model(self, model_type: str, task: str) -> Any:

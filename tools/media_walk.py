@@ -69,24 +69,24 @@ DUAL_ENCODER_TASKS = ("zero-shot-image-classification", "zero-shot-object-detect
 TASKS: tuple[str, ...] = tuple(TASK_MAPPINGS)
 
 
-def _mapping(task: str) -> Mapping[str, Any]:
+def mapping(task: str) -> Mapping[str, Any]:
     from transformers.models.auto import modeling_auto
 
     mapping: Mapping[str, Any] = getattr(modeling_auto, TASK_MAPPINGS[task], {})
     return {**mapping, **UNMAPPED_HEADS.get(task, {})}
 
 
-def _class(model_type: str, task: str) -> Any:
+def model_class(model_type: str, task: str) -> Any:
     """The transformers class of ``task`` for ``model_type`` (its auto mapping's first)."""
     import transformers
 
-    name = _mapping(task)[model_type]
+    name = mapping(task)[model_type]
     return getattr(transformers, str(name if isinstance(name, str) else name[0]))
 
 
 def head_tasks(model_type: str) -> tuple[str, ...]:
     """The tasks of :data:`TASKS` transformers has a class for (the base model: ``default``)."""
-    return tuple(task for task in TASKS if model_type in _mapping(task))
+    return tuple(task for task in TASKS if model_type in mapping(task))
 
 
 @cache
@@ -102,12 +102,12 @@ def forward_parameters(model_type: str, task: str) -> tuple[str, ...]:
     """The ``forward`` parameters of the type's class for ``task`` (read from the class: nothing is built)."""
     import inspect
 
-    return tuple(n for n in inspect.signature(_class(model_type, task).forward).parameters if n != "self")
+    return tuple(n for n in inspect.signature(model_class(model_type, task).forward).parameters if n != "self")
 
 
 def _base_task(model_type: str) -> str:
     """The task whose class decides the type's family: the base model's, else the first head's."""
-    return "default" if model_type in _mapping("default") else head_tasks(model_type)[0]
+    return "default" if model_type in mapping("default") else head_tasks(model_type)[0]
 
 
 @cache
@@ -123,7 +123,7 @@ def family_of(model_type: str) -> Family | None:
     if text_family(config, parameters) is not None:
         return None  # text: the text walk's
     # a type filed under zero-shot tasks is a dual encoder; elsewhere its config says (a learnt logit scale)
-    dual_encoder = any(model_type in _mapping(task) for task in DUAL_ENCODER_TASKS) or None
+    dual_encoder = any(model_type in mapping(task) for task in DUAL_ENCODER_TASKS) or None
     family = media_family(config, parameters, dual_encoder=dual_encoder)
     if family is None:
         return None
@@ -147,8 +147,8 @@ def family_for(model_type: str, task: str) -> Family | None:
 
 def media_model_types() -> list[str]:
     """Every model type of the walk's mappings whose config and forward fit an image, audio or image-text family."""
-    types = set().union(*(_mapping(task) for task in TASKS if task != "default"))
-    types |= {t for t in _mapping("default") if _looks_media(t)}
+    types = set().union(*(mapping(task) for task in TASKS if task != "default"))
+    types |= {t for t in mapping("default") if _looks_media(t)}
     return sorted(t for t in types if family_of(t) is not None)
 
 
@@ -344,7 +344,7 @@ def build_model(model_type: str, task: str) -> Any:
     import torch
 
     torch.manual_seed(SEED)
-    return _class(model_type, task)(tiny_config(model_type)).eval()
+    return model_class(model_type, task)(tiny_config(model_type)).eval()
 
 
 @cache

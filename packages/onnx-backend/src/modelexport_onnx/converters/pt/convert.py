@@ -20,6 +20,7 @@ from ...errors import ExportError
 from ...options import ExportOptions
 from ...postprocess import PROTOBUF_LIMIT
 from ...validation import Reference
+from . import dynamo_only_reason
 from .float64 import float64_unavailable, float64_weights, parameter_bytes
 from .symbolics import register as register_symbolics
 from .wrappers import preserved_training_flags, wrapper_for
@@ -64,6 +65,24 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
             raise ExportError(
                 f"torch.onnx ({options.converter}) failed: {type(exc).__name__}: {message}{hint}"
             ) from exc
+    reason = dynamo_only_reason(str(getattr(config.config, "model_type", "") or ""))
+    if options.converter == "torchscript" and reason is not None:
+        _check_consistent(path, reason)
+
+
+def _check_consistent(path: Path, reason: str) -> None:
+    """A TorchScript export forced on a type it cannot trace: refuse a graph whose shapes contradict each
+    other (a size frozen in one node and not in the next), which onnxruntime would refuse to load."""
+    import onnx
+
+    try:
+        onnx.shape_inference.infer_shapes(onnx.load(str(path), load_external_data=False), strict_mode=True)
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__
+        raise ExportError(
+            f"torch.onnx (torchscript) failed: the traced graph is inconsistent ({reason}): {message}; "
+            "use --exporter dynamo, the automatic choice for this model"
+        ) from exc
 
 
 def _torchscript_arguments(wrapper: torch.nn.Module, config: OnnxConfig, options: ExportOptions) -> dict[str, Any]:
