@@ -56,9 +56,15 @@ TASK_MAPPINGS: Mapping[str, str] = {
     # image-to-text: transformers 5 files it with the multimodal LLMs (which fit no family here)
     "vision2seq-lm": "MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES",
     "vision2seq-lm-with-past": "MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES",
+    # speech recognisers reading a waveform (Moonshine); Whisper and speech_to_text are hand-written rows
+    "speech2seq-lm": "MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES",
+    "speech2seq-lm-with-past": "MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES",
 }
 #: Composite types and the types of their parts (an image encoder, a text decoder).
-COMPOSITE_PARTS: Mapping[str, tuple[str, str]] = {"vision-encoder-decoder": ("vit", "gpt2")}
+COMPOSITE_PARTS: Mapping[str, tuple[str, str]] = {
+    "vision-encoder-decoder": ("vit", "gpt2"),
+    "speech-encoder-decoder": ("wav2vec2", "gpt2"),
+}
 #: Heads that no auto mapping lists (transformers loads them by their class): per task, type -> class.
 UNMAPPED_HEADS: Mapping[str, Mapping[str, str]] = {
     "time-series-forecasting": {"patchtst": "PatchTSTForPrediction", "patchtsmixer": "PatchTSMixerForPrediction"},
@@ -181,6 +187,13 @@ TINY_SCALARS: Mapping[str, int] = {
     "vocab_size": 99,
     "max_position_embeddings": 64,
     "num_labels": 3,
+    **dict.fromkeys(("encoder_num_hidden_layers", "decoder_num_hidden_layers"), 2),
+    **dict.fromkeys(("encoder_num_attention_heads", "decoder_num_attention_heads"), 4),
+    **dict.fromkeys(("encoder_num_key_value_heads", "decoder_num_key_value_heads"), 4),
+    # encoder-decoders named the BART way (SpeechT5)
+    **dict.fromkeys(("encoder_layers", "decoder_layers"), 2),
+    **dict.fromkeys(("encoder_attention_heads", "decoder_attention_heads"), 4),
+    **dict.fromkeys(("encoder_ffn_dim", "decoder_ffn_dim"), 37),
     "projection_size": 32,  # SigLIP's text head: as wide as the image embeddings (the vision hidden size)
     "num_queries": 10,  # detectors: fewer queries than the anchors of a tiny image
     "num_groups": 8,  # group norms over the tiny widths (multiples of 8)

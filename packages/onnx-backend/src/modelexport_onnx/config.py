@@ -25,7 +25,7 @@ AxisNames = dict[int, str]
 #: The files of an encoder-decoder export, each exported with a config of its own.
 Part = Literal["encoder", "decoder", "decoder_with_past"]
 #: How a speech encoder reads audio (see :class:`Seq2SeqOnnxConfig`); ``None`` for text.
-Speech = Literal["whisper", "frames"]
+Speech = Literal["whisper", "frames", "waveform"]
 #: Whether a text encoder takes ``token_type_ids`` (``if-type-vocab``: when ``type_vocab_size > 0``).
 TokenTypeIds = Literal["always", "never", "if-type-vocab"]
 
@@ -480,13 +480,17 @@ class Seq2SeqOnnxConfig(OnnxConfig):
           output has its own length (``encoder_output_length``), and the decoders take the frame
           mask as ``encoder_attention_mask`` (the model shortens it itself).
 
+        * ``"waveform"`` (Moonshine): ``input_values`` (batch, samples) of any length; the encoder's output
+          has its own length (``encoder_sequence_length`` for the decoders); no attention mask (every sample
+          counts: batch clips of one length).
+
         ``vision``: the encoder reads an image (``VisionEncoderDecoderModel``: a ViT or Swin encoder, a text
         decoder): ``pixel_values`` of the encoder config's fixed ``image_size``; no attention mask anywhere.
         """
         if part is not None and part not in self.PARTS:
             raise ValueError(f"part must be one of {self.PARTS}, not {part!r}")
-        if speech not in (None, "whisper", "frames"):
-            raise ValueError(f"speech must be None, 'whisper' or 'frames', not {speech!r}")
+        if speech not in (None, "whisper", "frames", "waveform"):
+            raise ValueError(f"speech must be None, 'whisper', 'frames' or 'waveform', not {speech!r}")
         self.part = part
         self.speech: Speech | None = speech
         self.vision = vision
@@ -501,6 +505,8 @@ class Seq2SeqOnnxConfig(OnnxConfig):
             return ["input_features: (batch_size, num_mel_bins, 2 * max_source_positions frames), frames fixed"]
         if speech == "frames":
             return ["input_features: (batch_size, encoder_sequence_length frames, input_feat_per_channel)"]
+        if speech == "waveform":
+            return ["input_values: (batch_size, num_samples), 16 kHz mono, any length; no attention mask"]
         return []
 
     def components(self) -> dict[str, OnnxConfig]:
@@ -552,6 +558,8 @@ class Seq2SeqOnnxConfig(OnnxConfig):
                 return [pixel_values_spec(NormalizedConfig(self._config, part="encoder"), dynamic_size=False)]
             if self.speech == "whisper":
                 return [InputSpec("input_features", "float", ("batch_size", *self.mel_frames()))]
+            if self.speech == "waveform":
+                return [InputSpec("input_values", "float", ("batch_size", "num_samples"))]
             if self.speech == "frames":
                 features = int(self.normalized.get("input_feat_per_channel"))
                 return [
@@ -566,7 +574,7 @@ class Seq2SeqOnnxConfig(OnnxConfig):
                 InputSpec("attention_mask", "attention_mask", ("batch_size", _ENC)),
             ]
         specs = [InputSpec("input_ids", "token_ids", ("batch_size", _DEC))]
-        if self.speech != "whisper" and not self.vision:
+        if self.speech not in ("whisper", "waveform") and not self.vision:
             specs.append(InputSpec("encoder_attention_mask", "attention_mask", ("batch_size", _ENC)))
         if self.part == "decoder":
             hidden = self.encoder_hidden_size()

@@ -70,6 +70,8 @@ HEAD_TASKS: Mapping[FamilyName, tuple[str, ...]] = {
         "question-answering",
         "vision2seq-lm",
         "vision2seq-lm-with-past",
+        "speech2seq-lm",
+        "speech2seq-lm-with-past",
     ),
     "vision": VisionOnnxConfig.SUPPORTED_TASKS,
     "audio": AudioOnnxConfig.SUPPORTED_TASKS,
@@ -107,7 +109,7 @@ NOT_TEXT_INPUTS = frozenset(
 #: Where a config may keep the decoder's sizes, most specific first (encoder-decoders name their
 #: decoder's; the ``names`` option of :class:`~.config.NormalizedConfig` points at the one found).
 SEQ2SEQ_NAMES: Mapping[str, tuple[str, ...]] = {
-    "num_layers": ("decoder_layers", "num_decoder_layers", "decoder_num_layers"),
+    "num_layers": ("decoder_layers", "num_decoder_layers", "decoder_num_layers", "decoder_num_hidden_layers"),
     "num_heads": ("decoder_attention_heads", "num_decoder_attention_heads", "decoder_num_attention_heads", "num_heads"),
     "num_kv_heads": ("decoder_num_key_value_heads",),
     "head_dim": ("d_kv", "decoder_head_dim"),
@@ -368,6 +370,11 @@ def media_family(
     keys = _keys(config)
     if _get(config, "model_type") == COMPOSITE_VISION_SEQ2SEQ:
         return _vision_seq2seq(config)
+    if _get(config, "model_type") == COMPOSITE_SPEECH_SEQ2SEQ:  # a wav2vec2-like encoder and a text decoder
+        decoder = _get(config, "decoder")
+        if decoder is None or not is_text_config(decoder):
+            return None
+        return Family(Seq2SeqOnnxConfig, {"speech": "waveform", "sizes_from": "decoder"}, "seq2seq")
     parameters = set(model_forward_parameters) if model_forward_parameters is not None else None
     if parameters is None:  # from the config alone (a model type no table names)
         parameters = set()
@@ -392,6 +399,9 @@ def media_family(
         if "token_type_ids" in parameters:
             options["token_type_ids"] = True
         return Family(ImageTextOnnxConfig, options, "image-text")
+    if "input_values" in parameters and _get(config, "is_encoder_decoder", False):  # Moonshine: a waveform in
+        names = _seq2seq_names(keys)
+        return Family(Seq2SeqOnnxConfig, {"speech": "waveform", **({"names": names} if names else {})}, "seq2seq")
     if "input_values" in parameters:
         if {"max_length", "num_mel_bins"} <= keys:
             return Family(AudioOnnxConfig, {"audio_input": "spectrogram"}, "audio")
@@ -401,6 +411,8 @@ def media_family(
     return None
 
 
+#: transformers' speech-to-text model made of two (``SpeechEncoderDecoderModel``: wav2vec2 + BERT or GPT-2).
+COMPOSITE_SPEECH_SEQ2SEQ = "speech-encoder-decoder"
 #: transformers' image-to-text model made of two (``VisionEncoderDecoderModel``: ViT + GPT-2, TrOCR, Donut...).
 COMPOSITE_VISION_SEQ2SEQ = "vision-encoder-decoder"
 

@@ -40,6 +40,7 @@ TORCHSCRIPT_CANNOT_TRACE: dict[str, str] = {
     # transformers 5 derives decoder positions with aten::diff, which TorchScript cannot export
     "whisper": "its decoder positions come from aten::diff",
     "vision-encoder-decoder": "its decoder positions come from aten::diff",
+    **dict.fromkeys(("moonshine", "speech-encoder-decoder"), "its decoder positions come from aten::diff"),
     # the segmentation head pools adaptively over sizes TorchScript cannot see
     "beit": "its segmentation head pools adaptively over traced sizes",
     "data2vec-vision": "its segmentation head pools adaptively over traced sizes",

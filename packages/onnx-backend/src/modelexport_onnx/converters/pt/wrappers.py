@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+from transformers.modeling_outputs import BaseModelOutput
 
 from ...cache_names import CacheName, is_past
 from ...config import OnnxConfig, Seq2SeqOnnxConfig
@@ -120,14 +122,14 @@ class _Seq2SeqPartWrapper(torch.nn.Module):
         if "encoder_attention_mask" in named:
             kwargs["attention_mask"] = named["encoder_attention_mask"]
         if self.part == "decoder":
-            kwargs["encoder_outputs"] = (named["encoder_hidden_states"],)
+            kwargs["encoder_outputs"] = encoder_states(named["encoder_hidden_states"])
             kwargs["use_cache"] = self.uses_past
         else:
             # The cross-attention keys and values come from the cache; the hidden states are only
             # looked at for their shape, so zeros of the right shape stand in.
             encoder_key = next(named[n] for n in self.input_names if n.endswith(".encoder.key"))
             batch, length = encoder_key.shape[0], encoder_key.shape[2]
-            kwargs["encoder_outputs"] = (encoder_key.new_zeros((batch, length, self.hidden_size)),)
+            kwargs["encoder_outputs"] = encoder_states(encoder_key.new_zeros((batch, length, self.hidden_size)))
             kwargs[self.cache_argument] = self._cache(named)
             kwargs["use_cache"] = True
         outputs = self.model(**kwargs)
@@ -142,6 +144,18 @@ class _Seq2SeqPartWrapper(torch.nn.Module):
             else:
                 result.append(outputs[name])
         return tuple(result)
+
+
+@dataclass
+class EncoderStates(BaseModelOutput):
+    """The encoder's output as a model takes it back: indexable like a tuple (``encoder_outputs[0]``) and with
+    named fields (``.last_hidden_state``; ``.attention_mask`` None: every state counts), as Moonshine reads it."""
+
+    attention_mask: torch.Tensor | None = None
+
+
+def encoder_states(hidden: torch.Tensor) -> EncoderStates:
+    return EncoderStates(last_hidden_state=hidden)
 
 
 def wrapper_for(model: torch.nn.Module, config: OnnxConfig) -> torch.nn.Module:
