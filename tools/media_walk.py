@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import text_walk
-from text_walk import Domain, PairResult
+from text_walk import Domain
 
 if TYPE_CHECKING:
     from modelexport_onnx.families import Family
@@ -378,65 +378,19 @@ def takes_any_size(model_type: str) -> bool:
     return True
 
 
-# --- one pair -------------------------------------------------------------------------------------
-
-
-def check_pair(model_type: str, task: str, directory: Path, converter: str = "auto") -> str | None:
-    """Export one pair into ``directory`` and validate it against PyTorch on other shapes; why it fails, or ``None``."""
-    from modelexport_onnx.export import export_components, resolve_options, validate_components
-
-    family = family_for(model_type, task)
-    if family is None:
-        return "no media family"
-    model = build_model(model_type, task)
-    config = family.build(model.config, task)
-    options = resolve_options(config, converter=converter)
-    export_components(model, config, directory, options, "pt", directory / ".work")
-    problem = text_walk._names_problem(directory, config)
-    if problem is not None:
-        return f"names: {problem}"
-    report = validate_components(model, config, directory, "pt", options.validation_shapes)
-    problem = text_walk._validation_problem(report, config.atol)
-    if problem is not None:
-        return f"validation: {problem}"
-    return text_walk._generation_problem(model, config, directory) if config.generates_tokens else None
-
-
-def planned_pairs(
-    model_types: Iterable[str], tasks: Iterable[str] | None = None
-) -> tuple[list[tuple[str, str]], list[PairResult]]:
-    """The pairs to export, and the ones skipped up front (no family, or a task the family has no outputs for)."""
-    from modelexport_onnx.families import family_tasks
-
-    wanted = set(tasks) if tasks is not None else set(TASKS)
-    pairs: list[tuple[str, str]] = []
-    skipped: list[PairResult] = []
-    for model_type in model_types:
-        for task in head_tasks(model_type):
-            if task not in wanted:
-                continue
-            family = family_for(model_type, task)
-            if family is None:
-                skipped.append(PairResult(model_type, task, None, "skipped", "no image, audio or image-text family"))
-            elif task not in family_tasks(family):
-                skipped.append(PairResult(model_type, task, family.name, "skipped", f"not a {family.name} task"))
-            else:
-                pairs.append((model_type, task))
-    return pairs, skipped
-
-
 #: The media walk.
 DOMAIN = Domain(
     "media_walk",
     __doc__.splitlines()[0],
     TASKS,
     media_model_types,
+    head_tasks,
     family_of,
     family_for,
-    planned_pairs,
-    check_pair,
+    build_model,
     TABLE,
     FAILURES,
+    no_family="no image, audio or image-text family",
 )
 
 if __name__ == "__main__":

@@ -82,7 +82,6 @@ SHORT: Mapping[str, int] = {
     "decoder_sequence_length": 1,
 }
 #: Tasks whose export generates text: checked token for token against PyTorch's ``generate``.
-GENERATION_TASKS = frozenset({"causal-lm-with-past", "seq2seq-lm-with-past"})
 
 # --- which model types are text, and which tasks they have heads for -----------------------------
 
@@ -562,7 +561,7 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {line}"[:300]
 
 
-def _names_problem(directory: Path, config: OnnxConfig) -> str | None:
+def names_problem(directory: Path, config: OnnxConfig) -> str | None:
     """Where a file's inputs, outputs or dynamic dimensions differ from the config's (the test's check)."""
     import onnx
 
@@ -580,7 +579,7 @@ def _names_problem(directory: Path, config: OnnxConfig) -> str | None:
     return None
 
 
-def _validation_problem(report: Any, atol: float | None = None) -> str | None:
+def validation_problem(report: Any, atol: float | None = None) -> str | None:
     """Why a validation report fails: an output past its bound, or (``atol``) past the config's tolerance."""
     for check in report.outputs:
         if not check.passed:
@@ -590,58 +589,59 @@ def _validation_problem(report: Any, atol: float | None = None) -> str | None:
     return None if report.outputs else "no outputs were compared"
 
 
-def _generation_problem(model: Any, config: OnnxConfig, directory: Path) -> str | None:
-    """20 greedy tokens from the exported files against PyTorch's ``generate``: the same tokens, as the
-    registry walk test asks (a near tie counts as a failure here: the test would fail on it)."""
+def generation_problem(model: Any, config: OnnxConfig, directory: Path, framework: str = "pt") -> str | None:
+    """20 greedy tokens from the exported files against the framework's ``generate``: the same tokens, as the
+    registry walk tests ask (a near tie counts as a failure here: the test would fail on it)."""
     from modelexport_core.plugins import get_framework
     from modelexport_onnx.generation import check_generation
     from modelexport_onnx.validation import onnx_session
 
-    plugin = get_framework("pt")
+    plugin = get_framework(framework)
     sessions = {name: onnx_session(directory / f"{name}.onnx") for name in config.components()}
     check = check_generation(
         sessions, config, lambda inputs, n, pad: plugin.generate(model, inputs, n, pad), 20, (7, 3)
     )
     if check.equal:
         return None
-    return f"generation differs from PyTorch's: {check.first_difference}"
+    return f"generation differs from {plugin.display_name}'s: {check.first_difference}"
 
 
-def check_pair(model_type: str, task: str, directory: Path, converter: str = "auto") -> str | None:
-    """Export one pair into ``directory`` and check it as the registry walk test does; why it fails, or ``None``."""
+def export_problem(
+    model: Any,
+    config: OnnxConfig,
+    directory: Path,
+    *,
+    framework: str = "pt",
+    converter: str = "auto",
+    short: Mapping[str, int] | None = None,
+) -> str | None:
+    """Export ``model`` through ``config`` into ``directory`` and check it as the registry walk tests do: the
+    files' names and dimensions, validation on other shapes (and on ``short`` ones: one short sequence), an
+    empty cache, greedy generation. Why it fails, or ``None``."""
     from modelexport_onnx.export import export_components, resolve_options, validate_components
 
-    family = family_for(model_type, task)
-    if family is None:
-        return "no text family"
-    model = build_model(model_type, task)
-    config = family.build(model.config, task)
-    options = resolve_options(config, converter=converter)
-    export_components(model, config, directory, options, "pt", directory / ".work")
-    problem = _names_problem(directory, config)
+    options = resolve_options(config, converter=converter, framework=framework)
+    export_components(model, config, directory, options, framework, directory / ".work")
+    problem = names_problem(directory, config)
     if problem is not None:
         return f"names: {problem}"
     shapes = options.validation_shapes
-    report = validate_components(model, config, directory, "pt", shapes)
-    problem = _validation_problem(report, config.atol)
+    problem = validation_problem(validate_components(model, config, directory, framework, shapes), config.atol)
     if problem is not None:
         return f"validation: {problem}"
     # One short sequence: a graph that baked in what the traced inputs did (the experts they reached, a
     # branch on their length) fails or differs here, where the traced-like validation shapes can pass.
-    short = validate_components(model, config, directory, "pt", shapes.with_sizes(**SHORT))
-    problem = _validation_problem(short, config.atol)
-    if problem is not None:
-        return f"validation on one short sequence: {problem}"
+    if short:
+        report = validate_components(model, config, directory, framework, shapes.with_sizes(**short))
+        problem = validation_problem(report, config.atol)
+        if problem is not None:
+            return f"validation on one short sequence: {problem}"
     if config.uses_past and len(config.components()) == 1:  # the first generation step: an empty cache
-        empty = validate_components(model, config, directory, "pt", shapes.with_sizes(past_sequence_length=0))
-        problem = _validation_problem(empty, config.atol)
+        empty = validate_components(model, config, directory, framework, shapes.with_sizes(past_sequence_length=0))
+        problem = validation_problem(empty, config.atol)
         if problem is not None:
             return f"validation with an empty cache: {problem}"
-    if getattr(config, "generates_tokens", task in GENERATION_TASKS):
-        problem = _generation_problem(model, config, directory)
-        if problem is not None:
-            return problem
-    return None
+    return generation_problem(model, config, directory, framework) if config.generates_tokens else None
 
 
 def run_pair(domain: Domain, model_type: str, task: str, workdir: Path, converter: str = "auto") -> PairResult:
@@ -696,31 +696,6 @@ def _child(
 
 
 # --- the walk -------------------------------------------------------------------------------------
-
-
-def planned_pairs(
-    model_types: Iterable[str], tasks: Iterable[str] | None = None
-) -> tuple[list[tuple[str, str]], list[PairResult]]:
-    """The pairs to export, and the ones skipped up front (no family, or a task the family cannot export yet)."""
-    from modelexport_onnx.families import HEAD_TASKS, family_tasks
-
-    wanted = set(tasks) if tasks is not None else set(TASKS)
-    pairs: list[tuple[str, str]] = []
-    skipped: list[PairResult] = []
-    for model_type in model_types:
-        for task in head_tasks(model_type):
-            if task not in wanted:
-                continue
-            family = family_for(model_type, task)
-            if family is None:
-                skipped.append(PairResult(model_type, task, None, "skipped", "not a text model (no family)"))
-            elif task not in HEAD_TASKS[family.name]:
-                skipped.append(PairResult(model_type, task, family.name, "skipped", f"not a {family.name} task"))
-            elif task not in family_tasks(family):
-                skipped.append(PairResult(model_type, task, family.name, "skipped", "needs config outputs"))
-            else:
-                pairs.append((model_type, task))
-    return pairs, skipped
 
 
 def walk(
@@ -922,19 +897,58 @@ def main(argv: Sequence[str] | None = None, domain: Domain | None = None) -> int
 
 @dataclass(frozen=True)
 class Domain:
-    """What one walk measures: its tasks, the family each type exports through, how one pair is checked, and the
-    files it writes. ``module`` names the module whose ``DOMAIN`` it is (a pair's process imports it)."""
+    """What one walk measures: its tasks, the family each type exports through, its tiny models, and the files
+    it writes. ``module`` names the module whose ``DOMAIN`` it is (a pair's process imports it)."""
 
     module: str
     description: str
     tasks: tuple[str, ...]
     model_types: Callable[[], list[str]]
+    #: The tasks of :attr:`tasks` transformers has a head for, per model type.
+    head_tasks: Callable[[str], tuple[str, ...]]
     family_of: Callable[[str], Family | None]
     family_for: Callable[[str, str], Family | None]
-    planned_pairs: Callable[[Iterable[str], Iterable[str] | None], tuple[list[tuple[str, str]], list[PairResult]]]
-    check_pair: Callable[[str, str, Path, str], str | None]
+    #: A tiny random model of a task's class, in eval mode.
+    build_model: Callable[[str, str], Any]
     table: Path
     failures: Path
+    #: Why a type has no family of this walk (the skipped pairs' reason).
+    no_family: str
+    #: The sizes of the second validation, of one short sequence (none: no such check).
+    short: Mapping[str, int] | None = None
+
+    def planned_pairs(
+        self, model_types: Iterable[str], tasks: Iterable[str] | None = None
+    ) -> tuple[list[tuple[str, str]], list[PairResult]]:
+        """The pairs to export, and the ones skipped up front (no family, or a task its family cannot export)."""
+        from modelexport_onnx.families import HEAD_TASKS, family_tasks
+
+        wanted = set(tasks) if tasks is not None else set(self.tasks)
+        pairs: list[tuple[str, str]] = []
+        skipped: list[PairResult] = []
+        for model_type in model_types:
+            for task in self.head_tasks(model_type):
+                if task not in wanted:
+                    continue
+                family = self.family_for(model_type, task)
+                if family is None:
+                    skipped.append(PairResult(model_type, task, None, "skipped", self.no_family))
+                elif task not in HEAD_TASKS[family.name]:
+                    skipped.append(PairResult(model_type, task, family.name, "skipped", f"not a {family.name} task"))
+                elif task not in family_tasks(family):
+                    skipped.append(PairResult(model_type, task, family.name, "skipped", "needs config outputs"))
+                else:
+                    pairs.append((model_type, task))
+        return pairs, skipped
+
+    def check_pair(self, model_type: str, task: str, directory: Path, converter: str = "auto") -> str | None:
+        """Export one pair into ``directory`` and check it as the registry walk test does; why it fails, or ``None``."""
+        family = self.family_for(model_type, task)
+        if family is None:
+            return self.no_family
+        model = self.build_model(model_type, task)
+        config = family.build(model.config, task)
+        return export_problem(model, config, directory, converter=converter, short=self.short)
 
 
 #: The text walk.
@@ -943,12 +957,14 @@ DOMAIN = Domain(
     __doc__.splitlines()[0],
     TASKS,
     text_model_types,
+    head_tasks,
     family_of,
     family_for,
-    planned_pairs,
-    check_pair,
+    build_model,
     TABLE,
     FAILURES,
+    no_family="not a text model (no family)",
+    short=SHORT,
 )
 
 if __name__ == "__main__":

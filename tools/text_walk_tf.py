@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-    from modelexport_onnx.config import OnnxConfig
     from modelexport_onnx.families import Family
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,9 +153,10 @@ def measured_rows(path: Path = PT_TABLE) -> dict[str, Row]:
 def hand_written_rows(measured: Mapping[str, Row]) -> dict[str, Row]:
     """The hand-written text rows: their options win (the registry exports with them), their tasks gain the
     measured ones of the same family, as :func:`modelexport_onnx.architectures.merged` merges them."""
-    from modelexport_onnx.architectures import FAMILIES, HAND_WRITTEN
+    from modelexport_onnx.architectures import HAND_WRITTEN
+    from modelexport_onnx.families import FAMILY_CLASSES
 
-    family_names = {config_class: name for name, config_class in FAMILIES.items()}
+    family_names = {config_class: name for name, config_class in FAMILY_CLASSES.items()}
     rows = {}
     for name, architecture in HAND_WRITTEN.items():
         family = family_names.get(architecture.config_class)
@@ -285,44 +285,12 @@ def build_tf_model(model_type: str, task: str) -> Any:
     return model
 
 
-def _generation_problem(model: Any, config: OnnxConfig, directory: Path) -> str | None:
-    """20 greedy tokens from the exported files against TensorFlow's ``generate`` (the TF export test's check)."""
-    from modelexport_core.plugins import get_framework
-    from modelexport_onnx.generation import check_generation
-    from modelexport_onnx.validation import onnx_session
-
-    plugin = get_framework("tf")
-    sessions = {name: onnx_session(directory / f"{name}.onnx") for name in config.components()}
-    check = check_generation(
-        sessions, config, lambda inputs, n, pad: plugin.generate(model, inputs, n, pad), 20, (7, 3)
-    )
-    return None if check.equal else f"generation differs from TensorFlow's: {check.first_difference}"
-
-
 def check_pair(model_type: str, task: str, row: Row, directory: Path) -> str | None:
     """Export one pair from TensorFlow into ``directory`` and check it; why it fails, or ``None``."""
-    from modelexport_onnx.export import export_components, resolve_options, validate_components
-    from text_walk import GENERATION_TASKS, _names_problem, _validation_problem
+    from text_walk import export_problem
 
     model = build_tf_model(model_type, task)
-    config = row.build_family().build(model.config, task)
-    options = resolve_options(config, framework="tf")
-    export_components(model, config, directory, options, "tf", directory / ".work")
-    problem = _names_problem(directory, config)
-    if problem is not None:
-        return f"names: {problem}"
-    shapes = options.validation_shapes
-    problem = _validation_problem(validate_components(model, config, directory, "tf", shapes), config.atol)
-    if problem is not None:
-        return f"validation: {problem}"
-    if config.uses_past and len(config.components()) == 1:  # the first generation step: an empty cache
-        empty = validate_components(model, config, directory, "tf", shapes.with_sizes(past_sequence_length=0))
-        problem = _validation_problem(empty, config.atol)
-        if problem is not None:
-            return f"validation with an empty cache: {problem}"
-    if getattr(config, "generates_tokens", task in GENERATION_TASKS):
-        return _generation_problem(model, config, directory)
-    return None
+    return export_problem(model, row.build_family().build(model.config, task), directory, framework="tf")
 
 
 def _first_line(error: BaseException) -> str:

@@ -31,7 +31,8 @@ from .config import (
     TextEncoderOnnxConfig,
     VisionOnnxConfig,
 )
-from .media_config import AudioOnnxConfig, ImageTextOnnxConfig, TimeSeriesOnnxConfig
+from .families import FAMILY_CLASSES
+from .media_config import AudioOnnxConfig, ImageTextOnnxConfig
 
 
 @dataclass(frozen=True)
@@ -175,16 +176,6 @@ MEASURED_TABLE = Path(__file__).with_name("text_architectures.json")
 MEASURED_TF_TABLE = Path(__file__).with_name("text_architectures_tf.json")
 #: What the image, audio and image-text walk measured (``python tools/media_walk.py`` writes it).
 MEASURED_MEDIA_TABLE = Path(__file__).with_name("media_architectures.json")
-#: The families the walk exports through, by the name the table uses.
-FAMILIES: Mapping[str, type[OnnxConfig]] = {
-    "text-encoder": TextEncoderOnnxConfig,
-    "decoder": DecoderOnnxConfig,
-    "seq2seq": Seq2SeqOnnxConfig,
-    "vision": VisionOnnxConfig,
-    "audio": AudioOnnxConfig,
-    "image-text": ImageTextOnnxConfig,
-    "time-series": TimeSeriesOnnxConfig,
-}
 
 
 def installed_major(package: str) -> int | None:
@@ -218,11 +209,11 @@ def measured_architectures(
         name = normalize_model_type(model_type)
         by_task: dict[str, Architecture] = {}
         for group in row.get("task_families", ()):  # tasks exported with another family or options
-            part = Architecture(FAMILIES[group["family"]], tuple(group["tasks"]), dict(group["options"]))
+            part = Architecture(FAMILY_CLASSES[group["family"]], tuple(group["tasks"]), dict(group["options"]))
             by_task.update(dict.fromkeys(part.tasks, part))
         tasks = tuple(row["tasks"]) + tuple(by_task)
         from_tf = tuple(task for task in tf_tasks.get(name, ()) if task in row["tasks"])
-        family, options = FAMILIES[row["family"]], dict(row.get("options", {}))
+        family, options = FAMILY_CLASSES[row["family"]], dict(row.get("options", {}))
         if pytorch and tasks:
             rows[name] = Architecture(family, tasks, options, tf_tasks=from_tf, by_task=by_task)
         elif not pytorch and from_tf:
