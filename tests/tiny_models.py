@@ -351,6 +351,20 @@ TINY_CONFIGS.update(
                 "num_labels": 3,
             },
         ),
+        # a document model: token boxes, and a 32-pixel page image of 4 x 4 patches; four coordinate and two
+        # shape embeddings concatenated back to hidden_size
+        "layoutlmv3": (
+            "layoutlmv3",
+            {
+                **_BERT,
+                "type_vocab_size": 1,
+                "pad_token_id": 1,
+                "coordinate_size": 6,
+                "shape_size": 4,
+                "input_size": 32,
+                "patch_size": 8,  # num_labels left at 2: the question-answering head splits them into start and end
+            },
+        ),
         "clip": (
             "clip",
             {

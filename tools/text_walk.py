@@ -315,6 +315,8 @@ OVERRIDES: Mapping[str, Mapping[str, Any]] = {
     "xmod": {"languages": ["en_XX"], "default_language": "en_XX"},
     # six coordinate embeddings of hidden_size // 6 each are concatenated back to hidden_size
     "lilt": {"hidden_size": 48, "channel_shrink_ratio": 4},
+    # four coordinate and two shape embeddings concatenated back to hidden_size; a 32-pixel page of 4 x 4 patches
+    "layoutlmv3": {"coordinate_size": 6, "shape_size": 4, "input_size": 32, "patch_size": 8},
     "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1, "expert_layer_period": 2, "expert_layer_offset": 1},
     "bamba": {"attn_layer_indices": [1], "mamba_n_heads": 4, "mamba_d_head": 16},
     "recurrent_gemma": {"block_types": ["recurrent", "attention"], "lru_width": HIDDEN, "attention_window_size": 64},

@@ -109,6 +109,13 @@ HAND_WRITTEN: dict[str, Architecture] = {
     ),
     "mpnet": Architecture(_TEXT_ENCODER, ENCODER_TASKS, {"token_type_ids": "never"}, tf_tasks=ENCODER_TASKS),
     "mobilebert": Architecture(_TEXT_ENCODER, ENCODER_TASKS, tf_tasks=ENCODER_TASKS),
+    # A document model reading the page beside its text (token boxes and the page image of a fixed input_size);
+    # by hand so that its tasks are listed before the text walk measures the family's page_image option.
+    "layoutlmv3": Architecture(
+        _TEXT_ENCODER,
+        ("default", "sequence-classification", "token-classification", "question-answering"),
+        {"token_type_ids": "never", "bbox": True, "page_image": True},
+    ),
     # Decoder-only models share one config: the cache layout is (batch, kv heads, length, head dim).
     "gpt2": Architecture(_DECODER, DECODER_TASKS, tf_tasks=DECODER_TASKS),
     "gpt-neo": Architecture(_DECODER, DECODER_TASKS),
