@@ -376,6 +376,12 @@ TINY_CONFIGS.update(
     }
 )
 
+#: Offline reinforcement learning: a two-layer GPT-2 over trajectories of 5-dimensional states and 3-dimensional actions.
+TINY_CONFIGS["decision-transformer"] = (
+    "decision_transformer",
+    {"state_dim": 5, "act_dim": 3, "hidden_size": 32, "n_layer": 2, "n_head": 4, "n_inner": 37, "max_ep_len": 64},
+)
+
 #: Canonical base task -> (tiny config name, expected model class name without framework prefix).
 TASK_EXAMPLES: dict[str, tuple[str, str]] = {
     "default": ("bert", "BertModel"),
@@ -398,6 +404,7 @@ TASK_EXAMPLES: dict[str, tuple[str, str]] = {
     "audio-xvector": ("wav2vec2", "Wav2Vec2ForXVector"),
     "zero-shot-image-classification": ("clip", "CLIPModel"),
     "depth-estimation": ("dpt", "DPTForDepthEstimation"),
+    "reinforcement-learning": ("decision-transformer", "DecisionTransformerModel"),
 }
 
 

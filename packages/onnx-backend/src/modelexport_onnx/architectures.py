@@ -32,6 +32,7 @@ from .config import (
     VisionOnnxConfig,
 )
 from .media_config import AudioOnnxConfig, ImageTextOnnxConfig, TimeSeriesOnnxConfig
+from .reinforcement_learning import DecisionTransformerOnnxConfig
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,9 @@ HAND_WRITTEN: dict[str, Architecture] = {
     "wavlm": Architecture(AudioOnnxConfig, _AUDIO_TASKS),
     "hubert": Architecture(AudioOnnxConfig, _AUDIO_TASKS[:3]),
     "clip": Architecture(ImageTextOnnxConfig, ("default", "zero-shot-image-classification")),
+    # Offline reinforcement learning: a trajectory of states, actions and returns in (no auto mapping of a task
+    # lists it, so no walk measures it)
+    "decision-transformer": Architecture(DecisionTransformerOnnxConfig, ("default", "reinforcement-learning")),
 }
 
 #: What the text walk measured (``python tools/text_walk.py`` writes it; a test keeps it honest).
