@@ -365,6 +365,16 @@ TINY_CONFIGS.update(
                 "patch_size": 8,  # num_labels left at 2: the question-answering head splits them into start and end
             },
         ),
+        "siglip-text-model": (
+            "siglip_text_model",
+            {
+                **_TINY_TRANSFORMER,
+                "vocab_size": 99,
+                "max_position_embeddings": 64,
+                "bos_token_id": 0,
+                "eos_token_id": 2,  # the tower pools at the last position, where tokenized text ends with it
+            },
+        ),
         "clip": (
             "clip",
             {
@@ -376,7 +386,7 @@ TINY_CONFIGS.update(
     }
 )
 
-#: Offline reinforcement learning: a two-layer GPT-2 over trajectories of 5-dimensional states and 3-dimensional actions.
+#: Offline reinforcement learning: a two-layer GPT-2 over trajectories of 5-wide states and 3-wide actions.
 TINY_CONFIGS["decision-transformer"] = (
     "decision_transformer",
     {"state_dim": 5, "act_dim": 3, "hidden_size": 32, "n_layer": 2, "n_head": 4, "n_inner": 37, "max_ep_len": 64},
@@ -488,6 +498,16 @@ class TinyModels:
     def _model_class(self, model_type: str, task: str) -> type:
         from modelexport_core import TasksManager
 
+        if self.framework == "pt" and task == "default":
+            # a dual encoder's text tower that no auto class maps (SigLIP's): its own class, as the text walk builds it
+            import text_walk
+
+            tower = text_walk.unmapped_towers().get(transformers_model_type(model_type))
+            if tower is not None:
+                import transformers
+
+                cls_: type = getattr(transformers, tower)
+                return cls_
         if self.framework == "pt" and model_type not in TINY_CONFIGS:
             # the class the media walk measured (an auto class needs a checkpoint's architectures to choose
             # between two, and PatchTST's forecaster is in no auto class)

@@ -175,6 +175,9 @@ HAND_WRITTEN: dict[str, Architecture] = {
     "wavlm": Architecture(AudioOnnxConfig, _AUDIO_TASKS),
     "hubert": Architecture(AudioOnnxConfig, _AUDIO_TASKS[:3]),
     "clip": Architecture(ImageTextOnnxConfig, ("default", "zero-shot-image-classification")),
+    # SigLIP's text tower alone (optimum's siglip-text): no auto mapping lists it (the text walk finds such towers
+    # by their config's class), so it is listed by hand too
+    "siglip-text-model": Architecture(_TEXT_ENCODER, ("default",), {"token_type_ids": "never"}),
     # Offline reinforcement learning: a trajectory of states, actions and returns in (no auto mapping of a task
     # lists it, so no walk measures it)
     "decision-transformer": Architecture(DecisionTransformerOnnxConfig, ("default", "reinforcement-learning")),

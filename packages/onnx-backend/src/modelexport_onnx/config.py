@@ -257,9 +257,7 @@ class TextEncoderOnnxConfig(OnnxConfig):
         super().__init__(config, task, **kwargs)
 
     @classmethod
-    def export_notes(
-        cls, *, decoded_positions: bool = False, page_image: bool = False, **options: Any
-    ) -> list[str]:
+    def export_notes(cls, *, decoded_positions: bool = False, page_image: bool = False, **options: Any) -> list[str]:
         if decoded_positions:
             return ["masked-lm logits: (batch_size, max_position_embeddings, vocab_size), the input's positions first"]
         if page_image:
