@@ -233,5 +233,5 @@ def test_a_decision_transformer_reads_a_trajectory() -> None:
     dummy = config.generate_dummy_inputs(DummyShapes(batch_size=2, sequence_length=7))
     assert dummy["states"].shape == (2, 7, 5) and dummy["actions"].shape == (2, 7, 3)
     assert dummy["returns_to_go"].shape == (2, 7, 1) and dummy["states"].dtype == np.float32
-    assert dummy["timesteps"].dtype == np.int64 and 0 <= dummy["timesteps"].min() and dummy["timesteps"].max() < 10
+    assert dummy["timesteps"].dtype == np.int64 and dummy["timesteps"].min() >= 0 and dummy["timesteps"].max() < 10
     assert TasksManager.map_from_synonym("reinforcement-learning") == "reinforcement-learning"
