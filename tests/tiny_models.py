@@ -351,6 +351,30 @@ TINY_CONFIGS.update(
                 "num_labels": 3,
             },
         ),
+        # a document model: token boxes, and a 32-pixel page image of 4 x 4 patches; four coordinate and two
+        # shape embeddings concatenated back to hidden_size
+        "layoutlmv3": (
+            "layoutlmv3",
+            {
+                **_BERT,
+                "type_vocab_size": 1,
+                "pad_token_id": 1,
+                "coordinate_size": 6,
+                "shape_size": 4,
+                "input_size": 32,
+                "patch_size": 8,  # num_labels left at 2: the question-answering head splits them into start and end
+            },
+        ),
+        "siglip-text-model": (
+            "siglip_text_model",
+            {
+                **_TINY_TRANSFORMER,
+                "vocab_size": 99,
+                "max_position_embeddings": 64,
+                "bos_token_id": 0,
+                "eos_token_id": 2,  # the tower pools at the last position, where tokenized text ends with it
+            },
+        ),
         "clip": (
             "clip",
             {
@@ -360,6 +384,12 @@ TINY_CONFIGS.update(
             },
         ),
     }
+)
+
+#: Offline reinforcement learning: a two-layer GPT-2 over trajectories of 5-wide states and 3-wide actions.
+TINY_CONFIGS["decision-transformer"] = (
+    "decision_transformer",
+    {"state_dim": 5, "act_dim": 3, "hidden_size": 32, "n_layer": 2, "n_head": 4, "n_inner": 37, "max_ep_len": 64},
 )
 
 #: Canonical base task -> (tiny config name, expected model class name without framework prefix).
@@ -384,6 +414,7 @@ TASK_EXAMPLES: dict[str, tuple[str, str]] = {
     "audio-xvector": ("wav2vec2", "Wav2Vec2ForXVector"),
     "zero-shot-image-classification": ("clip", "CLIPModel"),
     "depth-estimation": ("dpt", "DPTForDepthEstimation"),
+    "reinforcement-learning": ("decision-transformer", "DecisionTransformerModel"),
 }
 
 
@@ -467,6 +498,16 @@ class TinyModels:
     def _model_class(self, model_type: str, task: str) -> type:
         from modelexport_core import TasksManager
 
+        if self.framework == "pt" and task == "default":
+            # a dual encoder's text tower that no auto class maps (SigLIP's): its own class, as the text walk builds it
+            import text_walk
+
+            tower = text_walk.unmapped_towers().get(transformers_model_type(model_type))
+            if tower is not None:
+                import transformers
+
+                cls_: type = getattr(transformers, tower)
+                return cls_
         if self.framework == "pt" and model_type not in TINY_CONFIGS:
             # the class the media walk measured (an auto class needs a checkpoint's architectures to choose
             # between two, and PatchTST's forecaster is in no auto class)

@@ -86,11 +86,48 @@ SHORT: Mapping[str, int] = {
 # --- which model types are text, and which tasks they have heads for -----------------------------
 
 
-def _mapping(base_task: str) -> Mapping[str, Any]:
+def _auto_mapping(base_task: str) -> Mapping[str, Any]:
     from transformers.models.auto import modeling_auto
 
     mapping: Mapping[str, Any] = getattr(modeling_auto, TASK_MAPPINGS[base_task])
     return mapping
+
+
+def _mapping(base_task: str) -> Mapping[str, Any]:
+    """The types transformers has a class of ``base_task`` for: its auto mapping, and for base models the towers
+    that no auto mapping lists."""
+    mapping = _auto_mapping(base_task)
+    return {**mapping, **unmapped_towers()} if base_task == "default" else mapping
+
+
+#: The suffix of the model types of a dual encoder's text tower (``siglip_text_model``, ``clip_text_model``).
+TOWER_SUFFIX = "_text_model"
+
+
+@cache
+def unmapped_towers() -> dict[str, str]:
+    """Text towers of dual encoders that no auto mapping lists (SigLIP's, Chinese-CLIP's...): type -> class name.
+
+    transformers loads them by class (a checkpoint's ``architectures`` names it). Each is the class named after
+    the tower's config (``SiglipTextConfig`` -> ``SiglipTextModel``) whose config class it is.
+    """
+    import transformers
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    mapped = set().union(*(_auto_mapping(base) for base in TASK_MAPPINGS))
+    towers = {}
+    for model_type, config_name in sorted(CONFIG_MAPPING_NAMES.items()):
+        if model_type in mapped or not model_type.endswith(TOWER_SUFFIX):
+            continue
+        class_name = config_name.removesuffix("Config") + "Model"
+        try:
+            model_class = getattr(transformers, class_name, None)
+            own = getattr(getattr(model_class, "config_class", None), "__name__", None) == config_name
+        except Exception:  # a class whose module needs a missing extra library
+            continue
+        if isinstance(model_class, type) and own:
+            towers[model_type] = class_name
+    return towers
 
 
 def head_tasks(model_type: str) -> tuple[str, ...]:
@@ -314,6 +351,8 @@ OVERRIDES: Mapping[str, Mapping[str, Any]] = {
     "xmod": {"languages": ["en_XX"], "default_language": "en_XX"},
     # six coordinate embeddings of hidden_size // 6 each are concatenated back to hidden_size
     "lilt": {"hidden_size": 48, "channel_shrink_ratio": 4},
+    # four coordinate and two shape embeddings concatenated back to hidden_size; a 32-pixel page of 4 x 4 patches
+    "layoutlmv3": {"coordinate_size": 6, "shape_size": 4, "input_size": 32, "patch_size": 8},
     "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1, "expert_layer_period": 2, "expert_layer_offset": 1},
     "bamba": {"attn_layer_indices": [1], "mamba_n_heads": 4, "mamba_d_head": 16},
     "recurrent_gemma": {"block_types": ["recurrent", "attention"], "lru_width": HIDDEN, "attention_window_size": 64},
@@ -529,9 +568,11 @@ def build_model(model_type: str, task: str) -> Any:
     from modelexport_core.tasks import base_task
     from modelexport_pt.autoclasses import PT_TASK_TO_AUTOCLASS
 
+    torch.manual_seed(SEED)
+    if base_task(task) == "default" and model_type in unmapped_towers():  # no auto class: the tower's own
+        return getattr(transformers, unmapped_towers()[model_type])(tiny_config(model_type)).eval()
     names = PT_TASK_TO_AUTOCLASS[base_task(task)]
     auto_class = getattr(transformers, names if isinstance(names, str) else names[0])
-    torch.manual_seed(SEED)
     return auto_class.from_config(tiny_config(model_type)).eval()
 
 

@@ -39,6 +39,7 @@ TABLE = {
     "mask-generation": [],
     "text-to-audio": ["text-to-speech"],
     "time-series-forecasting": [],
+    "reinforcement-learning": [],
 }
 WITH_PAST = ["default", "causal-lm", "seq2seq-lm", "speech2seq-lm", "vision2seq-lm"]
 

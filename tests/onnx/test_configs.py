@@ -178,3 +178,60 @@ def _from_family(config: dict, task: str):
     family = text_family(config)
     assert family is not None
     return family.build(config, task)
+
+
+#: LayoutLMv3's config.json (tiny) and its base model's forward parameters.
+LAYOUTLMV3 = {
+    "model_type": "layoutlmv3",
+    "vocab_size": 50,
+    "type_vocab_size": 1,
+    "max_2d_position_embeddings": 1024,
+    "input_size": 32,
+    "patch_size": 8,
+    "num_channels": 3,
+    "visual_embed": True,
+}
+LAYOUTLMV3_FORWARD = ("input_ids", "bbox", "attention_mask", "token_type_ids", "position_ids", "pixel_values")
+
+
+def test_a_document_model_reads_its_tokens_boxes_and_the_page_image_of_its_fixed_size() -> None:
+    """LayoutLMv3: the text family, with boxes and a page image of input_size; its 4 x 4 patches and their [CLS]
+    follow the text in the encoder's states, while token classification answers for the text alone."""
+    from modelexport_onnx.families import text_family
+
+    family = text_family(LAYOUTLMV3, LAYOUTLMV3_FORWARD)
+    assert family is not None and family.name == "text-encoder"
+    assert family.options == {"token_type_ids": "never", "bbox": True, "page_image": True}
+    config = family.build(LAYOUTLMV3, "question-answering")
+    assert list(config.inputs) == ["input_ids", "bbox", "attention_mask", "pixel_values"]
+    assert config.inputs["pixel_values"] == {0: "batch_size"}  # channels, height and width fixed
+    assert config.outputs["start_logits"] == {0: "batch_size", 1: "sequence_length + 17"}
+    dummy = config.generate_dummy_inputs(VALIDATION_SHAPES)
+    assert dummy["pixel_values"].shape == (VALIDATION_SHAPES.batch_size, 3, 32, 32)
+    boxes = dummy["bbox"]
+    assert (boxes[..., 0] <= boxes[..., 2]).all() and (boxes[..., 1] <= boxes[..., 3]).all() and boxes.max() < 1024
+    assert family.build(LAYOUTLMV3, "token-classification").outputs["logits"] == {
+        0: "batch_size",
+        1: "sequence_length",
+    }
+    text_only = family.build({**LAYOUTLMV3, "visual_embed": False}, "default")  # no patch embeddings: no image
+    assert "pixel_values" not in text_only.inputs
+    assert text_only.outputs["last_hidden_state"] == {0: "batch_size", 1: "sequence_length"}
+    # a forward without the page image is LayoutLM's: boxes only; an image model's keys without a forward: not text
+    layoutlm = text_family({"model_type": "layoutlm", "vocab_size": 50}, ("input_ids", "bbox", "attention_mask"))
+    assert layoutlm is not None and layoutlm.options == {"token_type_ids": "never", "bbox": True}
+    assert text_family(LAYOUTLMV3) is None
+
+
+def test_a_decision_transformer_reads_a_trajectory() -> None:
+    """optimum's names and order; one state, action, return and step index per step; three states per step."""
+    trajectory = {"model_type": "decision_transformer", "state_dim": 5, "act_dim": 3, "max_ep_len": 10}
+    config = make("decision-transformer", "reinforcement-learning", trajectory)
+    assert list(config.inputs) == ["states", "actions", "timesteps", "returns_to_go", "attention_mask"]
+    assert list(config.outputs) == ["state_preds", "action_preds", "return_preds", "last_hidden_state"]
+    assert config.outputs["last_hidden_state"] == {0: "batch_size", 1: "3 * sequence_length"}
+    dummy = config.generate_dummy_inputs(DummyShapes(batch_size=2, sequence_length=7))
+    assert dummy["states"].shape == (2, 7, 5) and dummy["actions"].shape == (2, 7, 3)
+    assert dummy["returns_to_go"].shape == (2, 7, 1) and dummy["states"].dtype == np.float32
+    assert dummy["timesteps"].dtype == np.int64 and dummy["timesteps"].min() >= 0 and dummy["timesteps"].max() < 10
+    assert TasksManager.map_from_synonym("reinforcement-learning") == "reinforcement-learning"

@@ -74,6 +74,8 @@ _SUFFIX_TO_TASK: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
     # CLIP and its kin: the dual encoder is what zero-shot image classification runs
     ("CLIPModel", ("zero-shot-image-classification", "default")),
     ("SiglipModel", ("zero-shot-image-classification", "default")),
+    # a Decision Transformer plans actions: its base model is what the reinforcement-learning task runs
+    ("DecisionTransformerModel", ("reinforcement-learning", "default")),
     ("Model", "default"),
 )
 

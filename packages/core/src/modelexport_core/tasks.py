@@ -47,6 +47,8 @@ _BASE_TASKS: dict[str, str] = {
     "mask-generation": "vision",
     "text-to-audio": "text",
     "time-series-forecasting": "time-series",
+    # offline reinforcement learning (Decision Transformer): states, actions and returns in, predictions out
+    "reinforcement-learning": "reinforcement-learning",
 }
 
 #: Base tasks that also exist with a key/value cache.
@@ -140,7 +142,8 @@ class Task(str):
 
     @property
     def modality(self) -> str:
-        """``text``, ``vision``, ``audio``, ``multimodal`` or ``time-series``: what the task's models take."""
+        """``text``, ``vision``, ``audio``, ``multimodal``, ``time-series`` or ``reinforcement-learning`` (trajectories
+        of states, actions and returns): what the task's models take."""
         return _BASE_TASKS[self.base]
 
 
@@ -187,6 +190,7 @@ PIPELINE_TAG_TO_TASK: MappingProxyType[str, Task] = MappingProxyType(
             "mask-generation": "mask-generation",
             "time-series-forecasting": "time-series-forecasting",
             "text-to-audio": "text-to-audio",
+            "reinforcement-learning": "reinforcement-learning",
         }.items()
     }
 )
@@ -252,5 +256,5 @@ def uses_past(task: str) -> bool:
 
 
 def task_modality(task: str) -> str:
-    """``text``, ``vision`` or ``audio``: what kind of input the task's models take."""
+    """What kind of input the task's models take (see :attr:`Task.modality`)."""
     return Task.of(task).modality

@@ -33,6 +33,7 @@ from .config import (
 )
 from .families import FAMILY_CLASSES
 from .media_config import AudioOnnxConfig, ImageTextOnnxConfig
+from .reinforcement_learning import DecisionTransformerOnnxConfig
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,13 @@ HAND_WRITTEN: dict[str, Architecture] = {
     ),
     "mpnet": Architecture(_TEXT_ENCODER, ENCODER_TASKS, {"token_type_ids": "never"}, tf_tasks=ENCODER_TASKS),
     "mobilebert": Architecture(_TEXT_ENCODER, ENCODER_TASKS, tf_tasks=ENCODER_TASKS),
+    # A document model reading the page beside its text (token boxes and the page image of a fixed input_size);
+    # by hand so that its tasks are listed before the text walk measures the family's page_image option.
+    "layoutlmv3": Architecture(
+        _TEXT_ENCODER,
+        ("default", "sequence-classification", "token-classification", "question-answering"),
+        {"token_type_ids": "never", "bbox": True, "page_image": True},
+    ),
     # Decoder-only models share one config: the cache layout is (batch, kv heads, length, head dim).
     "gpt2": Architecture(_DECODER, DECODER_TASKS, tf_tasks=DECODER_TASKS),
     "gpt-neo": Architecture(_DECODER, DECODER_TASKS),
@@ -168,6 +176,12 @@ HAND_WRITTEN: dict[str, Architecture] = {
     "wavlm": Architecture(AudioOnnxConfig, _AUDIO_TASKS),
     "hubert": Architecture(AudioOnnxConfig, _AUDIO_TASKS[:3]),
     "clip": Architecture(ImageTextOnnxConfig, ("default", "zero-shot-image-classification")),
+    # SigLIP's text tower alone (optimum's siglip-text): no auto mapping lists it (the text walk finds such towers
+    # by their config's class), so it is listed by hand too
+    "siglip-text-model": Architecture(_TEXT_ENCODER, ("default",), {"token_type_ids": "never"}),
+    # Offline reinforcement learning: a trajectory of states, actions and returns in (no auto mapping of a task
+    # lists it, so no walk measures it)
+    "decision-transformer": Architecture(DecisionTransformerOnnxConfig, ("default", "reinforcement-learning")),
 }
 
 #: What the text walk measured (``python tools/text_walk.py`` writes it; a test keeps it honest).

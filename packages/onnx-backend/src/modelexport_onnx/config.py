@@ -228,6 +228,7 @@ class TextEncoderOnnxConfig(OnnxConfig):
         *,
         token_type_ids: TokenTypeIds = "always",
         bbox: bool = False,
+        page_image: bool = False,
         decoded_positions: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -235,6 +236,12 @@ class TextEncoderOnnxConfig(OnnxConfig):
 
         ``bbox``: the model also reads each token's box on the page (LayoutLM, LiLT): ``bbox`` of
         (batch, sequence, 4) ``x0, y0, x1, y1`` coordinates.
+
+        ``page_image``: the model also reads the page itself (LayoutLMv3): ``pixel_values`` of (batch,
+        channels, ``input_size``, ``input_size``), fixed (its patch position table and visual boxes are sized
+        for ``input_size``), where the config embeds images (``visual_embed``). The image's patches (and
+        their [CLS]) follow the text in the encoder's states: ``last_hidden_state`` and the question-answering
+        logits are that many positions longer than the text; token-classification logits cover the text only.
 
         ``decoded_positions``: the masked-LM head answers on a fixed number of positions, the config's
         ``max_position_embeddings``, whatever the input's length (Perceiver decodes from its latents
@@ -245,13 +252,20 @@ class TextEncoderOnnxConfig(OnnxConfig):
             raise ValueError(f"token_type_ids must be 'always', 'never' or 'if-type-vocab', not {token_type_ids!r}.")
         self.token_type_ids: TokenTypeIds = token_type_ids
         self.bbox = bbox
+        self.page_image = page_image
         self.decoded_positions = decoded_positions
         super().__init__(config, task, **kwargs)
 
     @classmethod
-    def export_notes(cls, *, decoded_positions: bool = False, **options: Any) -> list[str]:
+    def export_notes(cls, *, decoded_positions: bool = False, page_image: bool = False, **options: Any) -> list[str]:
         if decoded_positions:
             return ["masked-lm logits: (batch_size, max_position_embeddings, vocab_size), the input's positions first"]
+        if page_image:
+            return [
+                "pixel_values: (batch_size, num_channels, input_size, input_size), fixed; bbox: (batch_size, "
+                "sequence_length, 4) boxes x0 <= x1, y0 <= y1 on a 0-1000 page; the image's patches follow the text "
+                "in last_hidden_state and the question-answering logits"
+            ]
         return []
 
     @property
@@ -259,7 +273,23 @@ class TextEncoderOnnxConfig(OnnxConfig):
         outputs = super().outputs
         if self.decoded_positions and self.task == "masked-lm":
             outputs["logits"] = {0: "batch_size"}
+        if self._reads_page_image() and self.task in ("default", "question-answering"):
+            tokens = f"sequence_length + {self.image_tokens()}"  # the text, then the image's [CLS] and patches
+            outputs = {name: {**axes, 1: tokens} for name, axes in outputs.items()}
         return outputs
+
+    def _reads_page_image(self) -> bool:
+        """Whether the export takes ``pixel_values``: asked for, and the config embeds images."""
+        return self.page_image and bool(getattr(self._config, "visual_embed", True))
+
+    def page_image_size(self) -> int:
+        """The side of the page image the model reads (``input_size``: its patch grid is sized for it)."""
+        return int(self.normalized.get("input_size"))
+
+    def image_tokens(self) -> int:
+        """The encoder states the page image adds: one per patch, and its [CLS]."""
+        side = self.page_image_size() // int(self.normalized.get("patch_size"))
+        return side * side + 1
 
     def _uses_token_type_ids(self) -> bool:
         if self.token_type_ids == "if-type-vocab":
@@ -274,6 +304,9 @@ class TextEncoderOnnxConfig(OnnxConfig):
         specs.append(InputSpec("attention_mask", "attention_mask", axes))
         if self._uses_token_type_ids():
             specs.append(InputSpec("token_type_ids", "token_type_ids", axes))
+        if self._reads_page_image():
+            channels, side = int(self.normalized.get("num_channels") or 3), self.page_image_size()
+            specs.append(InputSpec("pixel_values", "float", ("batch_size", channels, side, side)))
         return specs
 
 

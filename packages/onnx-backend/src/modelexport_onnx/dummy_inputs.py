@@ -94,6 +94,9 @@ def generate_array(kind: str, shape: tuple[int, ...], config: Any, dtype: str, r
         corner = rng.integers(0, side, size=(*shape[:-1], 2), dtype=np.int64)
         extent = rng.integers(0, side, size=(*shape[:-1], 2), dtype=np.int64)
         return np.concatenate([corner, corner + extent], axis=-1).astype(dtype)
+    if kind == "timesteps":  # a trajectory's step indices: below the episode length its embedding table holds
+        high = max(int(getattr(config, "max_ep_len", 1) or 1), 1)
+        return rng.integers(0, high, size=shape, dtype=np.int64).astype(dtype)
     if kind == "float":
         return rng.standard_normal(size=shape).astype(dtype)
     if kind.startswith("position_ids"):  # "position_ids+N": positions N, N + 1, ... after a past of N

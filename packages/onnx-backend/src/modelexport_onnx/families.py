@@ -106,6 +106,11 @@ NOT_TEXT_KEYS = frozenset(
 NOT_TEXT_INPUTS = frozenset(
     {"pixel_values", "input_features", "input_values", "pixel_values_videos", "image", "images", "visual_feats"}
 )
+#: Forward parameters of a document model that reads the page beside its text (LayoutLMv3): the tokens' boxes
+#: and the page image.
+PAGE_INPUTS = frozenset({"bbox", "pixel_values"})
+#: Config keys of such a model's page image (its fixed ``input_size`` and patches): no sign of an image model.
+PAGE_IMAGE_KEYS = frozenset({"input_size", "patch_size"})
 #: Where a config may keep the decoder's sizes, most specific first (encoder-decoders name their
 #: decoder's; the ``names`` option of :class:`~.config.NormalizedConfig` points at the one found).
 SEQ2SEQ_NAMES: Mapping[str, tuple[str, ...]] = {
@@ -164,15 +169,34 @@ def _first_present(keys: set[str], candidates: tuple[str, ...]) -> str | None:
     return next((name for name in candidates if name in keys), None)
 
 
-def is_text_config(config: Mapping[str, Any] | object, model_forward_parameters: Collection[str] | None = None) -> bool:
-    """Whether the config describes a model fed with token ids only (no image, audio or nested text model)."""
-    keys = _keys(config)
+def is_text_config(
+    config: Mapping[str, Any] | object,
+    model_forward_parameters: Collection[str] | None = None,
+    *,
+    page_image: bool = False,
+) -> bool:
+    """Whether the config describes a model fed with token ids only (no image, audio or nested text model).
+
+    ``page_image``: the page image of a document model (:func:`reads_page_image`) does not count as an image.
+    """
+    keys = _keys(config) - (PAGE_IMAGE_KEYS if page_image else frozenset())
     if "vocab_size" not in keys or keys & NOT_TEXT_KEYS:
         return False
     if model_forward_parameters is None:
         return True
-    parameters = set(model_forward_parameters)
+    parameters = set(model_forward_parameters) - ({"pixel_values"} if page_image else set())
     return "input_ids" in parameters and not parameters & NOT_TEXT_INPUTS
+
+
+def reads_page_image(config: Mapping[str, Any] | object, parameters: Collection[str] | None) -> bool:
+    """A document model reading token ids, their boxes and the page image of a fixed ``input_size`` (LayoutLMv3).
+
+    Told from the forward (``bbox`` and ``pixel_values`` beside ``input_ids``) and the config (``input_size``);
+    without the forward, no model is one.
+    """
+    if parameters is None:
+        return False
+    return PAGE_INPUTS | {"input_ids"} <= set(parameters) and "input_size" in _keys(config)
 
 
 def _seq2seq_names(keys: set[str]) -> dict[str, str]:
@@ -241,7 +265,8 @@ def text_family(
         return _composite_seq2seq(config)
     if _get(config, "text_config") is not None:
         return _text_path(config, model_forward_parameters, causal_lm)
-    if not is_text_config(config, model_forward_parameters):
+    page_image = reads_page_image(config, model_forward_parameters)
+    if not is_text_config(config, model_forward_parameters, page_image=page_image):
         return None
     keys = _keys(config)
     parameters = None if model_forward_parameters is None else set(model_forward_parameters)
@@ -254,6 +279,8 @@ def text_family(
     encoder: dict[str, Any] = {} if token_type_ids == "always" else {"token_type_ids": token_type_ids}
     if parameters is not None and "bbox" in parameters:  # token boxes on a page (LayoutLM, LiLT)
         encoder["bbox"] = True
+    if page_image:  # and the page itself (LayoutLMv3)
+        encoder["page_image"] = True
     return Family(TextEncoderOnnxConfig, encoder, "text-encoder")
 
 

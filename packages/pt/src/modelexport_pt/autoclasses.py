@@ -36,5 +36,7 @@ PT_TASK_TO_AUTOCLASS: MappingProxyType[str, str | tuple[str, ...]] = MappingProx
         "mask-generation": "AutoModelForMaskGeneration",
         "text-to-audio": ("AutoModelForTextToWaveform", "AutoModelForTextToSpectrogram"),
         "time-series-forecasting": "AutoModelForTimeSeriesPrediction",
+        # Decision Transformer's one class is its base model (AutoModel maps it)
+        "reinforcement-learning": "AutoModel",
     }
 )
