@@ -32,6 +32,7 @@ from .config import (
     VisionOnnxConfig,
 )
 from .media_config import AudioOnnxConfig, ImageTextOnnxConfig, TimeSeriesOnnxConfig
+from .text_to_audio import MusicgenOnnxConfig
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,8 @@ HAND_WRITTEN: dict[str, Architecture] = {
     "wavlm": Architecture(AudioOnnxConfig, _AUDIO_TASKS),
     "hubert": Architecture(AudioOnnxConfig, _AUDIO_TASKS[:3]),
     "clip": Architecture(ImageTextOnnxConfig, ("default", "zero-shot-image-classification")),
+    # Text to music: a T5 encoder, a decoder of several audio-code streams with a cache, EnCodec's decoder
+    "musicgen": Architecture(MusicgenOnnxConfig, ("text-to-audio", "text-to-audio-with-past")),
 }
 
 #: What the text walk measured (``python tools/text_walk.py`` writes it; a test keeps it honest).
