@@ -418,6 +418,7 @@ TASK_EXAMPLES: dict[str, tuple[str, str]] = {
     "audio-xvector": ("wav2vec2", "Wav2Vec2ForXVector"),
     "zero-shot-image-classification": ("clip", "CLIPModel"),
     "depth-estimation": ("dpt", "DPTForDepthEstimation"),
+    "text-to-audio": ("musicgen", "MusicgenForConditionalGeneration"),
 }
 
 

@@ -42,7 +42,9 @@ def strip_delays(codes: Any, num_codebooks: int, audio_channels: int) -> Any:
     rows, length = codes.shape
     kept = length - channel_codebooks
     by_codebook = codes.reshape(rows // num_codebooks, num_codebooks, length)
-    aligned = [by_codebook[:, k, 1 + k // audio_channels : 1 + k // audio_channels + kept] for k in range(num_codebooks)]
+    aligned = [
+        by_codebook[:, k, 1 + k // audio_channels : 1 + k // audio_channels + kept] for k in range(num_codebooks)
+    ]
     return np.stack(aligned, axis=1)[None]
 
 
@@ -78,7 +80,11 @@ def generate_audio(
     length = 1 + max_new_tokens
     pattern = np.tile(delay_pattern(num_codebooks, audio_channels, length, pad_token_id), (batch, 1))
     codes = np.full((batch * num_codebooks, 1), pad_token_id, dtype=np.int64)
-    feed: dict[str, Any] = {"input_ids": codes, "encoder_attention_mask": attention_mask, "encoder_hidden_states": states}
+    feed: dict[str, Any] = {
+        "input_ids": codes,
+        "encoder_attention_mask": attention_mask,
+        "encoder_hidden_states": states,
+    }
     session = sessions["decoder_model"]
     cache: dict[str, Any] = {}
     for step in range(max_new_tokens):

@@ -94,8 +94,14 @@ class MusicgenOnnxConfig(Seq2SeqOnnxConfig):
             return [InputSpec("audio_codes", "audio_codes", (1, "batch_size", self.num_codebooks, CODE_LENGTH))]
         specs = super().input_specs()
         if self.musicgen_part in (None, "encoder"):
-            return [InputSpec(spec.name, "text_token_ids", spec.axes) if spec.kind == "token_ids" else spec for spec in specs]
-        return [InputSpec("input_ids", "token_ids", (CODE_ROWS, spec.axes[1])) if spec.name == "input_ids" else spec for spec in specs]
+            return [
+                InputSpec(spec.name, "text_token_ids", spec.axes) if spec.kind == "token_ids" else spec
+                for spec in specs
+            ]
+        return [
+            InputSpec("input_ids", "token_ids", (CODE_ROWS, spec.axes[1])) if spec.name == "input_ids" else spec
+            for spec in specs
+        ]
 
     @property
     def outputs(self) -> dict[str, AxisNames]:
