@@ -38,12 +38,11 @@ CODE_ROWS = "batch_size_x_num_codebooks"
 CODE_LENGTH = "audio_sequence_length"
 
 DELAY_PATTERN_NOTE = (
-    "decoder input_ids: (batch_size * num_codebooks, length), row b * num_codebooks + k is codebook k of prompt b; "
-    "the first step feeds decoder_start_token_id (the pad id, vocab_size) on every row. Delay pattern: codebook k "
-    "(of each channel: stereo codebooks alternate left, right) lags k steps, so at step t its code is the pad id "
-    "while t <= k, and the argmax or sample of its logits otherwise; after T steps, drop each row's k leading and "
-    "(channel_codebooks - 1 - k) trailing codes and feed the (1, batch, num_codebooks, T - channel_codebooks + 1) "
-    "codes to encodec_decode"
+    "decoder input_ids: (batch_size * num_codebooks, length), row b * num_codebooks + k is codebook k of prompt b. "
+    "Delay pattern over L columns: column 0 is decoder_start_token_id (the pad id, vocab_size) on every row; codebook "
+    "k lags d = k // audio_channels steps (stereo codebooks alternate left, right), so its column j is the pad id "
+    "where j <= d or j >= L - channel_codebooks + 1 + d, else the argmax (or a sample) of its logits at step j - 1; "
+    "encodec_decode takes each row's other codes: (1, batch_size, num_codebooks, L - channel_codebooks)"
 )
 
 
@@ -66,7 +65,11 @@ class MusicgenOnnxConfig(Seq2SeqOnnxConfig):
 
     @classmethod
     def export_notes(cls, **options: Any) -> list[str]:
-        return [DELAY_PATTERN_NOTE, "text-to-audio: decoder_model without a cache; text-to-audio-with-past for a cache"]
+        return [
+            DELAY_PATTERN_NOTE,
+            "text-to-audio-with-past adds the decoder's cache (decoder_with_past_model), what generation needs; "
+            "text-to-audio's decoder_model reads all the codes at every step",
+        ]
 
     def components(self) -> dict[str, OnnxConfig]:
         parts: tuple[MusicgenPart, ...] = ("encoder", "decoder", "decoder_with_past", "encodec_decode")
