@@ -391,6 +391,39 @@ TINY_CONFIGS["decision-transformer"] = (
     "decision_transformer",
     {"state_dim": 5, "act_dim": 3, "hidden_size": 32, "n_layer": 2, "n_head": 4, "n_inner": 37, "max_ep_len": 64},
 )
+#: Text to audio: MusicGen with a tiny T5 text encoder (narrower than the decoder: the projection between them
+#: is exported too), two codebooks and a tiny EnCodec (hop of 8 samples, 64 codes a codebook).
+TINY_CONFIGS["musicgen"] = (
+    "musicgen",
+    {
+        "text_encoder": {**TINY_CONFIGS["t5"][1], "model_type": "t5", "d_model": 24, "num_heads": 3},
+        "audio_encoder": {
+            "model_type": "encodec",
+            "hidden_size": 16,
+            "num_filters": 4,
+            "upsampling_ratios": [4, 2],
+            "codebook_size": 64,
+            "num_lstm_layers": 1,
+            "target_bandwidths": [2.0],
+            "sampling_rate": 800,
+            # as MusicGen's 32 kHz EnCodec: symmetric reflect padding, no shortcut convolutions
+            "use_causal_conv": False,
+            "use_conv_shortcut": False,
+        },
+        "decoder": {
+            "vocab_size": 64,
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "ffn_dim": 37,
+            "num_codebooks": 2,
+            "max_position_embeddings": 128,
+            "pad_token_id": 64,
+            "bos_token_id": 64,
+            "decoder_start_token_id": 64,
+        },
+    },
+)
 
 #: Canonical base task -> (tiny config name, expected model class name without framework prefix).
 TASK_EXAMPLES: dict[str, tuple[str, str]] = {
@@ -415,6 +448,7 @@ TASK_EXAMPLES: dict[str, tuple[str, str]] = {
     "zero-shot-image-classification": ("clip", "CLIPModel"),
     "depth-estimation": ("dpt", "DPTForDepthEstimation"),
     "reinforcement-learning": ("decision-transformer", "DecisionTransformerModel"),
+    "text-to-audio": ("musicgen", "MusicgenForConditionalGeneration"),
 }
 
 

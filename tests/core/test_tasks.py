@@ -41,7 +41,7 @@ TABLE = {
     "time-series-forecasting": [],
     "reinforcement-learning": [],
 }
-WITH_PAST = ["default", "causal-lm", "seq2seq-lm", "speech2seq-lm", "vision2seq-lm"]
+WITH_PAST = ["default", "causal-lm", "seq2seq-lm", "speech2seq-lm", "vision2seq-lm", "text-to-audio"]
 
 
 def test_every_row_of_the_task_table_is_canonical() -> None:

@@ -15,6 +15,7 @@ from modelexport_core import TasksManager
 from modelexport_core.registry import registry
 from modelexport_onnx.architectures import HAND_WRITTEN
 from modelexport_onnx.converters.pt import converter as pt_converter
+from modelexport_onnx.converters.pt import dynamo_refusal
 from modelexport_onnx.errors import ExportError
 from modelexport_onnx.export import export, export_components, resolve_options, validate_components
 from modelexport_onnx.options import DEFAULT_CONVERTER
@@ -112,6 +113,10 @@ def test_default_exporter(tiny: TinyPtModels, model_type: str, task: str, tmp_pa
 def test_other_exporter(tiny: TinyPtModels, model_type: str, task: str, tmp_path: Path) -> None:
     model = tiny.model(model_type, task)
     config = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type=model_type)(model.config)
+    if dynamo_refusal(model_type) is not None:  # dynamo cannot export it: refused at once, saying what to use
+        with pytest.raises(ExportError, match="use --exporter torchscript"):
+            export_and_validate(tiny, model_type, task, "dynamo", tmp_path)
+        return
     if pt_converter.automatic(config) == "torchscript":
         export_and_validate(tiny, model_type, task, "dynamo", tmp_path)
         return

@@ -51,8 +51,10 @@ _BASE_TASKS: dict[str, str] = {
     "reinforcement-learning": "reinforcement-learning",
 }
 
-#: Base tasks that also exist with a key/value cache.
-_TASKS_WITH_PAST: frozenset[str] = frozenset({"default", "causal-lm", "seq2seq-lm", "speech2seq-lm", "vision2seq-lm"})
+#: Base tasks that also exist with a key/value cache (``text-to-audio``: MusicGen's audio-code decoder).
+_TASKS_WITH_PAST: frozenset[str] = frozenset(
+    {"default", "causal-lm", "seq2seq-lm", "speech2seq-lm", "vision2seq-lm", "text-to-audio"}
+)
 
 #: Modern (pipeline) name -> canonical base task.
 _BASE_SYNONYMS: dict[str, str] = {

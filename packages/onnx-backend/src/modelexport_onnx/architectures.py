@@ -34,6 +34,7 @@ from .config import (
 from .families import FAMILY_CLASSES
 from .media_config import AudioOnnxConfig, ImageTextOnnxConfig
 from .reinforcement_learning import DecisionTransformerOnnxConfig
+from .text_to_audio import MusicgenOnnxConfig
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,8 @@ HAND_WRITTEN: dict[str, Architecture] = {
     # Offline reinforcement learning: a trajectory of states, actions and returns in (no auto mapping of a task
     # lists it, so no walk measures it)
     "decision-transformer": Architecture(DecisionTransformerOnnxConfig, ("default", "reinforcement-learning")),
+    # Text to music: a T5 encoder, a decoder of several audio-code streams with a cache, EnCodec's decoder
+    "musicgen": Architecture(MusicgenOnnxConfig, ("text-to-audio", "text-to-audio-with-past")),
 }
 
 #: What the text walk measured (``python tools/text_walk.py`` writes it; a test keeps it honest).

@@ -162,6 +162,11 @@ class OnnxConfig:
     def dtype_of(self, kind: str) -> str:
         return _FLOAT_DTYPES[self.float_dtype] if kind == "float" else _INT_DTYPES[self.int_dtype]
 
+    def dimension_size(self, shapes: DummyShapes, axis: str | int) -> int:
+        """The size of one input axis in dummy inputs of ``shapes``; a config whose inputs have a dimension of its
+        own (MusicGen's ``batch_size * num_codebooks`` decoder rows) derives it here."""
+        return shapes.size_of(axis)
+
     def generate_dummy_inputs(self, shapes: DummyShapes = EXPORT_SHAPES, seed: int = 0, **sizes: int) -> dict[str, Any]:
         """Numpy dummy inputs of the given shapes, keyed by input name."""
         import numpy as np
@@ -173,7 +178,7 @@ class OnnxConfig:
                 f"position_ids+{shapes.past_sequence_length if self.uses_past else 0}"
                 if spec.kind == "position_ids"
                 else spec.kind,
-                tuple(shapes.size_of(axis) for axis in spec.axes),
+                tuple(self.dimension_size(shapes, axis) for axis in spec.axes),
                 self._tokens_config,
                 self.dtype_of(spec.kind),
                 rng,

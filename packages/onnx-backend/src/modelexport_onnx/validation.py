@@ -279,7 +279,7 @@ def run_onnx(session: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
 def used_dimensions(config: OnnxConfig, shapes: DummyShapes) -> dict[str, int]:
     """The sizes of the named dimensions the config's inputs use (for the report)."""
     used = {axis for spec in config.input_specs() for axis in spec.axes if isinstance(axis, str) and "+" not in axis}
-    return {d: shapes.size_of(d) for d in sorted(used)}
+    return {d: config.dimension_size(shapes, d) for d in sorted(used)}
 
 
 def validate(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from modelexport_core.registry import normalize_model_type
 
 from ...config import DecoderOnnxConfig, OnnxConfig
-from ...errors import UnsupportedExportOptionError
+from ...errors import ExportError, UnsupportedExportOptionError
 from .. import import_heavy
 
 if TYPE_CHECKING:
@@ -61,6 +61,13 @@ TORCHSCRIPT_CANNOT_TRACE: dict[str, str] = {
     ),
     "jetmoe": "its mixture of attention heads traces to the traced tokens' splits",
     "openai-privacy-filter": "its experts trace to the traced tokens' splits",
+}
+
+#: Model types the dynamo exporter cannot export, and why: ``--exporter dynamo`` is refused for them before tracing.
+DYNAMO_CANNOT_EXPORT: dict[str, str] = {
+    # measured with torch 2.13 + onnxscript 0.7.2: torch.export stops at the data-dependent padding of EnCodec's
+    # convolutions and, past it, the LSTM's lowering freezes the traced audio length in a Reshape
+    "musicgen": "EnCodec's decoder pads by data-dependent sizes and its LSTM lowers to the traced audio length",
 }
 
 _FP16_ON_CPU = (
@@ -113,6 +120,13 @@ class PyTorchConverter:
                 raise UnsupportedExportOptionError(_FP16_ON_CPU)
 
     def convert(self, model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> None:
+        model_type = str(getattr(config.config, "model_type", "") or "")
+        refusal = dynamo_refusal(model_type) if options.converter == "dynamo" else None
+        if refusal is not None:
+            raise ExportError(
+                f"torch.onnx (dynamo) cannot export {model_type}: {refusal}; "
+                "use --exporter torchscript, the automatic choice for this model"
+            )
         import_heavy(self.framework, f"{__name__}.convert").convert(model, config, path, options)
 
     def run_reference(self, model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> Reference:
@@ -126,6 +140,11 @@ converter = PyTorchConverter()
 def dynamo_only_reason(model_type: str) -> str | None:
     """Why TorchScript cannot trace ``model_type`` (so ``auto`` picks dynamo), ``None`` when it can."""
     return TORCHSCRIPT_CANNOT_TRACE.get(normalize_model_type(model_type)) if model_type else None
+
+
+def dynamo_refusal(model_type: str) -> str | None:
+    """Why the dynamo exporter cannot export ``model_type``, ``None`` when it can."""
+    return DYNAMO_CANNOT_EXPORT.get(normalize_model_type(model_type)) if model_type else None
 
 
 def gpu_visible() -> bool:
