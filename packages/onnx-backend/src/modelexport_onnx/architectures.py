@@ -32,6 +32,7 @@ from .config import (
     VisionOnnxConfig,
 )
 from .media_config import AudioOnnxConfig, ImageTextOnnxConfig, TimeSeriesOnnxConfig
+from .speech_synthesis import TextToSpeechOnnxConfig
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,8 @@ HAND_WRITTEN: dict[str, Architecture] = {
     "wavlm": Architecture(AudioOnnxConfig, _AUDIO_TASKS),
     "hubert": Architecture(AudioOnnxConfig, _AUDIO_TASKS[:3]),
     "clip": Architecture(ImageTextOnnxConfig, ("default", "zero-shot-image-classification")),
+    # Text to speech in one pass: the noise scales and speaking rate are graph inputs (.speech_synthesis).
+    "vits": Architecture(TextToSpeechOnnxConfig, ("text-to-audio",)),
 }
 
 #: What the text walk measured (``python tools/text_walk.py`` writes it; a test keeps it honest).
