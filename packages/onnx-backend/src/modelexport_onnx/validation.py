@@ -243,8 +243,11 @@ def compare_outputs(
             report.outputs.append(OutputCheck(name, onnx_shape, onnx_shape, 0.0, True, error=0.0, bound=0.0))
             continue
         expected64 = None if reference.float64 is None else reference.float64.get(name)
+        no_float64 = reference.no_float64
         if expected64 is not None:
             expected64 = np.asarray(expected64, dtype=np.float64)
+            if expected64.shape != expected.shape:  # a data-dependent length (speech synthesis) rounded otherwise
+                expected64, no_float64 = None, "the float64 run gives another shape"
         masked = expected <= MASKED_LOGIT
         if masked.any():  # masked logits: the same positions on both sides, their values are not compared
             if not np.array_equal(masked, value <= MASKED_LOGIT):
@@ -258,7 +261,6 @@ def compare_outputs(
         if not (np.isfinite(value).all() and np.isfinite(expected).all()):
             report.outputs.append(OutputCheck(name, onnx_shape, onnx_shape, math.inf, False, "not finite"))
             continue
-        no_float64 = reference.no_float64
         if expected64 is not None and not np.isfinite(expected64).all():  # float64 overflowed where float32 did not
             expected64, no_float64 = None, "the float64 run is not finite here"
         judged = tolerance.judge(value, expected, expected64, no_float64)
