@@ -63,6 +63,12 @@ TORCHSCRIPT_CANNOT_TRACE: dict[str, str] = {
     "openai-privacy-filter": "its experts trace to the traced tokens' splits",
 }
 
+#: Model types the dynamo exporter cannot export with a transformers older than the given major version, and why:
+#: ``--exporter dynamo`` is refused for them before tracing (``auto`` picks TorchScript for them anyway).
+DYNAMO_CANNOT_EXPORT: dict[str, tuple[int, str]] = {
+    "vits": (5, "its duration spline checks its bounds with a Python `if` on tensor values, refused by torch.export"),
+}
+
 _FP16_ON_CPU = (
     "--dtype fp16 needs a CUDA GPU, and none is visible on this machine: PyTorch cannot produce fp16 "
     "reference outputs on CPU. Export in fp32 (the default) and convert the validated model afterwards "
@@ -113,6 +119,12 @@ class PyTorchConverter:
                 raise UnsupportedExportOptionError(_FP16_ON_CPU)
 
     def convert(self, model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> None:
+        refusal = dynamo_refusal(str(getattr(config.config, "model_type", "") or ""))
+        if options.converter == "dynamo" and refusal is not None:
+            raise UnsupportedExportOptionError(
+                f"--exporter dynamo cannot export this model with transformers {_version('transformers')}: "
+                f"{refusal}. Use --exporter torchscript (the automatic choice)."
+            )
         import_heavy(self.framework, f"{__name__}.convert").convert(model, config, path, options)
 
     def run_reference(self, model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> Reference:
@@ -126,6 +138,15 @@ converter = PyTorchConverter()
 def dynamo_only_reason(model_type: str) -> str | None:
     """Why TorchScript cannot trace ``model_type`` (so ``auto`` picks dynamo), ``None`` when it can."""
     return TORCHSCRIPT_CANNOT_TRACE.get(normalize_model_type(model_type)) if model_type else None
+
+
+def dynamo_refusal(model_type: str) -> str | None:
+    """Why the dynamo exporter cannot export ``model_type`` with the installed transformers, ``None`` when it can."""
+    found = DYNAMO_CANNOT_EXPORT.get(normalize_model_type(model_type)) if model_type else None
+    major = _major_version("transformers")
+    if found is None or major is None or major >= found[0]:
+        return None
+    return found[1]
 
 
 def gpu_visible() -> bool:

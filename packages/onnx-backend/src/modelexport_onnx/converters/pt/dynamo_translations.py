@@ -19,8 +19,11 @@ def translation_table() -> dict[Any, Any]:
     from onnxscript import BOOL, INT64
     from onnxscript import opset18 as op
 
-    def is_all_true(condition: BOOL) -> BOOL:
+    def is_all_true(condition: Any) -> Any:
         any_false = op.ReduceMax(op.Cast(op.Not(condition), to=INT64.dtype), keepdims=0)
         return op.Not(op.Cast(any_false, to=BOOL.dtype))
+
+    # torch reads the ONNX types from the annotations, which are strings under postponed evaluation
+    is_all_true.__annotations__ = {"condition": BOOL, "return": BOOL}
 
     return {torch.ops.aten._is_all_true.default: is_all_true}

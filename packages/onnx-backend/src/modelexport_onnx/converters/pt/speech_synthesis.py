@@ -1,10 +1,11 @@
 """The PyTorch side of text-to-speech exports: VITS with its sampling controls as inputs.
 
-transformers' ``VitsModel`` reads its noise scales from attributes (``model.noise_scale``,
-``model.noise_scale_duration``) that are Python floats: traced as they are, they would become constants
-of the graph. :class:`SynthesisModule` sets them to the graph's scalar inputs for the duration of one
-call (tensors multiply the sampled noise just as floats do) and restores them after; ``speaking_rate``
-is a ``forward`` argument already. Run eagerly, the same module gives validation's reference outputs.
+transformers' ``VitsModel`` reads its sampling controls from attributes (``model.noise_scale``,
+``model.noise_scale_duration``, ``model.speaking_rate``) that are Python floats: traced as they are, they
+would become constants of the graph. :class:`SynthesisModule` sets them to the graph's scalar inputs for
+the duration of one call (tensors scale the sampled noise and the durations just as floats do) and restores
+them after. transformers 5 also takes ``speaking_rate`` as a ``forward`` argument, falling back to the
+attribute; 4.57 reads the attribute alone. Run eagerly, the same module gives validation's reference outputs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class SynthesisModule(torch.nn.Module):
 
     def __init__(self, model: torch.nn.Module, config: TextToSpeechOnnxConfig) -> None:
         super().__init__()
-        for name in CONTROLS[:2]:
+        for name in CONTROLS:
             if not hasattr(model, name):
                 raise ExportError(f"{type(model).__name__} has no {name!r} attribute: it is not a VITS-style model.")
         self.model = model
@@ -33,16 +34,17 @@ class SynthesisModule(torch.nn.Module):
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
         named = dict(zip(self.input_names, args, strict=True))
         model: Any = self.model
-        saved = (model.noise_scale, model.noise_scale_duration)
-        model.noise_scale, model.noise_scale_duration = named["noise_scale"], named["noise_scale_duration"]
+        saved = {name: getattr(model, name) for name in CONTROLS}
+        for name in CONTROLS:
+            setattr(model, name, named[name])
         try:
             outputs = model(
                 input_ids=named["input_ids"],
                 attention_mask=named["attention_mask"],
-                speaking_rate=named["speaking_rate"],
                 speaker_id=named.get("speaker_id"),
                 return_dict=True,
             )
         finally:
-            model.noise_scale, model.noise_scale_duration = saved
+            for name, value in saved.items():
+                setattr(model, name, value)
         return tuple(outputs[name] for name in self.output_names)
