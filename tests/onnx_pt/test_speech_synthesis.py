@@ -16,13 +16,16 @@ import onnx
 import pytest
 import torch
 import transformers
-from modelexport_onnx.export import export, validate_export
-from modelexport_onnx.speech_synthesis import TextToSpeechOnnxConfig
+from modelexport_onnx.dummy_inputs import EXPORT_SHAPES, validation_shapes_for
+from modelexport_onnx.export import export, reference_runner, validate_export
+from modelexport_onnx.speech_synthesis import TextToSpeechOnnxConfig, check_sampling
 from modelexport_onnx.validation import onnx_session, run_onnx
 from mutations import Graph, perturbed_conv_weight
+from onnx import helper, numpy_helper
 from tiny_models import TINY_CONFIGS, build_pt_model
 
 pytestmark = pytest.mark.slow
+SHAPES = validation_shapes_for(EXPORT_SHAPES)
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +51,6 @@ def _pytorch(model: Any, config: TextToSpeechOnnxConfig, inputs: dict[str, Any])
     return {name: value.numpy() for name, value in zip(config.outputs, outputs, strict=True)}
 
 
-def _rms(waveform: np.ndarray, lengths: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.concatenate([row[:n] for row, n in zip(waveform, lengths, strict=True)]) ** 2)))
-
-
 def test_graph_takes_the_sampling_controls(exported: tuple[Any, TextToSpeechOnnxConfig, Path]) -> None:
     _, _, path = exported
     graph = onnx.load(str(path)).graph
@@ -65,15 +64,26 @@ def test_prior_noise_samples_like_pytorch(exported: tuple[Any, TextToSpeechOnnxC
     """With the prior's noise on and the durations' off, the lengths are PyTorch's exactly and the sound's scale
     is PyTorch's (the generators differ, so the samples cannot); two runs differ: the noise is sampled in the graph."""
     model, config, path = exported
-    session = onnx_session(path)
-    inputs = _feed(config, noise_scale=config.sampling_values()["noise_scale"], noise_scale_duration=0.0)
-    first, second = run_onnx(session, inputs), run_onnx(session, inputs)
-    reference = _pytorch(model, config, inputs)
-    np.testing.assert_array_equal(first["sequence_lengths"], reference["sequence_lengths"])
-    assert first["waveform"].shape == reference["waveform"].shape
-    assert not np.array_equal(first["waveform"], second["waveform"])
-    ratio = _rms(first["waveform"], first["sequence_lengths"]) / _rms(reference["waveform"], first["sequence_lengths"])
-    assert 0.5 < ratio < 2.0, ratio
+    check = check_sampling(path, config, reference_runner(model, config, "pt"), SHAPES)
+    assert check.passed, check.describe()
+    assert check.lengths_equal and check.runs_differ and 0.5 <= check.rms_ratio <= 2.0
+
+
+def test_a_graph_with_the_noise_frozen_fails_the_sampling_check(
+    exported: tuple[Any, TextToSpeechOnnxConfig, Path], tmp_path: Path
+) -> None:
+    """The exporter's likeliest mistake: ``noise_scale`` read as a constant (0). Zero-noise validation cannot see
+    it; the sampling check does (two runs are identical)."""
+    model, config, path = exported
+    frozen = onnx.load(str(path))
+    zero = helper.make_node("Constant", [], ["frozen_noise_scale"], value=numpy_helper.from_array(np.float32(0)))
+    for node in frozen.graph.node:
+        node.input[:] = ["frozen_noise_scale" if name == "noise_scale" else name for name in node.input]
+    frozen.graph.node.insert(0, zero)
+    onnx.save(frozen, str(tmp_path / "model.onnx"))
+    assert validate_export(model, config, tmp_path / "model.onnx").passed  # zero noise: no difference
+    check = check_sampling(tmp_path / "model.onnx", config, reference_runner(model, config, "pt"), SHAPES)
+    assert not check.passed and not check.runs_differ, check.describe()
 
 
 def test_default_sampling_gives_consistent_lengths(exported: tuple[Any, TextToSpeechOnnxConfig, Path]) -> None:

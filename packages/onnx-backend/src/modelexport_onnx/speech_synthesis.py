@@ -14,10 +14,14 @@ row: ``sequence_lengths`` says how many samples of each row of ``waveform`` are 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from .config import AxisNames, InputSpec, OnnxConfig
 from .dummy_inputs import EXPORT_SHAPES, DummyShapes, generate_array
+from .errors import ValidationError
 
 _TEXT_AXES = ("batch_size", "sequence_length")
 #: The synthesis controls that are graph inputs, in graph order: float32 scalars.
@@ -98,3 +102,84 @@ class TextToSpeechOnnxConfig(OnnxConfig):
         from .converters import import_heavy
 
         return import_heavy("pt", "modelexport_onnx.converters.pt.speech_synthesis").SynthesisModule(model, self)
+
+
+#: The sampled waveform's loudness (root mean square over each row's samples) against PyTorch's: within this
+#: factor either way. The samples themselves cannot match (the random generators differ), their scale must.
+RMS_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class SamplingCheck:
+    """The export with the prior's noise on (the config's ``noise_scale``; the durations' noise off, so lengths
+    are deterministic) against PyTorch's sampling: same lengths, the sound's scale alike, and two onnxruntime
+    runs that differ (the noise is drawn in the graph, not frozen into it)."""
+
+    noise_scale: float
+    lengths_equal: bool
+    rms_ratio: float
+    runs_differ: bool
+
+    @property
+    def passed(self) -> bool:
+        return self.lengths_equal and self.runs_differ and 1 / RMS_FACTOR <= self.rms_ratio <= RMS_FACTOR
+
+    def describe(self) -> str:
+        verdict = "" if self.passed else " DIFFERS"
+        return (
+            f"sampling at noise_scale {self.noise_scale:g}: lengths {'equal' if self.lengths_equal else 'DIFFER'}, "
+            f"loudness {self.rms_ratio:.3f} x PyTorch's, runs {'differ' if self.runs_differ else 'IDENTICAL'}{verdict}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
+
+def _loudness(waveform: Any, lengths: Any) -> float:
+    """Root mean square over the speech of every row (each row's first ``lengths[row]`` samples)."""
+    import numpy as np
+
+    speech = np.concatenate([row[: int(n)] for row, n in zip(waveform, lengths, strict=True)]).astype(np.float64)
+    return float(np.sqrt(np.mean(speech**2))) if speech.size else 0.0
+
+
+def check_sampling(
+    onnx_path: Path,
+    config: TextToSpeechOnnxConfig,
+    run_reference: Callable[[Mapping[str, Any]], Any],
+    shapes: DummyShapes,
+    seed: int = 1,
+) -> SamplingCheck:
+    """Synthesise validation's inputs (of ``shapes``) with the prior's noise on, in onnxruntime (twice) and in the
+    framework (``run_reference``: ONNX-named inputs -> a :class:`~modelexport_onnx.validation.Reference`)."""
+    import numpy as np
+
+    from .validation import onnx_session, run_onnx
+
+    noise = config.sampling_values()["noise_scale"]
+    inputs = config.generate_dummy_inputs(shapes, seed=seed)
+    inputs["noise_scale"] = np.asarray(noise, dtype=inputs["noise_scale"].dtype)
+    session = onnx_session(onnx_path)
+    first, second = run_onnx(session, inputs), run_onnx(session, inputs)
+    expected = run_reference(inputs).float32
+    lengths = first["sequence_lengths"]
+    equal = first["waveform"].shape == expected["waveform"].shape and np.array_equal(
+        lengths, expected["sequence_lengths"]
+    )
+    reference = _loudness(expected["waveform"], expected["sequence_lengths"])
+    ratio = _loudness(first["waveform"], lengths) / reference if reference > 0 else float("nan")
+    return SamplingCheck(
+        noise_scale=noise,
+        lengths_equal=bool(equal),
+        rms_ratio=ratio,
+        runs_differ=not np.array_equal(first["waveform"], second["waveform"]),
+    )
+
+
+def raise_if_sampling_differs(check: SamplingCheck, report: Any) -> None:
+    if not check.passed:
+        raise ValidationError(
+            "Sampling check failed: with noise, the exported synthesis does not behave like PyTorch's "
+            f"(same lengths, loudness within {RMS_FACTOR:g}x, runs that differ).\n  {check.describe()}",
+            report,
+        )

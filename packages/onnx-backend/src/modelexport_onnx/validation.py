@@ -29,6 +29,7 @@ from .dummy_inputs import DummyShapes
 from .errors import ValidationError
 from .generation import GenerationCheck
 from .sentence_transformers import SentenceCheck
+from .speech_synthesis import SamplingCheck
 
 #: An ONNX output may be this many times further from the float64 reference than the framework's
 #: own float32 output is. Measured on real checkpoints (README): ONNX Runtime's kernels sum in other
@@ -130,6 +131,8 @@ class ValidationReport:
     generation: GenerationCheck | None = None
     #: The sentence-transformers check (``sentence_embedding`` against ``SentenceTransformer.encode``), when it ran.
     sentence_check: SentenceCheck | None = None
+    #: The speech-synthesis check (the export sampling with noise like PyTorch), when it ran.
+    sampling_check: SamplingCheck | None = None
 
     @property
     def atol(self) -> float | None:
@@ -143,6 +146,7 @@ class ValidationReport:
             and all(check.passed for check in self.outputs)
             and (self.generation is None or self.generation.passed)
             and (self.sentence_check is None or self.sentence_check.passed)
+            and (self.sampling_check is None or self.sampling_check.passed)
         )
 
     @property
@@ -175,6 +179,7 @@ class ValidationReport:
             "outputs": [asdict(c) for c in self.outputs],
             **({"generation": self.generation.to_dict()} if self.generation is not None else {}),
             **({"sentence_check": self.sentence_check.to_dict()} if self.sentence_check is not None else {}),
+            **({"sampling_check": self.sampling_check.to_dict()} if self.sampling_check is not None else {}),
         }
 
     def write(self, path: Path) -> None:
