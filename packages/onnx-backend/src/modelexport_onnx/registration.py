@@ -16,7 +16,7 @@ from modelexport_core.registry import ExporterConfigRegistry
 
 from .architectures import ARCHITECTURES, Architecture
 from .config import OnnxConfig
-from .converters.pt import dynamo_only_reason
+from .converters.pt import dynamo_only_reason, dynamo_refusal
 
 BACKEND = "onnx"
 
@@ -41,6 +41,9 @@ class ConfigConstructor:
         reason = dynamo_only_reason(self.model_type)
         if reason is not None:
             notes.append(f"exported with dynamo (auto): TorchScript cannot trace it ({reason})")
+        refusal = dynamo_refusal(self.model_type)
+        if refusal is not None:
+            notes.append(f"not with --exporter dynamo and this transformers: {refusal}")
         return notes
 
     def __repr__(self) -> str:
