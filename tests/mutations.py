@@ -297,6 +297,25 @@ def perturbed_weight(graph: Graph, config: Any, relative: float = 1e-3) -> str:
     return f"{name} {list(value.shape)}: + N(0, ({relative:g} x its std)^2)"
 
 
+def perturbed_conv_weight(graph: Graph, config: Any, relative: float = 1e-3) -> str:
+    """The largest convolution kernel (a vocoder's, in speech synthesis) gets noise of ``relative`` times its spread.
+
+    Not in :data:`MUTATIONS` (transformer checkpoints are checked through their weight matrices); for models
+    made of convolutions."""
+    kernels: dict[str, np.ndarray] = {}
+    for node in graph.graph.node:
+        if node.op_type in ("Conv", "ConvTranspose") and len(node.input) > 1:
+            value = graph.constant(node.input[1])
+            if value is not None and value.dtype == np.float32:
+                kernels.setdefault(node.input[1], value)
+    if not kernels:
+        raise NotApplicable("no convolution kernels")
+    name, value = max(kernels.items(), key=lambda item: (item[1].size, item[0]))
+    noise = np.random.default_rng(0).standard_normal(value.shape) * relative * float(value.std())
+    graph.set_constant(name, (value + noise).astype(np.float32))
+    return f"{name} {list(value.shape)}: + N(0, ({relative:g} x its std)^2)"
+
+
 @dataclass(frozen=True)
 class Mutation:
     name: str

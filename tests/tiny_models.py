@@ -424,6 +424,30 @@ TINY_CONFIGS["musicgen"] = (
         },
     },
 )
+#: Text to speech: VITS with every stage at its smallest (two flows, two wave-net layers, a x16 vocoder).
+TINY_CONFIGS["vits"] = (
+    "vits",
+    {
+        "vocab_size": 38,
+        "hidden_size": 16,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "ffn_dim": 16,
+        "flow_size": 16,
+        "spectrogram_bins": 9,
+        "upsample_initial_channel": 16,
+        "upsample_rates": [4, 4],
+        "upsample_kernel_sizes": [8, 8],
+        "resblock_kernel_sizes": [3],
+        "resblock_dilation_sizes": [[1, 2]],
+        "duration_predictor_filter_channels": 16,
+        "duration_predictor_num_flows": 2,
+        "depth_separable_num_layers": 2,
+        "prior_encoder_num_flows": 2,
+        "prior_encoder_num_wavenet_layers": 2,
+        "posterior_encoder_num_wavenet_layers": 2,
+    },
+)
 
 #: Canonical base task -> (tiny config name, expected model class name without framework prefix).
 TASK_EXAMPLES: dict[str, tuple[str, str]] = {

@@ -16,7 +16,7 @@ from modelexport_core.registry import registry
 from modelexport_onnx.architectures import HAND_WRITTEN
 from modelexport_onnx.converters.pt import converter as pt_converter
 from modelexport_onnx.converters.pt import dynamo_refusal
-from modelexport_onnx.errors import ExportError
+from modelexport_onnx.errors import ExportError, UnsupportedExportOptionError
 from modelexport_onnx.export import export, export_components, resolve_options, validate_components
 from modelexport_onnx.options import DEFAULT_CONVERTER
 from modelexport_onnx.validation import onnx_session
@@ -118,6 +118,10 @@ def test_other_exporter(tiny: TinyPtModels, model_type: str, task: str, tmp_path
             export_and_validate(tiny, model_type, task, "dynamo", tmp_path)
         return
     if pt_converter.automatic(config) == "torchscript":
+        if dynamo_refusal(model_type) is not None:  # refused before tracing, with the reason
+            with pytest.raises(UnsupportedExportOptionError, match="--exporter dynamo cannot export"):
+                export_and_validate(tiny, model_type, task, "dynamo", tmp_path)
+            return
         export_and_validate(tiny, model_type, task, "dynamo", tmp_path)
         return
     # auto picks dynamo here (transformers 4.x decoders, whisper): TorchScript either exports a model

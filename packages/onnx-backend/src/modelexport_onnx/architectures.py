@@ -34,6 +34,7 @@ from .config import (
 from .families import FAMILY_CLASSES
 from .media_config import AudioOnnxConfig, ImageTextOnnxConfig
 from .reinforcement_learning import DecisionTransformerOnnxConfig
+from .speech_synthesis import TextToSpeechOnnxConfig
 from .text_to_audio import MusicgenOnnxConfig
 
 
@@ -185,6 +186,8 @@ HAND_WRITTEN: dict[str, Architecture] = {
     "decision-transformer": Architecture(DecisionTransformerOnnxConfig, ("default", "reinforcement-learning")),
     # Text to music: a T5 encoder, a decoder of several audio-code streams with a cache, EnCodec's decoder
     "musicgen": Architecture(MusicgenOnnxConfig, ("text-to-audio", "text-to-audio-with-past")),
+    # Text to speech in one pass: the noise scales and speaking rate are graph inputs (.speech_synthesis).
+    "vits": Architecture(TextToSpeechOnnxConfig, ("text-to-audio",)),
 }
 
 #: What the text walk measured (``python tools/text_walk.py`` writes it; a test keeps it honest).

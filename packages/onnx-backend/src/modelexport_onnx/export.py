@@ -57,7 +57,8 @@ def resolve_options(
     floor = framework_converter.opset_floor(name)
     chosen = opset if opset is not None else max(config.default_opset, config.min_opset, floor)
     check_opset_floor(chosen, config.min_opset, floor, name)
-    framework_converter.check_options(opset=chosen, name=name, dtype=dtype)
+    model_type = str(getattr(config.config, "model_type", "") or "")
+    framework_converter.check_options(opset=chosen, name=name, dtype=dtype, model_type=model_type)
     options = ExportOptions(opset=chosen, converter=name, dynamic_axes=dynamic_axes, dtype=dtype, shapes=shapes)
     framework_converter.check_loaded(options)
     return options

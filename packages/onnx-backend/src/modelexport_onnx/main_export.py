@@ -28,7 +28,7 @@ from .config import OnnxConfig
 from .converters import converter_for
 from .dummy_inputs import EXPORT_SHAPES
 from .errors import OutputNotWritableError, ValidationError
-from .export import export_components, resolve_options, validate_components
+from .export import export_components, reference_runner, resolve_options, validate_components
 from .fallback import REPORT_HINT, FamilyConstructor, unnamed_type_constructor
 from .generation import GenerationCheck, check_generation, raise_if_different
 from .optimize import optimize_model
@@ -47,6 +47,7 @@ from .sentence_transformers import (
     require_library,
     transformer_model,
 )
+from .speech_synthesis import TextToSpeechOnnxConfig, check_sampling, raise_if_sampling_differs
 from .staging import check_output_dir, staged_directory
 from .validation import ValidationReport, onnx_session, raise_if_failed
 
@@ -300,12 +301,17 @@ def validate(
     model: Any, config: OnnxConfig, options: ExportOptions, framework: str, staging: Path, request: ExportRequest
 ) -> ValidationReport:
     """Step 6: every output against the framework's own, then greedy generation for ``-with-past`` exports,
-    and a sentence-transformers pipeline's embeddings against ``SentenceTransformer.encode``."""
-    validation = validate_components(model, config, staging, framework, options.validation_shapes, request.atol)
+    a sentence-transformers pipeline's embeddings against ``SentenceTransformer.encode``, and speech synthesis
+    with noise against the framework's (validation itself runs it without)."""
+    shapes = options.validation_shapes
+    validation = validate_components(model, config, staging, framework, shapes, request.atol)
     if validation.passed and request.generation_check and config.generates_tokens:
         validation.generation = run_generation_check(staging, config, model, framework, validation)
     if validation.passed and isinstance(config, SentenceEmbeddingOnnxConfig):
         validation.sentence_check = check_sentence_embeddings(staging / "model.onnx", model, validation.tolerance)
+    if validation.passed and isinstance(config, TextToSpeechOnnxConfig):
+        runner = reference_runner(model, config, framework)
+        validation.sampling_check = check_sampling(staging / "model.onnx", config, runner, shapes)
     if request.report is not None:
         try:
             validation.write(request.report)
@@ -323,6 +329,8 @@ def validation_line(validation: ValidationReport) -> str:
         checked = f"; greedy generation of {generation.new_tokens} tokens x {generation.batch} prompts {verdict}"
     if validation.sentence_check is not None:
         checked += f"; {validation.sentence_check.describe()}"
+    if validation.sampling_check is not None:
+        checked += f"; {validation.sampling_check.describe()}"
     failed = "" if validation.passed else " FAILED"
     return f"validated on {validation.shapes}: {validation.summary()}{failed}{checked}"
 
@@ -332,6 +340,8 @@ def raise_if_invalid(validation: ValidationReport) -> None:
         raise_if_different(validation.generation, validation)
     if validation.sentence_check is not None:
         raise_if_sentences_differ(validation.sentence_check, validation)
+    if validation.sampling_check is not None:
+        raise_if_sampling_differs(validation.sampling_check, validation)
     raise_if_failed(validation)
 
 

@@ -94,7 +94,8 @@ def check_model_options(
                 f"--opset {opset} is newer than the installed onnx ({_version('onnx')}) knows: use --opset {newest} "
                 "or lower."
             )
-    framework_converter.check_options(opset=opset, name=chosen, dtype=dtype)
+    model_type = str(model_config.get("model_type", "") or "")
+    framework_converter.check_options(opset=opset, name=chosen, dtype=dtype, model_type=model_type)
 
 
 def check_opset_floor(opset: int, min_opset: int, converter_floor: int, converter: str) -> None:

@@ -43,7 +43,7 @@ class ConfigConstructor:
             notes.append(f"exported with dynamo (auto): TorchScript cannot trace it ({reason})")
         refusal = dynamo_refusal(self.model_type)
         if refusal is not None:
-            notes.append(f"exported with TorchScript only: dynamo cannot export it ({refusal})")
+            notes.append(f"not with --exporter dynamo and this transformers: {refusal}")
         return notes
 
     def __repr__(self) -> str:

@@ -53,10 +53,11 @@ class Converter(Protocol):
         """The lowest opset the path ``name`` can emit (the architecture may need more)."""
         ...
 
-    def check_options(self, *, opset: int | None, name: str | None, dtype: str) -> None:
+    def check_options(self, *, opset: int | None, name: str | None, dtype: str, model_type: str = "") -> None:
         """Refuse what this framework cannot honour, before loading and without importing it.
 
-        ``name`` is the path the export will take (``None``: not known yet).
+        ``name`` is the path the export will take (``None``: not known yet); ``model_type``: the model's, where a
+        path cannot export some architectures.
         """
         ...
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from modelexport_core.registry import normalize_model_type
 
 from ...config import DecoderOnnxConfig, OnnxConfig
-from ...errors import ExportError, UnsupportedExportOptionError
+from ...errors import UnsupportedExportOptionError
 from .. import import_heavy
 
 if TYPE_CHECKING:
@@ -63,11 +63,14 @@ TORCHSCRIPT_CANNOT_TRACE: dict[str, str] = {
     "openai-privacy-filter": "its experts trace to the traced tokens' splits",
 }
 
-#: Model types the dynamo exporter cannot export, and why: ``--exporter dynamo`` is refused for them before tracing.
-DYNAMO_CANNOT_EXPORT: dict[str, str] = {
+#: Model types the dynamo exporter cannot export, and why: ``--exporter dynamo`` is refused for them before
+#: tracing (``auto`` picks TorchScript for them). The first item: the transformers major version from which dynamo
+#: can (``None``: none yet).
+DYNAMO_CANNOT_EXPORT: dict[str, tuple[int | None, str]] = {
+    "vits": (5, "its duration spline checks its bounds with a Python `if` on tensor values, refused by torch.export"),
     # measured with torch 2.13 + onnxscript 0.7.2: torch.export stops at the data-dependent padding of EnCodec's
     # convolutions and, past it, the LSTM's lowering freezes the traced audio length in a Reshape
-    "musicgen": "EnCodec's decoder pads by data-dependent sizes and its LSTM lowers to the traced audio length",
+    "musicgen": (None, "EnCodec's decoder pads by data-dependent sizes and its LSTM lowers to the traced audio length"),
 }
 
 _FP16_ON_CPU = (
@@ -101,9 +104,11 @@ class PyTorchConverter:
     def opset_floor(self, name: str) -> int:
         return DYNAMO_MIN_OPSET if name == "dynamo" else 1
 
-    def check_options(self, *, opset: int | None, name: str | None, dtype: str) -> None:
+    def check_options(self, *, opset: int | None, name: str | None, dtype: str, model_type: str = "") -> None:
         if dtype == "fp16" and not gpu_visible():
             raise UnsupportedExportOptionError(_FP16_ON_CPU)
+        if name == "dynamo":
+            _refuse_dynamo(model_type)
         if opset is not None and name == "torchscript":
             ceiling = torchscript_max_opset()
             if opset > ceiling:
@@ -120,13 +125,6 @@ class PyTorchConverter:
                 raise UnsupportedExportOptionError(_FP16_ON_CPU)
 
     def convert(self, model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> None:
-        model_type = str(getattr(config.config, "model_type", "") or "")
-        refusal = dynamo_refusal(model_type) if options.converter == "dynamo" else None
-        if refusal is not None:
-            raise ExportError(
-                f"torch.onnx (dynamo) cannot export {model_type}: {refusal}; "
-                "use --exporter torchscript, the automatic choice for this model"
-            )
         import_heavy(self.framework, f"{__name__}.convert").convert(model, config, path, options)
 
     def run_reference(self, model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> Reference:
@@ -142,9 +140,22 @@ def dynamo_only_reason(model_type: str) -> str | None:
     return TORCHSCRIPT_CANNOT_TRACE.get(normalize_model_type(model_type)) if model_type else None
 
 
+def _refuse_dynamo(model_type: str) -> None:
+    refusal = dynamo_refusal(model_type)
+    if refusal is not None:
+        raise UnsupportedExportOptionError(
+            f"--exporter dynamo cannot export {model_type} with transformers {_version('transformers')}: "
+            f"{refusal}. Use --exporter torchscript (the automatic choice)."
+        )
+
+
 def dynamo_refusal(model_type: str) -> str | None:
-    """Why the dynamo exporter cannot export ``model_type``, ``None`` when it can."""
-    return DYNAMO_CANNOT_EXPORT.get(normalize_model_type(model_type)) if model_type else None
+    """Why the dynamo exporter cannot export ``model_type`` with the installed transformers, ``None`` when it can."""
+    found = DYNAMO_CANNOT_EXPORT.get(normalize_model_type(model_type)) if model_type else None
+    major = _major_version("transformers")
+    if found is None or (found[0] is not None and (major is None or major >= found[0])):
+        return None
+    return found[1]
 
 
 def gpu_visible() -> bool:

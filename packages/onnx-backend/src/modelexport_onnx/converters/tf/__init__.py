@@ -43,7 +43,7 @@ class TensorFlowConverter:
     def opset_floor(self, name: str) -> int:
         return 1
 
-    def check_options(self, *, opset: int | None, name: str | None, dtype: str) -> None:
+    def check_options(self, *, opset: int | None, name: str | None, dtype: str, model_type: str = "") -> None:
         if dtype == "fp16":
             raise UnsupportedExportOptionError(_FP16)
         # A PyTorch path (``name``) is refused by name before loading (option_checks), and by ``convert``.
