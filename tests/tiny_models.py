@@ -476,6 +476,12 @@ class TinyModels:
             if task in media_walk.TASKS and media_walk.family_of(name) is not None and name in media_walk.mapping(task):
                 cls: type = media_walk.model_class(name, task)
                 return cls
+        if self.framework == "pt" and model_type not in TINY_CONFIGS:
+            # the task's auto class that maps the type (text-to-audio: a spectrogram model, not a waveform one)
+            from modelexport_core.plugins import get_framework
+
+            names = TasksManager.get_autoclass_name(task, self.framework)
+            return get_framework("pt").resolve_model_class(names, transformers_model_type(model_type), ())
         return TasksManager.get_model_class_for_task(task, self.framework)
 
     def model(self, model_type: str, task: str) -> Any:

@@ -28,7 +28,7 @@ def test_tasks_json(capsys: pytest.CaptureFixture[str]) -> None:
     rows = json.loads(capsys.readouterr().out)
     by_task = {row["task"]: row for row in rows}
     assert by_task["masked-lm"]["synonyms"] == ["fill-mask"]
-    assert len(rows) == 32  # 14 legacy base tasks + 13 of vision, audio and multimodal models + 5 with-past
+    assert len(rows) == 33  # 14 legacy base tasks + 13 of vision, audio and multimodal models + 6 with-past
 
 
 def test_tasks_for_a_model_type(capsys: pytest.CaptureFixture[str]) -> None:

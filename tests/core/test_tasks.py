@@ -40,7 +40,7 @@ TABLE = {
     "text-to-audio": ["text-to-speech"],
     "time-series-forecasting": [],
 }
-WITH_PAST = ["default", "causal-lm", "seq2seq-lm", "speech2seq-lm", "vision2seq-lm"]
+WITH_PAST = ["default", "causal-lm", "seq2seq-lm", "speech2seq-lm", "vision2seq-lm", "text-to-audio"]
 
 
 def test_every_row_of_the_task_table_is_canonical() -> None:

@@ -50,7 +50,10 @@ _BASE_TASKS: dict[str, str] = {
 }
 
 #: Base tasks that also exist with a key/value cache.
-_TASKS_WITH_PAST: frozenset[str] = frozenset({"default", "causal-lm", "seq2seq-lm", "speech2seq-lm", "vision2seq-lm"})
+#: ``text-to-audio``: a spectrogram decoder (SpeechT5) generates frame by frame, like a language model its tokens.
+_TASKS_WITH_PAST: frozenset[str] = frozenset(
+    {"default", "causal-lm", "seq2seq-lm", "speech2seq-lm", "vision2seq-lm", "text-to-audio"}
+)
 
 #: Modern (pipeline) name -> canonical base task.
 _BASE_SYNONYMS: dict[str, str] = {

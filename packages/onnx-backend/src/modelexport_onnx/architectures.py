@@ -32,6 +32,7 @@ from .config import (
     VisionOnnxConfig,
 )
 from .media_config import AudioOnnxConfig, ImageTextOnnxConfig, TimeSeriesOnnxConfig
+from .spectrogram_config import SPEECHT5_NAMES, TextToSpectrogramOnnxConfig
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ _FIXED = {"dynamic_size": False}  # position embeddings sized for image_size: he
 SEQ2SEQ_TASKS = ("seq2seq-lm", "seq2seq-lm-with-past")
 _SPEECH_TASKS = ("default", "default-with-past", "speech2seq-lm", "speech2seq-lm-with-past")
 _WHISPER_AUDIO = {"audio_input": "whisper"}
+_SPEECHT5_ASR = ("speech2seq-lm", "speech2seq-lm-with-past")
+_TTS_TASKS = ("text-to-audio", "text-to-audio-with-past")
 _AUDIO_TASKS = ("default", "audio-ctc", "audio-classification", "audio-frame-classification", "audio-xvector")
 _T5_NAMES = {
     "names": {
@@ -161,6 +164,14 @@ HAND_WRITTEN: dict[str, Architecture] = {
         by_task={"audio-classification": Architecture(AudioOnnxConfig, ("audio-classification",), _WHISPER_AUDIO)},
     ),
     "speech-to-text": Architecture(_SEQ2SEQ, _SPEECH_TASKS, {"speech": "frames", **_BART_NAMES}),
+    # SpeechT5: the recogniser reads a waveform (as the media walk measured); the speech synthesiser is a
+    # text encoder, a spectrogram decoder run step by step and a postnet, one file each
+    "speecht5": Architecture(
+        _SEQ2SEQ,
+        (*_SPEECHT5_ASR, *_TTS_TASKS),
+        {"speech": "waveform", "names": SPEECHT5_NAMES},
+        by_task=dict.fromkeys(_TTS_TASKS, Architecture(TextToSpectrogramOnnxConfig, _TTS_TASKS)),
+    ),
     # The most used speech encoders and dual encoder, by hand so that transformers 4.57 installs list them too
     # (the media walk measures them, and every other such type, with transformers 5).
     "wav2vec2": Architecture(AudioOnnxConfig, _AUDIO_TASKS),
