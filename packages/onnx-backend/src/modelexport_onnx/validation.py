@@ -22,13 +22,16 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import OnnxConfig
 from .dummy_inputs import DummyShapes
 from .errors import ValidationError
 from .generation import GenerationCheck
 from .sentence_transformers import SentenceCheck
+
+if TYPE_CHECKING:
+    from .spectrogram_generation import SpectrogramCheck
 
 #: An ONNX output may be this many times further from the float64 reference than the framework's
 #: own float32 output is. Measured on real checkpoints (README): ONNX Runtime's kernels sum in other
@@ -130,6 +133,8 @@ class ValidationReport:
     generation: GenerationCheck | None = None
     #: The sentence-transformers check (``sentence_embedding`` against ``SentenceTransformer.encode``), when it ran.
     sentence_check: SentenceCheck | None = None
+    #: A text-to-spectrogram export's files chained into transformers' generation loop, when it ran.
+    spectrogram_check: SpectrogramCheck | None = None
 
     @property
     def atol(self) -> float | None:
@@ -143,6 +148,7 @@ class ValidationReport:
             and all(check.passed for check in self.outputs)
             and (self.generation is None or self.generation.passed)
             and (self.sentence_check is None or self.sentence_check.passed)
+            and (self.spectrogram_check is None or self.spectrogram_check.passed)
         )
 
     @property
@@ -175,6 +181,7 @@ class ValidationReport:
             "outputs": [asdict(c) for c in self.outputs],
             **({"generation": self.generation.to_dict()} if self.generation is not None else {}),
             **({"sentence_check": self.sentence_check.to_dict()} if self.sentence_check is not None else {}),
+            **({"spectrogram_check": self.spectrogram_check.to_dict()} if self.spectrogram_check is not None else {}),
         }
 
     def write(self, path: Path) -> None:

@@ -9,6 +9,8 @@ heads; the postnet's convolutions. The one departure is the prenet's dropout, wh
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -16,6 +18,9 @@ import torch
 from ...cache_names import CacheName
 from ...errors import ExportError
 from ...spectrogram_config import TextToSpectrogramOnnxConfig
+from ...validation import Reference
+from .float64 import float64_unavailable, float64_weights
+from .wrappers import preserved_training_flags
 
 
 class _Parts:
@@ -155,3 +160,45 @@ def spectrogram_module(model: torch.nn.Module, config: TextToSpectrogramOnnxConf
     if config.component == "postnet":
         return Postnet(model)
     return SpectrogramDecoderStep(model, config)
+
+
+@contextlib.contextmanager
+def prenet_dropout_off(model: torch.nn.Module) -> Iterator[None]:
+    """transformers' decoder prenet without its always-on dropout (an instance attribute shadows the method)."""
+    prenet = _Parts(model).prenet
+    prenet._consistent_dropout = lambda embeds, p: embeds
+    try:
+        yield
+    finally:
+        del prenet._consistent_dropout
+
+
+def _generate(model: torch.nn.Module, inputs: Mapping[str, Any], steps: int, float64: bool) -> Any:
+    """transformers' own loop for exactly ``steps`` decoder steps: no frame may stop it earlier (the threshold
+    is above any sum of ``reduction_factor`` probabilities) and its length limit is ``steps``."""
+    dtype = torch.float64 if float64 else torch.float32
+    input_ids = torch.from_numpy(inputs["input_ids"])
+    frames = int(model.config.reduction_factor)
+    in_float64 = float64_weights(model) if float64 else contextlib.nullcontext()
+    with preserved_training_flags(model), prenet_dropout_off(model), in_float64, torch.inference_mode():
+        model.eval()
+        spectrogram = model.generate(
+            input_ids,
+            attention_mask=torch.from_numpy(inputs["attention_mask"]),
+            speaker_embeddings=torch.from_numpy(inputs["speaker_embeddings"]).to(dtype),
+            threshold=frames + 1.0,
+            minlenratio=0.0,
+            maxlenratio=(steps + 0.5) * frames / input_ids.shape[1],
+        )
+    if spectrogram.dim() == 2:  # one text: transformers drops the batch axis
+        spectrogram = spectrogram.unsqueeze(0)
+    return spectrogram.detach().cpu().numpy()
+
+
+def reference_spectrogram(model: torch.nn.Module, inputs: Mapping[str, Any], steps: int) -> Reference:
+    """The spectrogram of transformers' ``generate`` in float32 and, where the model can be held so, float64."""
+    float32 = {"spectrogram": _generate(model, inputs, steps, float64=False)}
+    no_float64 = float64_unavailable(model)
+    if no_float64 is not None:
+        return Reference(float32, None, no_float64)
+    return Reference(float32, {"spectrogram": _generate(model, inputs, steps, float64=True)})
