@@ -351,6 +351,21 @@ TINY_CONFIGS.update(
                 "num_labels": 3,
             },
         ),
+        # SpeechT5's vocoder: 16 samples a frame (two 4x upsamplings), one residual kernel
+        "speecht5-hifigan": (
+            "speecht5_hifigan",
+            {
+                "model_in_dim": 80,
+                "upsample_initial_channel": 32,
+                "upsample_rates": [4, 4],
+                "upsample_kernel_sizes": [8, 8],
+                "resblock_kernel_sizes": [3],
+                "resblock_dilation_sizes": [[1, 3]],
+                "normalize_before": True,
+                "initializer_range": 0.1,  # the default 0.01 gives a near-silent waveform (~1e-8): nothing to compare
+                "architectures": ["SpeechT5HifiGan"],
+            },
+        ),
         "clip": (
             "clip",
             {
@@ -476,12 +491,14 @@ class TinyModels:
             if task in media_walk.TASKS and media_walk.family_of(name) is not None and name in media_walk.mapping(task):
                 cls: type = media_walk.model_class(name, task)
                 return cls
-        if self.framework == "pt" and model_type not in TINY_CONFIGS:
-            # the task's auto class that maps the type (text-to-audio: a spectrogram model, not a waveform one)
+        if self.framework == "pt":
+            # the task's auto class that maps the type (text-to-audio: a spectrogram model, not a waveform one),
+            # else the config's own class (a vocoder: in no auto class)
             from modelexport_core.plugins import get_framework
 
             names = TasksManager.get_autoclass_name(task, self.framework)
-            return get_framework("pt").resolve_model_class(names, transformers_model_type(model_type), ())
+            own = tuple(getattr(tiny_config(model_type), "architectures", None) or ())
+            return get_framework("pt").resolve_model_class(names, transformers_model_type(model_type), own)
         return TasksManager.get_model_class_for_task(task, self.framework)
 
     def model(self, model_type: str, task: str) -> Any:

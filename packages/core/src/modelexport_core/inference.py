@@ -74,6 +74,8 @@ _SUFFIX_TO_TASK: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
     # CLIP and its kin: the dual encoder is what zero-shot image classification runs
     ("CLIPModel", ("zero-shot-image-classification", "default")),
     ("SiglipModel", ("zero-shot-image-classification", "default")),
+    # a vocoder (SpeechT5HifiGan): a spectrogram in, a waveform out; no auto class: it is its own base model
+    ("HifiGan", "default"),
     ("Model", "default"),
 )
 

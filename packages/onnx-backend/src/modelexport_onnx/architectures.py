@@ -32,7 +32,7 @@ from .config import (
     VisionOnnxConfig,
 )
 from .media_config import AudioOnnxConfig, ImageTextOnnxConfig, TimeSeriesOnnxConfig
-from .spectrogram_config import SPEECHT5_NAMES, TextToSpectrogramOnnxConfig
+from .spectrogram_config import SPEECHT5_NAMES, TextToSpectrogramOnnxConfig, VocoderOnnxConfig
 
 
 @dataclass(frozen=True)
@@ -172,6 +172,8 @@ HAND_WRITTEN: dict[str, Architecture] = {
         {"speech": "waveform", "names": SPEECHT5_NAMES},
         by_task=dict.fromkeys(_TTS_TASKS, Architecture(TextToSpectrogramOnnxConfig, _TTS_TASKS)),
     ),
+    # its vocoder, a checkpoint of its own: the synthesiser's spectrogram in, the waveform out
+    "speecht5-hifigan": Architecture(VocoderOnnxConfig, ("default",)),
     # The most used speech encoders and dual encoder, by hand so that transformers 4.57 installs list them too
     # (the media walk measures them, and every other such type, with transformers 5).
     "wav2vec2": Architecture(AudioOnnxConfig, _AUDIO_TASKS),

@@ -167,3 +167,35 @@ class TextToSpectrogramOnnxConfig(OnnxConfig):
 
         module = import_heavy("pt", "modelexport_onnx.converters.pt.spectrogram").spectrogram_module(model, self)
         return module
+
+
+class VocoderOnnxConfig(OnnxConfig):
+    """A vocoder (SpeechT5's HiFi-GAN, a separate checkpoint): ``spectrogram`` (batch, frames, ``model_in_dim``
+    mel bins) in, ``waveform`` (batch, samples) out; its convolutions take any number of frames.
+
+    Its task is ``default``: transformers files it under no auto class, the vocoder is its own base model.
+    """
+
+    SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = ("default",)
+    ATOL_FOR_VALIDATION: ClassVar[float] = 1e-4
+
+    @classmethod
+    def export_notes(cls, **options: Any) -> list[str]:
+        return ["spectrogram: (batch_size, num_frames, model_in_dim), a text-to-spectrogram postnet's output"]
+
+    def input_specs(self) -> list[InputSpec]:
+        bins = self.normalized.get("model_in_dim")
+        if bins is None:
+            raise ValueError("The model config has no 'model_in_dim': it is not a vocoder.")
+        return [InputSpec("spectrogram", "float", ("batch_size", _FRAMES, int(bins)))]
+
+    @property
+    def outputs(self) -> dict[str, AxisNames]:
+        return {"waveform": {0: "batch_size", 1: "num_samples"}}
+
+    def pt_export_module(self, model: Any) -> Any:
+        """The vocoder as the PyTorch converter traces and runs it (``wrappers.wrapper_for`` asks)."""
+        from .converters import import_heavy
+
+        module = import_heavy("pt", "modelexport_onnx.converters.pt.spectrogram").Vocoder(model)
+        return module

@@ -153,6 +153,18 @@ class Postnet(torch.nn.Module):
         return (self.postnet.postnet(spectrum),)
 
 
+class Vocoder(torch.nn.Module):
+    """``spectrogram`` -> ``waveform``: the vocoder's own forward (it returns a tensor, not named outputs)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.vocoder = model
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor]:
+        (spectrogram,) = args
+        return (self.vocoder(spectrogram),)
+
+
 def spectrogram_module(model: torch.nn.Module, config: TextToSpectrogramOnnxConfig) -> torch.nn.Module:
     """The module of ``config``'s file."""
     if config.component in (None, "encoder"):
