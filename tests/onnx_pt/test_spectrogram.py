@@ -19,6 +19,12 @@ def tts(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return TinyPtModels(tmp_path_factory.mktemp("tts")).model("speecht5", "text-to-audio-with-past")
 
 
+@pytest.fixture(scope="module")
+def tts_sessions(tts: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The with-past export's files in onnxruntime, shared by the tests that only run them."""
+    return export_split_model(tts, _config(tts), tmp_path_factory.mktemp("tts-onnx"))
+
+
 def _config(model: Any, task: str = "text-to-audio-with-past") -> TextToSpectrogramOnnxConfig:
     config = TasksManager.get_exporter_config_constructor("onnx", task=task, model_type="speecht5")(model.config)
     assert isinstance(config, TextToSpectrogramOnnxConfig)
@@ -47,15 +53,13 @@ def test_files_and_names(tts: Any) -> None:
     assert dummy["output_sequence"].shape == (2, 12, tts.config.num_mel_bins)
 
 
-def test_prenet_dropout_input_drops_units(tts: Any, tmp_path: Path) -> None:
+def test_prenet_dropout_input_drops_units(tts: Any, tts_sessions: dict[str, Any]) -> None:
     """At the model's rate the exported prenet really drops units (the run differs from the rate-0 run)."""
     import numpy as np
     from modelexport_onnx.validation import run_onnx
 
-    config = _config(tts, "text-to-audio")
-    step = config.components()["decoder_model"]
-    sessions = export_split_model(tts, config, tmp_path)
-    inputs = step.generate_dummy_inputs()
+    sessions = tts_sessions
+    inputs = _config(tts).components()["decoder_model"].generate_dummy_inputs()
     off = run_onnx(sessions["decoder_model"], inputs)["spectrum"]
     on = run_onnx(sessions["decoder_model"], {**inputs, "prenet_dropout": np.array(0.5, dtype=np.float32)})["spectrum"]
     assert np.isfinite(on).all() and not np.allclose(on, off)
@@ -79,3 +83,38 @@ def test_a_misplaced_step_passes_validation_but_not_the_loop(
     assert validate_components(tts, config, tmp_path, "pt", validation_shapes_for(EXPORT_SHAPES)).passed
     check = check_spectrogram_generation(sessions, config, lambda inputs, n: reference_spectrogram(tts, inputs, n))
     assert not check.passed and check.comparison.problem == "beyond bound"
+
+
+def test_the_files_and_the_vocoder_speak_as_transformers(
+    tts: Any, tts_sessions: dict[str, Any], tmp_path: Path
+) -> None:
+    """Encoder, decoder steps, postnet and the separately exported vocoder chained in onnxruntime give the
+    waveform of transformers' ``generate(..., vocoder=...)`` (prenet dropout off on both sides)."""
+    import numpy as np
+    import torch
+    from modelexport_onnx.converters.pt.spectrogram import prenet_dropout_off
+    from modelexport_onnx.spectrogram_generation import check_inputs, generate_spectrogram
+    from modelexport_onnx.validation import run_onnx
+
+    vocoder = TinyPtModels(tmp_path / "tiny").model("speecht5-hifigan", "default")
+    vocoder_config = TasksManager.get_exporter_config_constructor(
+        "onnx", task="default", model_type="speecht5-hifigan"
+    )(vocoder.config)
+    vocoder_session = export_split_model(vocoder, vocoder_config, tmp_path / "vocoder")["model"]
+    config = _config(tts)
+    inputs = check_inputs(config)
+    spectrogram = generate_spectrogram(tts_sessions, config, inputs, 6)
+    waveform = run_onnx(vocoder_session, {"spectrogram": spectrogram})["waveform"]
+    frames = config.reduction_factor
+    with prenet_dropout_off(tts), torch.inference_mode():
+        expected = tts.generate(
+            torch.from_numpy(inputs["input_ids"]),
+            attention_mask=torch.from_numpy(inputs["attention_mask"]),
+            speaker_embeddings=torch.from_numpy(inputs["speaker_embeddings"]),
+            threshold=frames + 1.0,
+            maxlenratio=6.5 * frames / inputs["input_ids"].shape[1],
+            vocoder=vocoder,
+        ).numpy()
+    assert waveform.shape == expected.shape == (2, 6 * frames * 16)  # 16 samples a frame
+    assert np.abs(expected).max() > 0.1  # a waveform worth comparing
+    np.testing.assert_allclose(waveform, expected, atol=1e-5, rtol=0)
