@@ -333,6 +333,17 @@ TINY_CONFIGS.update(
 )
 
 _TINY_TRANSFORMER = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 37}
+#: HiFi-GAN vocoders: 16 samples a frame (two 4x upsamplings), one residual kernel.
+_TINY_HIFIGAN = {
+    "model_in_dim": 80,
+    "upsample_initial_channel": 32,
+    "upsample_rates": [4, 4],
+    "upsample_kernel_sizes": [8, 8],
+    "resblock_kernel_sizes": [3],
+    "resblock_dilation_sizes": [[1, 3]],
+    "normalize_before": True,
+    "initializer_range": 0.1,  # the default 0.01 gives a near-silent waveform (~1e-8): nothing to compare
+}
 #: Speech and image-text models (hand-written: the same in transformers 4.57 and 5).
 TINY_CONFIGS.update(
     {
@@ -351,20 +362,11 @@ TINY_CONFIGS.update(
                 "num_labels": 3,
             },
         ),
-        # SpeechT5's vocoder: 16 samples a frame (two 4x upsamplings), one residual kernel
-        "speecht5-hifigan": (
-            "speecht5_hifigan",
-            {
-                "model_in_dim": 80,
-                "upsample_initial_channel": 32,
-                "upsample_rates": [4, 4],
-                "upsample_kernel_sizes": [8, 8],
-                "resblock_kernel_sizes": [3],
-                "resblock_dilation_sizes": [[1, 3]],
-                "normalize_before": True,
-                "initializer_range": 0.1,  # the default 0.01 gives a near-silent waveform (~1e-8): nothing to compare
-                "architectures": ["SpeechT5HifiGan"],
-            },
+        # SpeechT5's vocoder and FastSpeech2's (the same network)
+        "speecht5-hifigan": ("speecht5_hifigan", {**_TINY_HIFIGAN, "architectures": ["SpeechT5HifiGan"]}),
+        "fastspeech2-conformer-hifigan": (
+            "fastspeech2_conformer_hifigan",
+            {**_TINY_HIFIGAN, "architectures": ["FastSpeech2ConformerHifiGan"]},
         ),
         "clip": (
             "clip",

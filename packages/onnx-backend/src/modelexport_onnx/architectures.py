@@ -172,8 +172,10 @@ HAND_WRITTEN: dict[str, Architecture] = {
         {"speech": "waveform", "names": SPEECHT5_NAMES},
         by_task=dict.fromkeys(_TTS_TASKS, Architecture(TextToSpectrogramOnnxConfig, _TTS_TASKS)),
     ),
-    # its vocoder, a checkpoint of its own: the synthesiser's spectrogram in, the waveform out
+    # its vocoder, a checkpoint of its own: the synthesiser's spectrogram in, the waveform out; FastSpeech2's is
+    # the same network
     "speecht5-hifigan": Architecture(VocoderOnnxConfig, ("default",)),
+    "fastspeech2-conformer-hifigan": Architecture(VocoderOnnxConfig, ("default",)),
     # The most used speech encoders and dual encoder, by hand so that transformers 4.57 installs list them too
     # (the media walk measures them, and every other such type, with transformers 5).
     "wav2vec2": Architecture(AudioOnnxConfig, _AUDIO_TASKS),

@@ -79,7 +79,7 @@ class TextToSpectrogramOnnxConfig(OnnxConfig):
             "files: encoder_model, decoder_model (+ decoder_with_past_model), postnet; the loop is the consumer's",
             "prenet_dropout input: the model's speech_decoder_prenet_dropout (0.5) to generate as transformers "
             "does, 0 for a deterministic run; validated at 0",
-            "the waveform needs the vocoder (SpeechT5HifiGan), a separate checkpoint: export it on its own",
+            "the waveform needs the vocoder, a separate checkpoint: export it on its own (model type speecht5_hifigan)",
         ]
 
     def components(self) -> dict[str, OnnxConfig]:
@@ -170,7 +170,7 @@ class TextToSpectrogramOnnxConfig(OnnxConfig):
 
 
 class VocoderOnnxConfig(OnnxConfig):
-    """A vocoder (SpeechT5's HiFi-GAN, a separate checkpoint): ``spectrogram`` (batch, frames, ``model_in_dim``
+    """A vocoder (SpeechT5's HiFi-GAN, a separate checkpoint; FastSpeech2-Conformer's is the same network): ``spectrogram`` (batch, frames, ``model_in_dim``
     mel bins) in, ``waveform`` (batch, samples) out; its convolutions take any number of frames.
 
     Its task is ``default``: transformers files it under no auto class, the vocoder is its own base model.
