@@ -170,8 +170,9 @@ class TextToSpectrogramOnnxConfig(OnnxConfig):
 
 
 class VocoderOnnxConfig(OnnxConfig):
-    """A vocoder (SpeechT5's HiFi-GAN, a separate checkpoint; FastSpeech2-Conformer's is the same network): ``spectrogram`` (batch, frames, ``model_in_dim``
-    mel bins) in, ``waveform`` (batch, samples) out; its convolutions take any number of frames.
+    """A vocoder (SpeechT5's HiFi-GAN, a separate checkpoint; FastSpeech2-Conformer's is the same network):
+    ``spectrogram`` (batch, frames, ``model_in_dim`` mel bins) in, ``waveform`` (batch, samples) out; its
+    convolutions take any number of frames.
 
     Its task is ``default``: transformers files it under no auto class, the vocoder is its own base model.
     """
