@@ -20,7 +20,7 @@ from ...errors import ExportError
 from ...spectrogram_config import TextToSpectrogramOnnxConfig
 from ...validation import Reference
 from .float64 import float64_unavailable, float64_weights
-from .wrappers import preserved_training_flags
+from .wrappers import _cache_argument, _layer_tensors, _returned_cache, preserved_training_flags
 
 
 class _Parts:
@@ -85,6 +85,7 @@ class SpectrogramDecoderStep(torch.nn.Module):
         self.hidden_size = int(config.normalized.get("hidden_size"))
         self.input_names = list(config.inputs)
         self.output_names = list(config.outputs)
+        self.cache_argument = _cache_argument(self.decoder)
 
     def _cache(self, named: dict[str, torch.Tensor]) -> Any:
         from transformers import DynamicCache, EncoderDecoderCache
@@ -118,9 +119,9 @@ class SpectrogramDecoderStep(torch.nn.Module):
             attention_mask=None,
             encoder_hidden_states=encoder,
             encoder_attention_mask=named["encoder_attention_mask"],
-            cache=cache,
             use_cache=self.returns_cache,
             return_dict=True,
+            **{self.cache_argument: cache},
         )
         hidden = outputs.last_hidden_state
         batch = hidden.shape[0]
@@ -134,10 +135,9 @@ class SpectrogramDecoderStep(torch.nn.Module):
             if cached is None:
                 result.append(values[name])
                 continue
-            returned = outputs.cache
+            returned = _returned_cache(outputs)
             sub = returned.self_attention_cache if cached.attention == "decoder" else returned.cross_attention_cache
-            layer = sub.layers[cached.layer]
-            result.append(layer.keys if cached.part == "key" else layer.values)
+            result.append(_layer_tensors(sub, cached.layer)[cached.index])
         return tuple(result)
 
 
