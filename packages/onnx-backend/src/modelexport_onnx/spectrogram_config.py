@@ -24,8 +24,10 @@ step's stop probabilities reaches a threshold (transformers' ``generate`` uses 0
 Tacotron 2 recipe: generation needs the noise). transformers' prenet draws that noise itself; the export
 takes its rate as an input instead, so a consumer asks for the model's own (``speech_decoder_prenet_dropout``
 of ``config.json``: 0.5) and validation asks for 0, the one rate at which ONNX Runtime and PyTorch can be
-compared number for number (their random generators differ). At 0.5 the mask has the distribution of
-transformers' (each prenet unit kept with probability 1/2, doubled, the mask shared by the batch).
+compared number for number (their random generators differ). Here a unit is dropped with probability
+``prenet_dropout`` and the kept ones scaled by ``1 / (1 - prenet_dropout)``, one mask per layer shared by the
+batch; transformers keeps a unit with probability ``p`` instead (with the same scaling), which is the same
+distribution at the 0.5 every SpeechT5 checkpoint uses and makes 0 drop everything there, not nothing.
 """
 
 from __future__ import annotations
