@@ -333,6 +333,17 @@ TINY_CONFIGS.update(
 )
 
 _TINY_TRANSFORMER = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 37}
+#: HiFi-GAN vocoders: 16 samples a frame (two 4x upsamplings), one residual kernel.
+_TINY_HIFIGAN = {
+    "model_in_dim": 80,
+    "upsample_initial_channel": 32,
+    "upsample_rates": [4, 4],
+    "upsample_kernel_sizes": [8, 8],
+    "resblock_kernel_sizes": [3],
+    "resblock_dilation_sizes": [[1, 3]],
+    "normalize_before": True,
+    "initializer_range": 0.1,  # the default 0.01 gives a near-silent waveform (~1e-8): nothing to compare
+}
 #: Speech and image-text models (hand-written: the same in transformers 4.57 and 5).
 TINY_CONFIGS.update(
     {
@@ -374,6 +385,12 @@ TINY_CONFIGS.update(
                 "bos_token_id": 0,
                 "eos_token_id": 2,  # the tower pools at the last position, where tokenized text ends with it
             },
+        ),
+        # SpeechT5's vocoder and FastSpeech2's (the same network)
+        "speecht5-hifigan": ("speecht5_hifigan", {**_TINY_HIFIGAN, "architectures": ["SpeechT5HifiGan"]}),
+        "fastspeech2-conformer-hifigan": (
+            "fastspeech2_conformer_hifigan",
+            {**_TINY_HIFIGAN, "architectures": ["FastSpeech2ConformerHifiGan"]},
         ),
         "clip": (
             "clip",
@@ -575,6 +592,14 @@ class TinyModels:
             if task in media_walk.TASKS and media_walk.family_of(name) is not None and name in media_walk.mapping(task):
                 cls: type = media_walk.model_class(name, task)
                 return cls
+        if self.framework == "pt":
+            # the task's auto class that maps the type (text-to-audio: a spectrogram model, not a waveform one),
+            # else the config's own class (a vocoder: in no auto class)
+            from modelexport_core.plugins import get_framework
+
+            names = TasksManager.get_autoclass_name(task, self.framework)
+            own = tuple(getattr(tiny_config(model_type), "architectures", None) or ())
+            return get_framework("pt").resolve_model_class(names, transformers_model_type(model_type), own)
         return TasksManager.get_model_class_for_task(task, self.framework)
 
     def model(self, model_type: str, task: str) -> Any:

@@ -19,8 +19,9 @@ from modelexport_onnx.converters.pt import dynamo_refusal
 from modelexport_onnx.errors import ExportError, UnsupportedExportOptionError
 from modelexport_onnx.export import export, export_components, resolve_options, validate_components
 from modelexport_onnx.options import DEFAULT_CONVERTER
+from modelexport_onnx.spectrogram_config import TextToSpectrogramOnnxConfig
 from modelexport_onnx.validation import onnx_session
-from onnx_pt.tiny import TinyPtModels, generation_check
+from onnx_pt.tiny import TinyPtModels, generation_check, spectrogram_check
 
 TasksManager.get_supported_backends()  # make sure the registry is filled before collection
 TasksManager.get_supported_tasks_for_model_type("bert", "onnx")
@@ -91,6 +92,8 @@ def export_and_validate(tiny: TinyPtModels, model_type: str, task: str, converte
     if config.generates_tokens:  # the decisive evidence for a cache: the same greedy tokens as PyTorch
         sessions = {name: onnx_session(tmp_path / f"{name}.onnx") for name in components}
         generation_check(model, config, sessions)
+    if isinstance(config, TextToSpectrogramOnnxConfig):  # the files chained as a consumer chains them
+        spectrogram_check(model, config, {name: onnx_session(tmp_path / f"{name}.onnx") for name in components})
     if config.uses_past and len(components) == 1:  # the first generation step: an empty cache
         empty = validate_components(
             model, config, tmp_path, "pt", shapes.with_sizes(past_sequence_length=0), config.atol

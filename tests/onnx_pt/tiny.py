@@ -36,3 +36,16 @@ def generation_check(model: Any, config: Any, sessions: dict[str, Any], lengths:
     assert check.new_tokens == 20 and check.batch == len(lengths)
     assert check.equal, (check.onnx_tokens, check.reference_tokens)
     return check
+
+
+def spectrogram_check(model: Any, config: Any, sessions: dict[str, Any]) -> Any:
+    """10 decoder steps of the exported text-to-spectrogram files chained in onnxruntime against transformers'
+    ``generate``, on two texts (one padded): the spectrograms within the model's own float32 drift."""
+    from modelexport_onnx.converters.pt.spectrogram import reference_spectrogram
+    from modelexport_onnx.spectrogram_generation import check_spectrogram_generation
+
+    check = check_spectrogram_generation(sessions, config, lambda inputs, n: reference_spectrogram(model, inputs, n))
+    assert check.steps == 10 and check.batch == 2
+    assert check.comparison.onnx_shape == [2, 10 * config.reduction_factor, config.num_mel_bins]
+    assert check.passed, check.describe()
+    return check

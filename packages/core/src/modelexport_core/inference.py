@@ -76,6 +76,8 @@ _SUFFIX_TO_TASK: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
     ("SiglipModel", ("zero-shot-image-classification", "default")),
     # a Decision Transformer plans actions: its base model is what the reinforcement-learning task runs
     ("DecisionTransformerModel", ("reinforcement-learning", "default")),
+    # a vocoder (SpeechT5HifiGan): a spectrogram in, a waveform out; no auto class: it is its own base model
+    ("HifiGan", "default"),
     ("Model", "default"),
 )
 

@@ -51,7 +51,8 @@ _BASE_TASKS: dict[str, str] = {
     "reinforcement-learning": "reinforcement-learning",
 }
 
-#: Base tasks that also exist with a key/value cache (``text-to-audio``: MusicGen's audio-code decoder).
+#: Base tasks that also exist with a key/value cache. ``text-to-audio``: a decoder of audio codes (MusicGen) or of
+#: spectrogram frames (SpeechT5) generates step by step, like a language model its tokens.
 _TASKS_WITH_PAST: frozenset[str] = frozenset(
     {"default", "causal-lm", "seq2seq-lm", "speech2seq-lm", "vision2seq-lm", "text-to-audio"}
 )

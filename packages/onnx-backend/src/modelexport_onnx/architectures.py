@@ -34,6 +34,7 @@ from .config import (
 from .families import FAMILY_CLASSES
 from .media_config import AudioOnnxConfig, ImageTextOnnxConfig
 from .reinforcement_learning import DecisionTransformerOnnxConfig
+from .spectrogram_config import SPEECHT5_NAMES, TextToSpectrogramOnnxConfig, VocoderOnnxConfig
 from .speech_synthesis import TextToSpeechOnnxConfig
 from .text_to_audio import MusicgenOnnxConfig
 
@@ -87,6 +88,8 @@ _FIXED = {"dynamic_size": False}  # position embeddings sized for image_size: he
 SEQ2SEQ_TASKS = ("seq2seq-lm", "seq2seq-lm-with-past")
 _SPEECH_TASKS = ("default", "default-with-past", "speech2seq-lm", "speech2seq-lm-with-past")
 _WHISPER_AUDIO = {"audio_input": "whisper"}
+_SPEECHT5_ASR = ("speech2seq-lm", "speech2seq-lm-with-past")
+_TTS_TASKS = ("text-to-audio", "text-to-audio-with-past")
 _AUDIO_TASKS = ("default", "audio-ctc", "audio-classification", "audio-frame-classification", "audio-xvector")
 _T5_NAMES = {
     "names": {
@@ -172,6 +175,18 @@ HAND_WRITTEN: dict[str, Architecture] = {
         by_task={"audio-classification": Architecture(AudioOnnxConfig, ("audio-classification",), _WHISPER_AUDIO)},
     ),
     "speech-to-text": Architecture(_SEQ2SEQ, _SPEECH_TASKS, {"speech": "frames", **_BART_NAMES}),
+    # SpeechT5: the recogniser reads a waveform (as the media walk measured); the speech synthesiser is a
+    # text encoder, a spectrogram decoder run step by step and a postnet, one file each
+    "speecht5": Architecture(
+        _SEQ2SEQ,
+        (*_SPEECHT5_ASR, *_TTS_TASKS),
+        {"speech": "waveform", "names": SPEECHT5_NAMES},
+        by_task=dict.fromkeys(_TTS_TASKS, Architecture(TextToSpectrogramOnnxConfig, _TTS_TASKS)),
+    ),
+    # its vocoder, a checkpoint of its own: the synthesiser's spectrogram in, the waveform out; FastSpeech2's is
+    # the same network
+    "speecht5-hifigan": Architecture(VocoderOnnxConfig, ("default",)),
+    "fastspeech2-conformer-hifigan": Architecture(VocoderOnnxConfig, ("default",)),
     # The most used speech encoders and dual encoder, by hand so that transformers 4.57 installs list them too
     # (the media walk measures them, and every other such type, with transformers 5).
     "wav2vec2": Architecture(AudioOnnxConfig, _AUDIO_TASKS),

@@ -19,7 +19,7 @@ from modelexport_core.errors import UnsupportedTaskError
 from modelexport_core.tasks import Task
 
 from .cache_names import PAST_PREFIX, PRESENT_PREFIX, Attention, cache_names
-from .dummy_inputs import EXPORT_SHAPES, DummyShapes, generate_array
+from .dummy_inputs import EXPORT_SHAPES, FLOAT_KINDS, DummyShapes, generate_array
 
 AxisNames = dict[int, str]
 #: The files of an encoder-decoder export, each exported with a config of its own.
@@ -160,7 +160,7 @@ class OnnxConfig:
         return {**self.inputs, **self.outputs}
 
     def dtype_of(self, kind: str) -> str:
-        return _FLOAT_DTYPES[self.float_dtype] if kind == "float" else _INT_DTYPES[self.int_dtype]
+        return _FLOAT_DTYPES[self.float_dtype] if kind in FLOAT_KINDS else _INT_DTYPES[self.int_dtype]
 
     def dimension_size(self, shapes: DummyShapes, axis: str | int) -> int:
         """The size of one input axis in dummy inputs of ``shapes``; a config whose inputs have a dimension of its

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+#: The kinds of dummy input that hold floating-point values (the others hold integers).
+FLOAT_KINDS = frozenset({"float", "zero"})
 #: Image dimensions: moved by a whole 32-pixel stride between the traced and the validated shapes.
 IMAGE_DIMENSIONS = ("height", "width")
 
@@ -30,6 +32,8 @@ class DummyShapes:
     width: int = 64
     #: Audio: one second at 16 kHz (validated at 15995 samples: a length no convolution stride divides).
     num_samples: int = 16000
+    #: Spectrogram frames (a text-to-speech postnet's input).
+    num_frames: int = 24
     #: Texts compared with images (zero-shot image classification: one row of logits per text).
     text_batch_size: int = 3
 
@@ -70,7 +74,7 @@ def _vocab_size(config: Any) -> int:
 
 
 def generate_array(kind: str, shape: tuple[int, ...], config: Any, dtype: str, rng: Any) -> Any:
-    """One dummy array of ``kind`` (``token_ids``, ``attention_mask``, ``token_type_ids``, ``float``)."""
+    """One dummy array of ``kind`` (``token_ids``, ``attention_mask``, ``token_type_ids``, ``float``, ``zero``)."""
     import numpy as np
 
     if kind == "token_ids":
@@ -98,7 +102,9 @@ def generate_array(kind: str, shape: tuple[int, ...], config: Any, dtype: str, r
         high = max(int(getattr(config, "max_ep_len", 1) or 1), 1)
         return rng.integers(0, high, size=shape, dtype=np.int64).astype(dtype)
     if kind == "float":
-        return rng.standard_normal(size=shape).astype(dtype)
+        return np.asarray(rng.standard_normal(size=shape), dtype=dtype)
+    if kind == "zero":  # a rate or switch validated at zero (SpeechT5's prenet dropout: off to compare numbers)
+        return np.zeros(shape, dtype=dtype)
     if kind.startswith("position_ids"):  # "position_ids+N": positions N, N + 1, ... after a past of N
         start = int(kind.partition("+")[2] or 0)
         return np.broadcast_to(np.arange(start, start + shape[-1], dtype=dtype), shape).copy()

@@ -47,6 +47,8 @@ from .sentence_transformers import (
     require_library,
     transformer_model,
 )
+from .spectrogram_config import TextToSpectrogramOnnxConfig
+from .spectrogram_generation import SpectrogramCheck, check_spectrogram_generation, raise_if_spectrogram_differs
 from .speech_synthesis import TextToSpeechOnnxConfig, check_sampling, raise_if_sampling_differs
 from .staging import check_output_dir, staged_directory
 from .validation import ValidationReport, onnx_session, raise_if_failed
@@ -64,6 +66,7 @@ PREPROCESSOR_FILES = (
     "merges.txt",
     "spiece.model",
     "sentencepiece.bpe.model",
+    "spm_char.model",  # SpeechT5: its characters tokenizer
     "source.spm",
     "target.spm",
     "chat_template.jinja",
@@ -127,6 +130,21 @@ def run_generation_check(
         lambda inputs, n, pad: plugin.generate(model, inputs, n, pad),
         max_new_tokens=GENERATION_CHECK_TOKENS,
         logits_bound=logits_bound(validation),
+    )
+
+
+def run_spectrogram_check(
+    directory: Path, config: TextToSpectrogramOnnxConfig, model: Any, framework: str, validation: ValidationReport
+) -> SpectrogramCheck:
+    """The spectrogram of the exported files chained in onnxruntime against transformers' own loop."""
+    from .converters import import_heavy
+
+    if framework != "pt":
+        raise UnsupportedTaskError(f"Text-to-spectrogram exports are checked against PyTorch, not {framework}.")
+    reference = import_heavy("pt", "modelexport_onnx.converters.pt.spectrogram").reference_spectrogram
+    sessions = {name: onnx_session(directory / f"{name}.onnx") for name in config.components()}
+    return check_spectrogram_generation(
+        sessions, config, lambda inputs, steps: reference(model, inputs, steps), tolerance=validation.tolerance
     )
 
 
@@ -307,6 +325,8 @@ def validate(
     validation = validate_components(model, config, staging, framework, shapes, request.atol)
     if validation.passed and request.generation_check and config.generates_tokens:
         validation.generation = run_generation_check(staging, config, model, framework, validation)
+    if validation.passed and request.generation_check and isinstance(config, TextToSpectrogramOnnxConfig):
+        validation.spectrogram_check = run_spectrogram_check(staging, config, model, framework, validation)
     if validation.passed and isinstance(config, SentenceEmbeddingOnnxConfig):
         validation.sentence_check = check_sentence_embeddings(staging / "model.onnx", model, validation.tolerance)
     if validation.passed and isinstance(config, TextToSpeechOnnxConfig):
@@ -331,6 +351,8 @@ def validation_line(validation: ValidationReport) -> str:
         checked += f"; {validation.sentence_check.describe()}"
     if validation.sampling_check is not None:
         checked += f"; {validation.sampling_check.describe()}"
+    if validation.spectrogram_check is not None:
+        checked += f"; {validation.spectrogram_check.describe()}"
     failed = "" if validation.passed else " FAILED"
     return f"validated on {validation.shapes}: {validation.summary()}{failed}{checked}"
 
@@ -342,6 +364,8 @@ def raise_if_invalid(validation: ValidationReport) -> None:
         raise_if_sentences_differ(validation.sentence_check, validation)
     if validation.sampling_check is not None:
         raise_if_sampling_differs(validation.sampling_check, validation)
+    if validation.spectrogram_check is not None:
+        raise_if_spectrogram_differs(validation.spectrogram_check, validation)
     raise_if_failed(validation)
 
 

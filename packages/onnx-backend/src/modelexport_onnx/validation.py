@@ -22,7 +22,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import OnnxConfig
 from .dummy_inputs import DummyShapes
@@ -30,6 +30,9 @@ from .errors import ValidationError
 from .generation import GenerationCheck
 from .sentence_transformers import SentenceCheck
 from .speech_synthesis import SamplingCheck
+
+if TYPE_CHECKING:
+    from .spectrogram_generation import SpectrogramCheck
 
 #: An ONNX output may be this many times further from the float64 reference than the framework's
 #: own float32 output is. Measured on real checkpoints (README): ONNX Runtime's kernels sum in other
@@ -133,6 +136,8 @@ class ValidationReport:
     sentence_check: SentenceCheck | None = None
     #: The speech-synthesis check (the export sampling with noise like PyTorch), when it ran.
     sampling_check: SamplingCheck | None = None
+    #: A text-to-spectrogram export's files chained into transformers' generation loop, when it ran.
+    spectrogram_check: SpectrogramCheck | None = None
 
     @property
     def atol(self) -> float | None:
@@ -147,6 +152,7 @@ class ValidationReport:
             and (self.generation is None or self.generation.passed)
             and (self.sentence_check is None or self.sentence_check.passed)
             and (self.sampling_check is None or self.sampling_check.passed)
+            and (self.spectrogram_check is None or self.spectrogram_check.passed)
         )
 
     @property
@@ -180,6 +186,7 @@ class ValidationReport:
             **({"generation": self.generation.to_dict()} if self.generation is not None else {}),
             **({"sentence_check": self.sentence_check.to_dict()} if self.sentence_check is not None else {}),
             **({"sampling_check": self.sampling_check.to_dict()} if self.sampling_check is not None else {}),
+            **({"spectrogram_check": self.spectrogram_check.to_dict()} if self.spectrogram_check is not None else {}),
         }
 
     def write(self, path: Path) -> None:
