@@ -388,6 +388,7 @@ TINY_CONFIGS.update(
         ),
         # SpeechT5's vocoder and FastSpeech2's (the same network)
         "speecht5-hifigan": ("speecht5_hifigan", {**_TINY_HIFIGAN, "architectures": ["SpeechT5HifiGan"]}),
+        "hifigan": ("hifigan", {**_TINY_HIFIGAN, "architectures": ["SpeechT5HifiGan"]}),
         "fastspeech2-conformer-hifigan": (
             "fastspeech2_conformer_hifigan",
             {**_TINY_HIFIGAN, "architectures": ["FastSpeech2ConformerHifiGan"]},
@@ -428,6 +429,7 @@ TINY_CONFIGS["musicgen"] = (
             "use_conv_shortcut": False,
         },
         "decoder": {
+            "model_type": "musicgen_decoder",  # transformers 4.57 reads the part's type from it
             "vocab_size": 64,
             "hidden_size": 32,
             "num_hidden_layers": 2,
@@ -507,7 +509,10 @@ def tiny_config(name: str) -> Any:
             return media_walk.tiny_config(model_type)
         return text_walk.tiny_config(model_type)
     model_type, kwargs = TINY_CONFIGS[name]
-    return transformers.AutoConfig.for_model(model_type, **kwargs)
+    try:
+        return transformers.AutoConfig.for_model(model_type, **kwargs)
+    except ValueError:  # a type this transformers does not register (4.57's vocoders are all "hifigan"): by class
+        return getattr(transformers, f"{kwargs['architectures'][0]}Config")(**kwargs)
 
 
 def transformers_model_type(model_type: str) -> str:

@@ -187,6 +187,8 @@ HAND_WRITTEN: dict[str, Architecture] = {
     # the same network
     "speecht5-hifigan": Architecture(VocoderOnnxConfig, ("default",)),
     "fastspeech2-conformer-hifigan": Architecture(VocoderOnnxConfig, ("default",)),
+    # the type both vocoders' configs wrote before transformers 5 (microsoft/speecht5_hifigan's config.json)
+    "hifigan": Architecture(VocoderOnnxConfig, ("default",)),
     # The most used speech encoders and dual encoder, by hand so that transformers 4.57 installs list them too
     # (the media walk measures them, and every other such type, with transformers 5).
     "wav2vec2": Architecture(AudioOnnxConfig, _AUDIO_TASKS),
