@@ -32,6 +32,8 @@ class DummyShapes:
     num_samples: int = 16000
     #: Texts compared with images (zero-shot image classification: one row of logits per text).
     text_batch_size: int = 3
+    #: Image patches a patch encoder reads (Pix2Struct's ``max_patches``), padding included.
+    max_patches: int = 16
 
     def size_of(self, axis: str | int) -> int:
         """The size of a named dimension, a sum of them (``"a + b"``), or a fixed size."""
@@ -70,7 +72,8 @@ def _vocab_size(config: Any) -> int:
 
 
 def generate_array(kind: str, shape: tuple[int, ...], config: Any, dtype: str, rng: Any) -> Any:
-    """One dummy array of ``kind`` (``token_ids``, ``attention_mask``, ``token_type_ids``, ``float``)."""
+    """One dummy array of ``kind`` (``token_ids``, ``attention_mask``, ``token_type_ids``, ``float``,
+    ``flattened_patches``...)."""
     import numpy as np
 
     if kind == "token_ids":
@@ -96,7 +99,29 @@ def generate_array(kind: str, shape: tuple[int, ...], config: Any, dtype: str, r
         return np.concatenate([corner, corner + extent], axis=-1).astype(dtype)
     if kind == "float":
         return rng.standard_normal(size=shape).astype(dtype)
+    if kind == "flattened_patches":
+        return flattened_patches(generate_array("attention_mask", shape[:-1], config, "int64", rng), shape[-1], rng, dtype)
     if kind.startswith("position_ids"):  # "position_ids+N": positions N, N + 1, ... after a past of N
         start = int(kind.partition("+")[2] or 0)
         return np.broadcast_to(np.arange(start, start + shape[-1], dtype=dtype), shape).copy()
     raise ValueError(f"Unknown dummy input kind {kind!r}.")
+
+
+def flattened_patches(mask: Any, width: int, rng: Any, dtype: str) -> Any:
+    """Patches as Pix2Struct's processor lays them out, for the patch ``mask`` (batch, max_patches).
+
+    Each row is one patch: its row and column index on the image's grid of patches, counted from 1, then
+    ``width - 2`` pixel values (normalised: standard normal). Where the mask is 0 the patch is padding, all
+    zeros, indices included. Each image's patches fill a grid about as wide as high, row by row.
+    """
+    import numpy as np
+
+    patches = np.zeros((*mask.shape, width), dtype=dtype)
+    for image, row_mask in enumerate(mask):
+        positions = np.flatnonzero(row_mask)
+        columns = max(1, int(np.ceil(np.sqrt(len(positions)))))
+        index = np.arange(len(positions))
+        patches[image, positions, 0] = index // columns + 1
+        patches[image, positions, 1] = index % columns + 1
+        patches[image, positions, 2:] = rng.standard_normal(size=(len(positions), width - 2))
+    return patches
