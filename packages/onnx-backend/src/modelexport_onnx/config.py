@@ -486,7 +486,7 @@ class Seq2SeqOnnxConfig(OnnxConfig):
         *,
         part: Part | None = None,
         speech: Speech | None = None,
-        vision: bool | Vision = False,
+        vision: bool | Vision | None = False,
         **kwargs: Any,
     ) -> None:
         """``speech``: how the encoder reads audio features, ``None`` for text.
@@ -522,7 +522,9 @@ class Seq2SeqOnnxConfig(OnnxConfig):
         super().__init__(config, task, **kwargs)
 
     @classmethod
-    def export_notes(cls, *, speech: Speech | None = None, vision: bool | Vision = False, **options: Any) -> list[str]:
+    def export_notes(
+        cls, *, speech: Speech | None = None, vision: bool | Vision | None = False, **options: Any
+    ) -> list[str]:
         if vision_of(vision) == "patches":
             return [
                 "flattened_patches: (batch_size, max_patches, 2 + patch_embed_hidden_size): each patch's row and "
@@ -600,7 +602,9 @@ class Seq2SeqOnnxConfig(OnnxConfig):
         if self.part in (None, "encoder"):
             if self.vision == "patches":
                 return [
-                    InputSpec("flattened_patches", "flattened_patches", ("batch_size", _PATCHES, self.patch_features())),
+                    InputSpec(
+                        "flattened_patches", "flattened_patches", ("batch_size", _PATCHES, self.patch_features())
+                    ),
                     InputSpec("attention_mask", "attention_mask", ("batch_size", _PATCHES)),
                 ]
             if self.vision == "pixels":
@@ -624,7 +628,9 @@ class Seq2SeqOnnxConfig(OnnxConfig):
             ]
         specs = [InputSpec("input_ids", "token_ids", ("batch_size", _DEC))]
         if self.speech not in ("whisper", "waveform") and self.vision != "pixels":
-            specs.append(InputSpec("encoder_attention_mask", "attention_mask", ("batch_size", self._encoder_mask_length())))
+            specs.append(
+                InputSpec("encoder_attention_mask", "attention_mask", ("batch_size", self._encoder_mask_length()))
+            )
         if self.part == "decoder":
             hidden = self.encoder_hidden_size()
             return [*specs, InputSpec("encoder_hidden_states", "float", ("batch_size", states, hidden))]
@@ -639,7 +645,9 @@ class Seq2SeqOnnxConfig(OnnxConfig):
                 for name, axes in HEAD_OUTPUTS[self.task].items()
             }
         if self.part in (None, "encoder"):
-            if self.speech == "whisper" or self.vision == "pixels":  # a fixed input gives a fixed number of encoder states
+            if (
+                self.speech == "whisper" or self.vision == "pixels"
+            ):  # a fixed input gives a fixed number of encoder states
                 return {"last_hidden_state": {0: "batch_size"}}
             return {"last_hidden_state": {0: "batch_size", 1: states}}
         main = "last_hidden_state" if self.task.startswith("default") else "logits"  # base model: decoder states

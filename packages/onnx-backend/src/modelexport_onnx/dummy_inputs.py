@@ -100,7 +100,9 @@ def generate_array(kind: str, shape: tuple[int, ...], config: Any, dtype: str, r
     if kind == "float":
         return rng.standard_normal(size=shape).astype(dtype)
     if kind == "flattened_patches":
-        return flattened_patches(generate_array("attention_mask", shape[:-1], config, "int64", rng), shape[-1], rng, dtype)
+        return flattened_patches(
+            generate_array("attention_mask", shape[:-1], config, "int64", rng), shape[-1], rng, dtype
+        )
     if kind.startswith("position_ids"):  # "position_ids+N": positions N, N + 1, ... after a past of N
         start = int(kind.partition("+")[2] or 0)
         return np.broadcast_to(np.arange(start, start + shape[-1], dtype=dtype), shape).copy()

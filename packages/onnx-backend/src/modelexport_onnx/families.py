@@ -280,6 +280,8 @@ def _text_path(
     text = _get(config, "text_config")
     if text is None or not is_text_config(text) or _get(text, "is_encoder_decoder", False):
         return None
+    if _get(config, "is_encoder_decoder", False):  # an image encoder and a text decoder (Pix2Struct): no text path
+        return None
     if parameters is not None and "input_ids" not in parameters:
         return None
     architectures = _get(config, "architectures") or ()
