@@ -394,8 +394,8 @@ def media_family(
             parameters.add("past_values")
     if "past_values" in parameters and {"context_length", "num_input_channels"} <= keys:
         return Family(TimeSeriesOnnxConfig, {}, "time-series")
-    if "flattened_patches" in parameters:
-        return _patches_seq2seq(config)
+    if "flattened_patches" in parameters:  # an encoder-decoder reads them (a multimodal LLM, Kosmos-2.5: no family)
+        return _patches_seq2seq(config) if _reads_patches(config) else None
     if dual_encoder is None:
         dual_encoder = "logit_scale_init_value" in keys
     if {"text_config", "vision_config"} <= keys and not dual_encoder:
