@@ -6,7 +6,8 @@ smooth regions of a photo, the silences and formants of speech). Exports are als
 * ``tests/data/speech.wav``: an English sentence spoken by eSpeak NG (see ``tests/data/README.md``), as a
   wav2vec2 feature extractor gives it to a model: zero mean, unit variance.
 * a photograph scikit-learn ships (``sklearn/datasets/images/china.jpg``, CC-BY 2.0, read with Pillow):
-  resized to the model's input size and normalised with ImageNet's mean and deviation, as image processors do.
+  resized to the model's input size and normalised with ImageNet's mean and deviation, as image processors do;
+  for Pix2Struct, cut into flattened patches by its own image processor.
 """
 
 from __future__ import annotations
@@ -50,6 +51,28 @@ def photograph(height: int, width: int, channels: int = 3) -> np.ndarray:
     if channels == 1:
         pixels = pixels.mean(axis=-1, keepdims=True)
     return np.ascontiguousarray(pixels.transpose(2, 0, 1)[None, :channels]).astype(np.float32)
+
+
+def photograph_patches(patch_side: int, max_patches: int) -> dict[str, np.ndarray]:
+    """The photograph and a tall crop of it as Pix2Struct's image processor gives them: ``flattened_patches``
+    (2, max_patches, 2 + patch pixels) and ``attention_mask``; the crop has fewer patches, so padding follows them."""
+    import transformers
+    from PIL import Image
+
+    path = photograph_path()
+    if path is None:
+        raise LookupError("the real photograph needs scikit-learn and Pillow (installed by the pt session)")
+    # transformers 5 names the Pillow processor apart (the default one wants torchvision); 4.x has only that one
+    processor_class = getattr(transformers, "Pix2StructImageProcessorPil", transformers.Pix2StructImageProcessor)
+    processor = processor_class(patch_size={"height": patch_side, "width": patch_side}, max_patches=max_patches)
+    with Image.open(path) as image:
+        photo = image.convert("RGB")
+        images = [photo, photo.crop((0, 0, 120, 300))]
+        batch = processor(images=images, return_tensors="np")
+    return {
+        "flattened_patches": np.asarray(batch["flattened_patches"], dtype=np.float32),
+        "attention_mask": np.asarray(batch["attention_mask"], dtype=np.int64),
+    }
 
 
 def ctc_greedy(logits: np.ndarray, blank: int) -> list[list[int]]:

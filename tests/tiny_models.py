@@ -393,6 +393,33 @@ TINY_CONFIGS.update(
             "fastspeech2_conformer_hifigan",
             {**_TINY_HIFIGAN, "architectures": ["FastSpeech2ConformerHifiGan"]},
         ),
+        # image-to-text reading flattened patches of 4 x 4 pixels x 3 channels (48 values after the 2 indices)
+        "pix2struct": (
+            "pix2struct",
+            {
+                "text_config": {
+                    "vocab_size": 99,
+                    "hidden_size": 32,
+                    "d_kv": 8,
+                    "d_ff": 37,
+                    "num_layers": 2,
+                    "num_heads": 4,
+                    "relative_attention_num_buckets": 8,
+                    "relative_attention_max_distance": 16,
+                },
+                "vision_config": {
+                    "hidden_size": 32,
+                    "patch_embed_hidden_size": 48,
+                    "d_ff": 37,
+                    "d_kv": 8,
+                    "num_hidden_layers": 2,
+                    "num_attention_heads": 4,
+                    "seq_len": 64,
+                    "relative_attention_num_buckets": 8,
+                    "relative_attention_max_distance": 16,
+                },
+            },
+        ),
         "clip": (
             "clip",
             {

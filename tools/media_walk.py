@@ -232,6 +232,11 @@ OVERRIDES: Mapping[str, Mapping[str, Any]] = {
     # its segmentation head reads four backbone stages
     "beit": {"num_hidden_layers": 4, "out_indices": [1, 2, 3, 4], "out_features": None},
     "data2vec-vision": {"num_hidden_layers": 4, "out_indices": [1, 2, 3, 4], "out_features": None},
+    # T5-like attention: hidden_size is num_heads x d_kv in both towers; patches of 4 x 4 pixels x 3 channels
+    "pix2struct": {
+        "text_config": {"num_heads": 4, "d_kv": 8},
+        "vision_config": {"d_kv": 8, "patch_embed_hidden_size": 48},
+    },
 }
 #: Types PyTorch runs at any image size whose export still freezes it (the walk's validation at another size
 #: failed on a reshape of the traced size): exported at their config's image size.
@@ -346,7 +351,10 @@ def tiny_config(model_type: str) -> Any:
         encoder, decoder = COMPOSITE_PARTS[model_type]
         return text_walk.composite_config(model_type, tiny_config(encoder), text_walk.tiny_config(decoder))
     config = default_config(model_type)
-    kwargs = {**_tiny_values(config.to_dict()), **OVERRIDES.get(model_type, {})}
+    kwargs = _tiny_values(config.to_dict())
+    for name, value in OVERRIDES.get(model_type, {}).items():  # a nested config's overrides amend its tiny values
+        nested = kwargs.get(name)
+        kwargs[name] = {**nested, **value} if isinstance(nested, Mapping) and isinstance(value, Mapping) else value
     values = {**copy.deepcopy(config.to_dict()), **kwargs}
     values.pop("model_type", None)
     return type(config)(**values)

@@ -235,3 +235,66 @@ def test_a_decision_transformer_reads_a_trajectory() -> None:
     assert dummy["returns_to_go"].shape == (2, 7, 1) and dummy["states"].dtype == np.float32
     assert dummy["timesteps"].dtype == np.int64 and dummy["timesteps"].min() >= 0 and dummy["timesteps"].max() < 10
     assert TasksManager.map_from_synonym("reinforcement-learning") == "reinforcement-learning"
+
+
+#: Pix2Struct's config.json, shrunk: a patch encoder (patches of 4 x 4 pixels x 3 channels) and a T5-like decoder
+#: whose head width (d_kv 16) is not hidden_size / num_heads.
+PIX2STRUCT = {
+    "model_type": "pix2struct",
+    "is_encoder_decoder": True,
+    "architectures": ["Pix2StructForConditionalGeneration"],
+    "text_config": {"vocab_size": 50, "hidden_size": 32, "d_kv": 16, "num_layers": 3, "num_heads": 4},
+    "vision_config": {"hidden_size": 24, "patch_embed_hidden_size": 48, "seq_len": 64},
+}
+
+
+@pytest.mark.parametrize("source", ["table", "unnamed type"])
+def test_pix2struct_reads_flattened_patches_with_their_mask(source: str) -> None:
+    """The encoder reads patches, not pixel_values: indices on the grid first, pixels after, zero padding where
+    the mask is 0; the decoders take that mask over the same (dynamic) number of patches."""
+    from modelexport_core.tasks import Task
+    from modelexport_onnx.fallback import unnamed_type_constructor
+
+    task = "vision2seq-lm-with-past"
+    if source == "table":
+        config = make("pix2struct", task, PIX2STRUCT)
+    else:  # no row names the type: its config.json alone decides the family
+        config = unnamed_type_constructor("pix2struct-like", PIX2STRUCT, Task.of(task))(PIX2STRUCT)
+    parts = config.components()
+    encoder = parts["encoder_model"]
+    assert encoder.inputs == {
+        "flattened_patches": {0: "batch_size", 1: "max_patches"},
+        "attention_mask": {0: "batch_size", 1: "max_patches"},
+    }
+    dummy = encoder.generate_dummy_inputs(VALIDATION_SHAPES)
+    patches, mask = dummy["flattened_patches"], dummy["attention_mask"]
+    assert patches.shape == (VALIDATION_SHAPES.batch_size, VALIDATION_SHAPES.max_patches, 2 + 48)
+    assert patches.dtype == np.float32 and 0 < mask.sum() < mask.size  # one image is padded
+    assert not patches[mask == 0].any()  # padding patches are zeros, indices included
+    for image in range(patches.shape[0]):
+        valid = patches[image][mask[image] == 1]
+        indices = {(int(row), int(column)) for row, column in valid[:, :2]}
+        assert len(indices) == len(valid) and min(min(pair) for pair in indices) == 1  # a grid counted from 1
+        assert max(max(pair) for pair in indices) < 64  # inside the row and column embeddings
+        assert np.all(valid[:, :2] == np.round(valid[:, :2])) and valid[:, 2:].std() > 0.5
+    decoder, past = parts["decoder_model"], parts["decoder_with_past_model"]
+    assert decoder.inputs["encoder_attention_mask"] == {0: "batch_size", 1: "max_patches"}
+    assert past.inputs["encoder_attention_mask"] == {0: "batch_size", 1: "max_patches"}
+    states = decoder.generate_dummy_inputs()["encoder_hidden_states"]
+    assert states.shape == (EXPORT_SHAPES.batch_size, EXPORT_SHAPES.max_patches, 24)  # the vision tower's width
+    cache = past.generate_dummy_inputs()
+    assert {name for name in cache if name.startswith("past_key_values")} == {
+        f"past_key_values.{i}.{part}.{kind}"
+        for i in range(3)
+        for part in ("decoder", "encoder")
+        for kind in ("key", "value")
+    }
+    assert cache["past_key_values.2.encoder.key"].shape == (2, 4, EXPORT_SHAPES.max_patches, 16)  # heads x d_kv
+    assert decoder.outputs["present.0.encoder.key"] == {0: "batch_size", 2: "max_patches"}
+
+
+def test_pix2struct_notes_say_what_is_fixed() -> None:
+    from modelexport_core.registry import registry
+
+    notes = " ".join((registry.entries_for("onnx", "pix2struct") or {})["vision2seq-lm"].notes)
+    assert "max_patches dynamic" in notes and "patch size fixed" in notes and "encoder_attention_mask" in notes

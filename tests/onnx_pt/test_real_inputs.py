@@ -8,7 +8,9 @@ families' representative types meet real data, as users' exports do, with the de
 * the other audio heads (one label per clip or per frame, speaker embeddings) on the same sentence;
 * image models on the photograph, at their fixed size or, where the export keeps them dynamic, at the
   photograph's own proportions;
-* zero-shot image classification: the ONNX export ranks the labels of the photograph exactly as PyTorch does.
+* zero-shot image classification: the ONNX export ranks the labels of the photograph exactly as PyTorch does;
+* image-to-text reading patches (Pix2Struct): the encoder's states on the photograph's patches within the bound,
+  and greedy decoding in onnxruntime exactly PyTorch's.
 
 Each check is also shown failing: a broken export (one weight of the graph perturbed) is caught.
 """
@@ -27,7 +29,7 @@ from modelexport_onnx.dummy_inputs import EXPORT_SHAPES
 from modelexport_onnx.export import export_components, reference_runner, resolve_options, validate_components
 from modelexport_onnx.validation import Tolerance, ValidationReport, compare_outputs, onnx_session, run_onnx
 from onnx_pt.tiny import TinyPtModels
-from real_inputs import ctc_greedy, photograph, photograph_path, speech_waveform
+from real_inputs import ctc_greedy, photograph, photograph_patches, photograph_path, speech_waveform
 
 #: CTC models of the wav2vec2 family, and the other heads of one of them.
 CTC_TYPES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech-sat")
@@ -175,4 +177,29 @@ def test_zero_shot_ranks_the_labels_of_a_photograph(tiny: TinyPtModels, model_ty
     assert list(np.argsort(-onnx_logits[0])) == list(np.argsort(-torch_logits[0]))
 
     broken, _ = _broken_report(model, config, tmp_path / "model.onnx", inputs)
+    assert not broken.passed, broken.table()
+
+
+def test_pix2struct_reads_the_patches_of_a_photograph(tiny: TinyPtModels, tmp_path: Path) -> None:
+    """Patches as Pix2Struct's processor cuts them (its grid of row and column indices, zero padding after the
+    smaller image's patches) through the exported encoder, then 20 greedy tokens as PyTorch generates them."""
+    from modelexport_core.plugins import get_framework
+    from modelexport_onnx.generation import check_generation
+    from modelexport_onnx.validation import validate
+
+    _needs_photograph()
+    model, config = _export(tiny, "pix2struct", "vision2seq-lm-with-past", tmp_path)
+    width = int(model.config.vision_config.patch_embed_hidden_size)
+    inputs = photograph_patches(patch_side=round((width // 3) ** 0.5), max_patches=48)
+    assert inputs["flattened_patches"].shape == (2, 48, 2 + width) and 0 < inputs["attention_mask"][1].sum() < 48
+    encoder = config.components()["encoder_model"]
+    path = tmp_path / "encoder_model.onnx"
+    report = validate(path, encoder, reference_runner(model, encoder, "pt"), EXPORT_SHAPES, Tolerance(), inputs=inputs)
+    assert report.passed, report.table()
+    sessions = {name: onnx_session(tmp_path / f"{name}.onnx") for name in config.components()}
+    plugin = get_framework("pt")
+    check = check_generation(sessions, config, lambda feed, n, pad: plugin.generate(model, feed, n, pad), inputs=inputs)
+    assert check.new_tokens == 20 and check.equal, (check.onnx_tokens, check.reference_tokens)
+
+    broken, _ = _broken_report(model, encoder, path, inputs)
     assert not broken.passed, broken.table()

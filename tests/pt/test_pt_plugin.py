@@ -149,3 +149,31 @@ def test_speech_recognition_means_ctc_for_a_ctc_model(saved_models) -> None:
     assert type(model).__name__ == "Wav2Vec2ForCTC"
     assert TasksManager.task_for_model_type("automatic-speech-recognition", "wav2vec2") == "audio-ctc"
     assert TasksManager.task_for_model_type("automatic-speech-recognition", "whisper") == "speech2seq-lm"
+
+
+def test_a_sinusoid_table_left_without_data_by_loading_is_rebuilt(tmp_path: Path) -> None:
+    """TrOCR's small checkpoints keep their sinusoidal positions as a plain tensor, which transformers 5 leaves on
+    the meta device after ``from_pretrained``: the loader computes it again, so the model runs as built."""
+    config = transformers.TrOCRConfig(
+        vocab_size=99, d_model=32, decoder_layers=1, decoder_attention_heads=4, decoder_ffn_dim=37
+    )
+    config.use_learned_position_embeddings = False
+    torch.manual_seed(0)
+    built = transformers.TrOCRForCausalLM(config).eval()
+    built.save_pretrained(tmp_path)
+    model = TasksManager.get_model_from_task("causal-lm", str(tmp_path))
+    table = model.model.decoder.embed_positions.weights
+    assert table.device.type == "cpu" and torch.equal(table, built.model.decoder.embed_positions.weights)
+    ids = torch.tensor([[5, 6, 7]])
+    with torch.no_grad():
+        assert torch.equal(model(input_ids=ids).logits, built(input_ids=ids).logits)
+
+
+def test_a_tensor_left_without_data_that_cannot_be_rebuilt_is_refused() -> None:
+    from modelexport_core.errors import ModelLoadError
+    from modelexport_pt.loading import rebuild_meta_tables
+
+    module = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    module[0].table = torch.empty(3, 2, device="meta")
+    with pytest.raises(ModelLoadError, match=r"0\.table without data"):
+        rebuild_meta_tables(module)

@@ -189,6 +189,13 @@ HAND_WRITTEN: dict[str, Architecture] = {
     "fastspeech2-conformer-hifigan": Architecture(VocoderOnnxConfig, ("default",)),
     # the type both vocoders' configs wrote before transformers 5 (microsoft/speecht5_hifigan's config.json)
     "hifigan": Architecture(VocoderOnnxConfig, ("default",)),
+    # Image-to-text reading flattened patches (no base model in transformers: no ``default``); a T5-like
+    # decoder whose sizes are in text_config.
+    "pix2struct": Architecture(
+        _SEQ2SEQ,
+        ("vision2seq-lm", "vision2seq-lm-with-past"),
+        {"vision": "patches", "sizes_from": "text_config", "names": {"head_dim": "d_kv"}},
+    ),
     # The most used speech encoders and dual encoder, by hand so that transformers 4.57 installs list them too
     # (the media walk measures them, and every other such type, with transformers 5).
     "wav2vec2": Architecture(AudioOnnxConfig, _AUDIO_TASKS),

@@ -26,6 +26,9 @@ AxisNames = dict[int, str]
 Part = Literal["encoder", "decoder", "decoder_with_past"]
 #: How a speech encoder reads audio (see :class:`Seq2SeqOnnxConfig`); ``None`` for text.
 Speech = Literal["whisper", "frames", "waveform"]
+#: How an image encoder reads the image (see :class:`Seq2SeqOnnxConfig`): ``pixels`` (``pixel_values``, a ViT
+#: or Swin encoder) or ``patches`` (Pix2Struct's ``flattened_patches`` and their mask).
+Vision = Literal["pixels", "patches"]
 #: Whether a text encoder takes ``token_type_ids`` (``if-type-vocab``: when ``type_vocab_size > 0``).
 TokenTypeIds = Literal["always", "never", "if-type-vocab"]
 
@@ -473,6 +476,19 @@ _ENC_OUT = "encoder_output_length"
 _DEC = "decoder_sequence_length"
 _PAST_DEC = "past_decoder_sequence_length"
 _TOTAL_DEC = "past_decoder_sequence_length + decoder_sequence_length"
+#: The number of image patches a Pix2Struct encoder reads (its processor's ``max_patches``): dynamic.
+_PATCHES = "max_patches"
+
+
+def vision_of(vision: bool | Vision | None) -> Vision | None:
+    """The ``vision`` option as :data:`Vision` (``True``, as the measured table spells it, is ``pixels``)."""
+    if vision is True:
+        return "pixels"
+    if vision in (None, False):
+        return None
+    if vision not in ("pixels", "patches"):
+        raise ValueError(f"vision must be False, True, 'pixels' or 'patches', not {vision!r}")
+    return vision
 
 
 class Seq2SeqOnnxConfig(OnnxConfig):
@@ -506,7 +522,7 @@ class Seq2SeqOnnxConfig(OnnxConfig):
         *,
         part: Part | None = None,
         speech: Speech | None = None,
-        vision: bool = False,
+        vision: bool | Vision | None = False,
         **kwargs: Any,
     ) -> None:
         """``speech``: how the encoder reads audio features, ``None`` for text.
@@ -522,8 +538,14 @@ class Seq2SeqOnnxConfig(OnnxConfig):
           has its own length (``encoder_sequence_length`` for the decoders); no attention mask (every sample
           counts: batch clips of one length).
 
-        ``vision``: the encoder reads an image (``VisionEncoderDecoderModel``: a ViT or Swin encoder, a text
-        decoder): ``pixel_values`` of the encoder config's fixed ``image_size``; no attention mask anywhere.
+        ``vision``: the encoder reads an image.
+
+        * ``True`` or ``"pixels"`` (``VisionEncoderDecoderModel``: a ViT or Swin encoder, a text decoder):
+          ``pixel_values`` of the encoder config's fixed ``image_size``; no attention mask anywhere.
+        * ``"patches"`` (Pix2Struct): ``flattened_patches`` (batch, max_patches, 2 + patch pixels), each row a
+          patch's row and column index (from 1; 0 on padding) then its pixels, and the patches'
+          ``attention_mask``; ``max_patches`` is dynamic, the patch width (``patch_embed_hidden_size``) fixed.
+          The decoders take the mask as ``encoder_attention_mask``; sizes come from ``sizes_from="text_config"``.
         """
         if part is not None and part not in self.PARTS:
             raise ValueError(f"part must be one of {self.PARTS}, not {part!r}")
@@ -531,12 +553,21 @@ class Seq2SeqOnnxConfig(OnnxConfig):
             raise ValueError(f"speech must be None, 'whisper', 'frames' or 'waveform', not {speech!r}")
         self.part = part
         self.speech: Speech | None = speech
-        self.vision = vision
+        self.vision: Vision | None = vision_of(vision)
         self.options = kwargs
         super().__init__(config, task, **kwargs)
 
     @classmethod
-    def export_notes(cls, *, speech: Speech | None = None, vision: bool = False, **options: Any) -> list[str]:
+    def export_notes(
+        cls, *, speech: Speech | None = None, vision: bool | Vision | None = False, **options: Any
+    ) -> list[str]:
+        if vision_of(vision) == "patches":
+            return [
+                "flattened_patches: (batch_size, max_patches, 2 + patch_embed_hidden_size): each patch's row and "
+                "column index (from 1, 0 on padding) then its pixels; max_patches dynamic, the patch size fixed",
+                "attention_mask: (batch_size, max_patches), 1 on patches, 0 on padding; the decoders take it as "
+                "encoder_attention_mask",
+            ]
         if vision:
             return ["pixel_values: (batch_size, num_channels, height, width), fixed to the encoder's image_size"]
         if speech == "whisper":
@@ -560,8 +591,8 @@ class Seq2SeqOnnxConfig(OnnxConfig):
 
     def encoder_hidden_size(self) -> int:
         """The width of the encoder's states: the encoder part's own where the model is made of two
-        (an image encoder and a text decoder may differ), else the model's."""
-        own = _dotted(self._config, "encoder.hidden_size")
+        (an image encoder and a text decoder may differ), or its vision config's, else the model's."""
+        own = _dotted(self._config, "vision_config.hidden_size" if self.vision == "patches" else "encoder.hidden_size")
         return int(own if own is not None else self.normalized.get("hidden_size"))
 
     def mel_frames(self) -> tuple[int, int]:
@@ -574,9 +605,22 @@ class Seq2SeqOnnxConfig(OnnxConfig):
             frames = (frames - 1) // 2 + 1
         return frames
 
+    def patch_features(self) -> int:
+        """The width of one of Pix2Struct's flattened patches: its row and column index, then its pixels."""
+        width = _dotted(self._config, "vision_config.patch_embed_hidden_size")
+        if width is None:
+            raise ValueError("vision='patches' needs a vision_config with patch_embed_hidden_size (Pix2Struct's).")
+        return 2 + int(width)
+
     def _encoder_states(self) -> str:
         """The dimension name of the encoder's output length."""
+        if self.vision == "patches":
+            return _PATCHES
         return _ENC_OUT if self.speech == "frames" else _ENC
+
+    def _encoder_mask_length(self) -> str:
+        """The dimension name of the encoder's attention mask (frames, tokens or patches), as the decoders take it."""
+        return _PATCHES if self.vision == "patches" else _ENC
 
     def generate_dummy_inputs(self, shapes: DummyShapes = EXPORT_SHAPES, seed: int = 0, **sizes: int) -> dict[str, Any]:
         shapes = shapes.with_sizes(**sizes)
@@ -592,7 +636,14 @@ class Seq2SeqOnnxConfig(OnnxConfig):
     def input_specs(self) -> list[InputSpec]:
         states = self._encoder_states()
         if self.part in (None, "encoder"):
-            if self.vision:
+            if self.vision == "patches":
+                return [
+                    InputSpec(
+                        "flattened_patches", "flattened_patches", ("batch_size", _PATCHES, self.patch_features())
+                    ),
+                    InputSpec("attention_mask", "attention_mask", ("batch_size", _PATCHES)),
+                ]
+            if self.vision == "pixels":
                 return [pixel_values_spec(NormalizedConfig(self._config, part="encoder"), dynamic_size=False)]
             if self.speech == "whisper":
                 return [InputSpec("input_features", "float", ("batch_size", *self.mel_frames()))]
@@ -612,8 +663,10 @@ class Seq2SeqOnnxConfig(OnnxConfig):
                 InputSpec("attention_mask", "attention_mask", ("batch_size", _ENC)),
             ]
         specs = [InputSpec("input_ids", "token_ids", ("batch_size", _DEC))]
-        if self.speech not in ("whisper", "waveform") and not self.vision:
-            specs.append(InputSpec("encoder_attention_mask", "attention_mask", ("batch_size", _ENC)))
+        if self.speech not in ("whisper", "waveform") and self.vision != "pixels":
+            specs.append(
+                InputSpec("encoder_attention_mask", "attention_mask", ("batch_size", self._encoder_mask_length()))
+            )
         if self.part == "decoder":
             hidden = self.encoder_hidden_size()
             return [*specs, InputSpec("encoder_hidden_states", "float", ("batch_size", states, hidden))]
@@ -628,7 +681,9 @@ class Seq2SeqOnnxConfig(OnnxConfig):
                 for name, axes in HEAD_OUTPUTS[self.task].items()
             }
         if self.part in (None, "encoder"):
-            if self.speech == "whisper" or self.vision:  # a fixed input gives a fixed number of encoder states
+            if (
+                self.speech == "whisper" or self.vision == "pixels"
+            ):  # a fixed input gives a fixed number of encoder states
                 return {"last_hidden_state": {0: "batch_size"}}
             return {"last_hidden_state": {0: "batch_size", 1: states}}
         main = "last_hidden_state" if self.task.startswith("default") else "logits"  # base model: decoder states

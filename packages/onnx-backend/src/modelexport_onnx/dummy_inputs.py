@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 #: The kinds of dummy input that hold floating-point values (the others hold integers).
-FLOAT_KINDS = frozenset({"float", "zero"})
+FLOAT_KINDS = frozenset({"float", "zero", "flattened_patches"})
 #: Image dimensions: moved by a whole 32-pixel stride between the traced and the validated shapes.
 IMAGE_DIMENSIONS = ("height", "width")
 
@@ -36,6 +36,8 @@ class DummyShapes:
     num_frames: int = 24
     #: Texts compared with images (zero-shot image classification: one row of logits per text).
     text_batch_size: int = 3
+    #: Image patches a patch encoder reads (Pix2Struct's ``max_patches``), padding included.
+    max_patches: int = 16
 
     def size_of(self, axis: str | int) -> int:
         """The size of a named dimension, a sum of them (``"a + b"``), or a fixed size."""
@@ -74,7 +76,8 @@ def _vocab_size(config: Any) -> int:
 
 
 def generate_array(kind: str, shape: tuple[int, ...], config: Any, dtype: str, rng: Any) -> Any:
-    """One dummy array of ``kind`` (``token_ids``, ``attention_mask``, ``token_type_ids``, ``float``, ``zero``)."""
+    """One dummy array of ``kind`` (``token_ids``, ``attention_mask``, ``token_type_ids``, ``float``, ``zero``,
+    ``flattened_patches``...)."""
     import numpy as np
 
     if kind == "token_ids":
@@ -102,10 +105,34 @@ def generate_array(kind: str, shape: tuple[int, ...], config: Any, dtype: str, r
         high = max(int(getattr(config, "max_ep_len", 1) or 1), 1)
         return rng.integers(0, high, size=shape, dtype=np.int64).astype(dtype)
     if kind == "float":
-        return np.asarray(rng.standard_normal(size=shape), dtype=dtype)
+        return rng.standard_normal(size=shape).astype(dtype)
     if kind == "zero":  # a rate or switch validated at zero (SpeechT5's prenet dropout: off to compare numbers)
         return np.zeros(shape, dtype=dtype)
+    if kind == "flattened_patches":
+        return flattened_patches(
+            generate_array("attention_mask", shape[:-1], config, "int64", rng), shape[-1], rng, dtype
+        )
     if kind.startswith("position_ids"):  # "position_ids+N": positions N, N + 1, ... after a past of N
         start = int(kind.partition("+")[2] or 0)
         return np.broadcast_to(np.arange(start, start + shape[-1], dtype=dtype), shape).copy()
     raise ValueError(f"Unknown dummy input kind {kind!r}.")
+
+
+def flattened_patches(mask: Any, width: int, rng: Any, dtype: str) -> Any:
+    """Patches as Pix2Struct's processor lays them out, for the patch ``mask`` (batch, max_patches).
+
+    Each row is one patch: its row and column index on the image's grid of patches, counted from 1, then
+    ``width - 2`` pixel values (normalised: standard normal). Where the mask is 0 the patch is padding, all
+    zeros, indices included. Each image's patches fill a grid about as wide as high, row by row.
+    """
+    import numpy as np
+
+    patches = np.zeros((*mask.shape, width), dtype=dtype)
+    for image, row_mask in enumerate(mask):
+        positions = np.flatnonzero(row_mask)
+        columns = max(1, int(np.ceil(np.sqrt(len(positions)))))
+        index = np.arange(len(positions))
+        patches[image, positions, 0] = index // columns + 1
+        patches[image, positions, 1] = index % columns + 1
+        patches[image, positions, 2:] = rng.standard_normal(size=(len(positions), width - 2))
+    return patches

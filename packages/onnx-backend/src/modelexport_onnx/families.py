@@ -307,6 +307,8 @@ def _text_path(
     text = _get(config, "text_config")
     if text is None or not is_text_config(text) or _get(text, "is_encoder_decoder", False):
         return None
+    if _get(config, "is_encoder_decoder", False):  # an image encoder and a text decoder (Pix2Struct): no text path
+        return None
     if parameters is not None and "input_ids" not in parameters:
         return None
     architectures = _get(config, "architectures") or ()
@@ -392,7 +394,9 @@ def media_family(
       the type scores texts against images (transformers files it under zero-shot image classification);
       when not given, a learnt logit scale in the config says so. A multimodal LLM is neither;
     * ``input_values`` of a spectrogram (``max_length`` frames of ``num_mel_bins``: AST) or of a waveform;
-    * ``pixel_values`` alone: the vision family, image size fixed (the walk measures which types take any).
+    * ``pixel_values`` alone: the vision family, image size fixed (the walk measures which types take any);
+    * ``flattened_patches`` read by an encoder-decoder (Pix2Struct: a ``vision_config`` with a patch width, a
+      T5-like ``text_config`` decoder): the encoder-decoder family, reading patches.
     """
     keys = _keys(config)
     if _get(config, "model_type") == COMPOSITE_VISION_SEQ2SEQ:
@@ -405,7 +409,9 @@ def media_family(
     parameters = set(model_forward_parameters) if model_forward_parameters is not None else None
     if parameters is None:  # from the config alone (a model type no table names)
         parameters = set()
-        if {"text_config", "vision_config"} <= keys:
+        if _reads_patches(config):
+            parameters.add("flattened_patches")
+        elif {"text_config", "vision_config"} <= keys:
             parameters |= {"input_ids", "pixel_values", "attention_mask"}
         elif keys >= WAVEFORM_KEYS or {"max_length", "num_mel_bins"} <= keys:
             parameters.add("input_values")
@@ -415,6 +421,8 @@ def media_family(
             parameters.add("past_values")
     if "past_values" in parameters and {"context_length", "num_input_channels"} <= keys:
         return Family(TimeSeriesOnnxConfig, {}, "time-series")
+    if "flattened_patches" in parameters:  # an encoder-decoder reads them (a multimodal LLM, Kosmos-2.5: no family)
+        return _patches_seq2seq(config) if _reads_patches(config) else None
     if dual_encoder is None:
         dual_encoder = "logit_scale_init_value" in keys
     if {"text_config", "vision_config"} <= keys and not dual_encoder:
@@ -450,6 +458,27 @@ def _vision_seq2seq(config: Mapping[str, Any] | object) -> Family | None:
     if decoder is None or _get(config, "encoder") is None or not is_text_config(decoder):
         return None
     return Family(Seq2SeqOnnxConfig, {"vision": True, "sizes_from": "decoder"}, "seq2seq")
+
+
+def _reads_patches(config: Mapping[str, Any] | object) -> bool:
+    """Whether an encoder-decoder's vision config has a patch width (Pix2Struct's ``patch_embed_hidden_size``):
+    its encoder reads flattened patches, not ``pixel_values``."""
+    vision = _get(config, "vision_config")
+    return (
+        bool(_get(config, "is_encoder_decoder", False))
+        and vision is not None
+        and _get(vision, "patch_embed_hidden_size") is not None
+    )
+
+
+def _patches_seq2seq(config: Mapping[str, Any] | object) -> Family | None:
+    """The encoder-decoder family reading flattened patches, its decoder's sizes in ``text_config`` (T5's names)."""
+    text = _get(config, "text_config")
+    if text is None or _get(config, "vision_config") is None or "vocab_size" not in _keys(text):
+        return None
+    names = _seq2seq_names(_keys(text))
+    options: dict[str, Any] = {"vision": "patches", "sizes_from": "text_config"}
+    return Family(Seq2SeqOnnxConfig, {**options, **({"names": names} if names else {})}, "seq2seq")
 
 
 def vision_head_of_dual_encoder() -> Family:

@@ -47,8 +47,37 @@ def load_model(model_class: type, model: str, **kwargs: Any) -> Any:
     kwargs.setdefault("trust_remote_code", False)
     with _quiet_progress_bars():
         loaded = cast(Pretrained, model_class).from_pretrained(model, **kwargs)
+    rebuild_meta_tables(loaded)
     loaded.eval()
     return loaded
+
+
+def rebuild_meta_tables(model: Any) -> None:
+    """Give back the data of tensors that ``from_pretrained`` left on the meta device.
+
+    transformers 5 builds a model on the meta device and then loads the weights; a tensor a module keeps as a
+    plain attribute (neither parameter nor buffer) is in no checkpoint and stays without data. TrOCR's
+    sinusoidal position table (its small checkpoints) is one: PyTorch itself then fails on the first forward.
+    A table its module can compute again (``get_embedding``, the fairseq sinusoid) is rebuilt on the CPU;
+    any other such tensor is refused with its name, before an export fails somewhere inside.
+    """
+    import torch
+
+    for name, module in model.named_modules():
+        for attribute, value in list(vars(module).items()):
+            if not isinstance(value, torch.Tensor) or value.device.type != "meta":
+                continue
+            rebuild = getattr(module, "get_embedding", None)
+            if attribute == "weights" and callable(rebuild):
+                width, padding = getattr(module, "embedding_dim", value.shape[1]), getattr(module, "padding_idx", None)
+                setattr(module, attribute, rebuild(value.shape[0], width, padding).to(value.dtype))
+                continue
+            from modelexport_core.errors import ModelLoadError
+
+            raise ModelLoadError(
+                f"Loading left {type(module).__name__} {name}.{attribute} without data (on the meta device): "
+                "this transformers version cannot run the model."
+            )
 
 
 @contextlib.contextmanager
