@@ -20,7 +20,13 @@ from ...errors import ExportError
 from ...spectrogram_config import TextToSpectrogramOnnxConfig
 from ...validation import Reference
 from .float64 import float64_unavailable, float64_weights
-from .wrappers import _cache_argument, _layer_tensors, _returned_cache, preserved_training_flags
+from .wrappers import (
+    _cache_argument,
+    _layer_tensors,
+    _returned_cache,
+    encoder_decoder_cache,
+    preserved_training_flags,
+)
 
 
 class _Parts:
@@ -87,17 +93,6 @@ class SpectrogramDecoderStep(torch.nn.Module):
         self.output_names = list(config.outputs)
         self.cache_argument = _cache_argument(self.decoder)
 
-    def _cache(self, named: dict[str, torch.Tensor]) -> Any:
-        from transformers import DynamicCache, EncoderDecoderCache
-
-        def pairs(kind: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
-            names = [n for n in self.input_names if (c := CacheName.parse(n)) is not None and c.attention == kind]
-            return [(named[names[i]], named[names[i + 1]]) for i in range(0, len(names), 2)]
-
-        return EncoderDecoderCache(
-            DynamicCache(ddp_cache_data=pairs("decoder")), DynamicCache(ddp_cache_data=pairs("encoder"))
-        )
-
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
         from transformers import DynamicCache, EncoderDecoderCache
 
@@ -106,7 +101,7 @@ class SpectrogramDecoderStep(torch.nn.Module):
             self.prenet, named["output_sequence"], named["speaker_embeddings"], named["prenet_dropout"]
         )
         if self.with_past:
-            cache = self._cache(named)
+            cache = encoder_decoder_cache(self.input_names, named)
             states = states[:, named["past_key_values.0.decoder.key"].shape[2] :]  # the positions beyond the cache
             # the cross-attention keys and values come from the cache: the encoder's states only lend their shape
             encoder_key = named["past_key_values.0.encoder.key"]

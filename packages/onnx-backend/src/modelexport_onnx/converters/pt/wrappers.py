@@ -90,6 +90,19 @@ class _ExportWrapper(torch.nn.Module):
         return tuple(result)
 
 
+def encoder_decoder_cache(input_names: list[str], named: dict[str, torch.Tensor]) -> Any:
+    """The ``past_key_values.{i}.decoder/encoder.key/value`` inputs as the transformers cache of an encoder-decoder."""
+    from transformers import DynamicCache, EncoderDecoderCache
+
+    def pairs(kind: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        names = [n for n in input_names if (c := CacheName.parse(n)) is not None and c.attention == kind]
+        return [(named[names[i]], named[names[i + 1]]) for i in range(0, len(names), 2)]
+
+    return EncoderDecoderCache(
+        DynamicCache(ddp_cache_data=pairs("decoder")), DynamicCache(ddp_cache_data=pairs("encoder"))
+    )
+
+
 class _Seq2SeqPartWrapper(torch.nn.Module):
     """One file of an encoder-decoder: the encoder, the first decoder step, or a cached decoder step."""
 
@@ -102,17 +115,6 @@ class _Seq2SeqPartWrapper(torch.nn.Module):
         self.uses_past = config.uses_past
         self.hidden_size = config.encoder_hidden_size() if isinstance(config, Seq2SeqOnnxConfig) else 0
         self.cache_argument = _cache_argument(model)
-
-    def _cache(self, named: dict[str, torch.Tensor]) -> Any:
-        from transformers import DynamicCache, EncoderDecoderCache
-
-        def pairs(kind: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
-            names = [n for n in self.input_names if (c := CacheName.parse(n)) is not None and c.attention == kind]
-            return [(named[names[i]], named[names[i + 1]]) for i in range(0, len(names), 2)]
-
-        return EncoderDecoderCache(
-            DynamicCache(ddp_cache_data=pairs("decoder")), DynamicCache(ddp_cache_data=pairs("encoder"))
-        )
 
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
         named = dict(zip(self.input_names, args, strict=True))
@@ -130,7 +132,7 @@ class _Seq2SeqPartWrapper(torch.nn.Module):
             encoder_key = next(named[n] for n in self.input_names if n.endswith(".encoder.key"))
             batch, length = encoder_key.shape[0], encoder_key.shape[2]
             kwargs["encoder_outputs"] = encoder_states(encoder_key.new_zeros((batch, length, self.hidden_size)))
-            kwargs[self.cache_argument] = self._cache(named)
+            kwargs[self.cache_argument] = encoder_decoder_cache(self.input_names, named)
             kwargs["use_cache"] = True
         outputs = self.model(**kwargs)
         cache = _returned_cache(outputs) if self.uses_past else None
