@@ -362,6 +362,44 @@ TINY_CONFIGS.update(
     }
 )
 
+#: Segment Anything at 64 pixels: an 8 x 8 grid of 8-pixel patches (windows of 4, the second layer global), a
+#: 32-wide prompt encoder and mask decoder; masks come out at 32 x 32.
+_TINY_SAM: dict[str, Any] = {
+    "vision_config": {
+        "hidden_size": 32,
+        "output_channels": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "mlp_dim": 37,
+        "image_size": 64,
+        "patch_size": 8,
+        "window_size": 4,
+        "global_attn_indexes": [1],
+        "num_pos_feats": 16,
+        "initializer_range": 0.02,  # SAM's default (1e-10) gives an all-zero tiny encoder, which proves nothing
+    },
+    "prompt_encoder_config": {"hidden_size": 32, "image_size": 64, "patch_size": 8, "mask_input_channels": 8},
+    "mask_decoder_config": {
+        "hidden_size": 32,
+        "mlp_dim": 37,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "iou_head_hidden_dim": 32,
+    },
+    # the decoder's weights: at the default 0.02, the tiny decoder's masks are 1e-4 at most; here they are O(1)
+    "initializer_range": 0.3,
+}
+TINY_CONFIGS.update(
+    {
+        "sam": ("sam", _TINY_SAM),
+        # SAM-HQ's decoder reads the vision encoder's states: as wide as them (vit_dim)
+        "sam-hq": (
+            "sam_hq",
+            {**_TINY_SAM, "mask_decoder_config": {**_TINY_SAM["mask_decoder_config"], "vit_dim": 32}},
+        ),
+    }
+)
+
 #: Canonical base task -> (tiny config name, expected model class name without framework prefix).
 TASK_EXAMPLES: dict[str, tuple[str, str]] = {
     "default": ("bert", "BertModel"),
@@ -384,6 +422,7 @@ TASK_EXAMPLES: dict[str, tuple[str, str]] = {
     "audio-xvector": ("wav2vec2", "Wav2Vec2ForXVector"),
     "zero-shot-image-classification": ("clip", "CLIPModel"),
     "depth-estimation": ("dpt", "DPTForDepthEstimation"),
+    "mask-generation": ("sam", "SamModel"),
 }
 
 

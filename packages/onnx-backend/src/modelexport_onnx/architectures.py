@@ -31,6 +31,7 @@ from .config import (
     TextEncoderOnnxConfig,
     VisionOnnxConfig,
 )
+from .mask_generation_config import MaskGenerationOnnxConfig
 from .media_config import AudioOnnxConfig, ImageTextOnnxConfig, TimeSeriesOnnxConfig
 
 
@@ -167,6 +168,9 @@ HAND_WRITTEN: dict[str, Architecture] = {
     "wavlm": Architecture(AudioOnnxConfig, _AUDIO_TASKS),
     "hubert": Architecture(AudioOnnxConfig, _AUDIO_TASKS[:3]),
     "clip": Architecture(ImageTextOnnxConfig, ("default", "zero-shot-image-classification")),
+    # Promptable segmentation: an image encoder file and a prompt-and-mask-decoder file (no family fits it).
+    "sam": Architecture(MaskGenerationOnnxConfig, ("mask-generation",)),
+    "sam-hq": Architecture(MaskGenerationOnnxConfig, ("mask-generation",), {"hq": True}),
 }
 
 #: What the text walk measured (``python tools/text_walk.py`` writes it; a test keeps it honest).

@@ -32,6 +32,10 @@ class DummyShapes:
     num_samples: int = 16000
     #: Texts compared with images (zero-shot image classification: one row of logits per text).
     text_batch_size: int = 3
+    #: Prompts per image of a promptable mask generator (SAM: one set of masks per prompt).
+    point_batch_size: int = 2
+    #: Points in one prompt.
+    num_points: int = 3
 
     def size_of(self, axis: str | int) -> int:
         """The size of a named dimension, a sum of them (``"a + b"``), or a fixed size."""

@@ -21,6 +21,7 @@ from ...options import ExportOptions
 from ...postprocess import PROTOBUF_LIMIT
 from ...validation import Reference
 from . import dynamo_only_reason
+from .dynamo_translations import translation_table
 from .float64 import float64_unavailable, float64_weights, parameter_bytes
 from .symbolics import register as register_symbolics
 from .wrappers import preserved_training_flags, wrapper_for
@@ -109,6 +110,7 @@ def _dynamo_arguments(wrapper: torch.nn.Module, config: OnnxConfig, options: Exp
     return {
         "dynamic_shapes": dynamic_shapes,
         "dynamo": True,
+        "custom_translation_table": translation_table(),
         "external_data": parameter_bytes(wrapper) >= PROTOBUF_LIMIT,
         "verbose": False,
     }
