@@ -84,6 +84,7 @@ _FIXED = {"dynamic_size": False}  # position embeddings sized for image_size: he
 SEQ2SEQ_TASKS = ("seq2seq-lm", "seq2seq-lm-with-past")
 _SPEECH_TASKS = ("default", "default-with-past", "speech2seq-lm", "speech2seq-lm-with-past")
 _WHISPER_AUDIO = {"audio_input": "whisper"}
+_MASK_TASKS = ("default", "mask-generation")  # AutoModel loads the same SamModel: the same two files
 _AUDIO_TASKS = ("default", "audio-ctc", "audio-classification", "audio-frame-classification", "audio-xvector")
 _T5_NAMES = {
     "names": {
@@ -169,8 +170,8 @@ HAND_WRITTEN: dict[str, Architecture] = {
     "hubert": Architecture(AudioOnnxConfig, _AUDIO_TASKS[:3]),
     "clip": Architecture(ImageTextOnnxConfig, ("default", "zero-shot-image-classification")),
     # Promptable segmentation: an image encoder file and a prompt-and-mask-decoder file (no family fits it).
-    "sam": Architecture(MaskGenerationOnnxConfig, ("mask-generation",)),
-    "sam-hq": Architecture(MaskGenerationOnnxConfig, ("mask-generation",), {"hq": True}),
+    "sam": Architecture(MaskGenerationOnnxConfig, _MASK_TASKS),
+    "sam-hq": Architecture(MaskGenerationOnnxConfig, _MASK_TASKS, {"hq": True}),
 }
 
 #: What the text walk measured (``python tools/text_walk.py`` writes it; a test keeps it honest).

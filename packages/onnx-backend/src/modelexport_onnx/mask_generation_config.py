@@ -37,7 +37,8 @@ _POINT_AXES = ("batch_size", "point_batch_size", "num_points")
 class MaskGenerationOnnxConfig(OnnxConfig):
     """SAM-style promptable segmentation: an image encoder file and a prompt-and-mask-decoder file."""
 
-    SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = ("mask-generation",)
+    #: ``default`` (``AutoModel``) loads the same ``SamModel``: the same two files (optimum's feature extraction).
+    SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = ("default", "mask-generation")
     ATOL_FOR_VALIDATION: ClassVar[float] = 1e-4
 
     def __init__(

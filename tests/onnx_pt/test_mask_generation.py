@@ -1,0 +1,48 @@
+"""SAM's two files, chained as a user runs them, give the masks of the model's own ``forward``.
+
+The registry walk validates each file against the module it was traced from; this checks those modules
+against transformers: the image through ``vision_encoder``, its outputs and a prompt through
+``prompt_encoder_mask_decoder``, against ``SamModel(pixel_values=..., input_points=..., input_labels=...)``,
+with the labels a processor makes that the dummy inputs lack (-1: not a point, -10: padding).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import transformers
+from modelexport_onnx.validation import onnx_session
+from tiny_models import build_pt_model, save_pt_model
+
+from modelexport.cli import main
+
+
+@pytest.mark.parametrize(("name", "model_class"), [("sam", "SamModel"), ("sam-hq", "SamHQModel")])
+def test_the_files_chained_give_the_models_masks(name: str, model_class: str, tmp_path: Path) -> None:
+    cls = getattr(transformers, model_class)
+    out = tmp_path / "onnx"
+    assert main(["export", "onnx", "-m", str(save_pt_model(cls, name, tmp_path / name)), str(out)]) == 0
+    rng = np.random.default_rng(3)
+    pixel_values = rng.standard_normal((2, 3, 64, 64)).astype(np.float32)
+    points = rng.uniform(0, 64, size=(2, 2, 3, 2)).astype(np.float32)
+    labels = np.array([[[1, 0, 1], [1, -1, -10]], [[0, 1, -10], [1, 1, 1]]], dtype=np.int64)
+
+    embedded = onnx_session(out / "vision_encoder.onnx").run(None, {"pixel_values": pixel_values})
+    decoder = onnx_session(out / "prompt_encoder_mask_decoder.onnx")
+    feed = dict(zip([i.name for i in decoder.get_inputs()][: len(embedded)], embedded, strict=True))
+    iou_scores, pred_masks = decoder.run(None, {**feed, "input_points": points, "input_labels": labels})
+
+    model = build_pt_model(cls, name)  # the saved weights: same seed
+    with torch.no_grad():
+        expected = model(
+            pixel_values=torch.from_numpy(pixel_values),
+            input_points=torch.from_numpy(points),
+            input_labels=torch.from_numpy(labels),
+        )
+    assert pred_masks.shape == (2, 2, 3, 32, 32)  # three masks per prompt, 4 x the 8 x 8 embedding grid
+    for got, want in ((iou_scores, expected.iou_scores.numpy()), (pred_masks, expected.pred_masks.numpy())):
+        assert np.abs(want).max() > 0.1  # outputs large enough for the comparison to mean something
+        np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max(), rtol=0)
