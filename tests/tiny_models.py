@@ -397,6 +397,32 @@ TINY_CONFIGS.update(
             "sam_hq",
             {**_TINY_SAM, "mask_decoder_config": {**_TINY_SAM["mask_decoder_config"], "vit_dim": 32}},
         ),
+        # SAM 2 at 128 pixels: a four-stage Hiera (stride 4, then 2 per stage; the fourth block global), feature
+        # maps of 32, 16 and 8 pixels a side; the same decoder
+        "sam2": (
+            "sam2",
+            {
+                "vision_config": {
+                    "backbone_config": {
+                        "model_type": "sam2_hiera_det_model",
+                        "hidden_size": 8,
+                        "image_size": [128, 128],
+                        "blocks_per_stage": [1, 1, 2, 1],
+                        "embed_dim_per_stage": [8, 16, 32, 64],
+                        "num_attention_heads_per_stage": [1, 1, 2, 2],
+                        "window_size_per_stage": [4, 4, 4, 4],
+                        "global_attention_blocks": [3],
+                        "window_positional_embedding_background_size": [2, 2],
+                    },
+                    "backbone_channel_list": [64, 32, 16, 8],
+                    "backbone_feature_sizes": [[32, 32], [16, 16], [8, 8]],
+                    "fpn_hidden_size": 32,
+                },
+                "prompt_encoder_config": {**_TINY_SAM["prompt_encoder_config"], "image_size": 128, "patch_size": 16},
+                "mask_decoder_config": _TINY_SAM["mask_decoder_config"],
+                "initializer_range": 0.3,
+            },
+        ),
     }
 )
 

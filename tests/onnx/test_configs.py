@@ -185,6 +185,7 @@ SAM_VIT_BASE = {
     "model_type": "sam",
     "vision_config": {"image_size": 1024, "patch_size": 16, "num_channels": 3, "output_channels": 256},
     "prompt_encoder_config": {"image_size": 1024, "patch_size": 16, "hidden_size": 256},
+    "mask_decoder_config": {"hidden_size": 256},
 }
 
 
@@ -217,3 +218,22 @@ def test_sam_hq_hands_its_intermediate_states_to_the_decoder() -> None:
     encoder, decoder = make("sam-hq", "mask-generation", hq).components().values()
     assert list(encoder.outputs)[-1] == "intermediate_embeddings"
     assert decoder.generate_dummy_inputs()["intermediate_embeddings"].shape == (2, 64, 64, 768)
+
+
+def test_sam2_hands_on_two_finer_feature_maps_and_scores_the_object() -> None:
+    sam2 = {
+        "model_type": "sam2",
+        "vision_config": {
+            "backbone_config": {"image_size": [1024, 1024]},
+            "backbone_feature_sizes": [[256, 256], [128, 128], [64, 64]],
+        },
+        "prompt_encoder_config": {"image_size": 1024, "patch_size": 16},
+        "mask_decoder_config": {"hidden_size": 256},
+    }
+    encoder, decoder = make("sam2", "mask-generation", sam2).components().values()
+    assert encoder.input_specs()[0].axes == ("batch_size", 3, 1024, 1024)
+    assert list(encoder.outputs)[2:] == ["high_resolution_features.0", "high_resolution_features.1"]
+    dummy = decoder.generate_dummy_inputs()
+    assert dummy["high_resolution_features.0"].shape == (2, 32, 256, 256)
+    assert dummy["high_resolution_features.1"].shape == (2, 64, 128, 128)
+    assert list(decoder.outputs) == ["iou_scores", "pred_masks", "object_score_logits"]

@@ -172,6 +172,7 @@ HAND_WRITTEN: dict[str, Architecture] = {
     # Promptable segmentation: an image encoder file and a prompt-and-mask-decoder file (no family fits it).
     "sam": Architecture(MaskGenerationOnnxConfig, _MASK_TASKS),
     "sam-hq": Architecture(MaskGenerationOnnxConfig, _MASK_TASKS, {"hq": True}),
+    "sam2": Architecture(MaskGenerationOnnxConfig, _MASK_TASKS, {"high_resolution": True}),
 }
 
 #: What the text walk measured (``python tools/text_walk.py`` writes it; a test keeps it honest).

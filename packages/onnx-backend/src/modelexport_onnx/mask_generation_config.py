@@ -16,7 +16,10 @@ split optimum and the ONNX ports of SAM use.
   masks per prompt).
 
 SAM-HQ (``hq``) also hands its first global-attention block's states from the encoder to the decoder
-(``intermediate_embeddings``, channels last), which its high-quality mask token reads.
+(``intermediate_embeddings``, channels last), which its high-quality mask token reads. SAM 2 (``high_resolution``)
+hands on two finer feature maps (``high_resolution_features.0`` and ``.1``, 4 and 2 x the embedding grid) that its
+decoder upsamples the masks with, and its decoder also says whether the object is in the image at all
+(``object_score_logits``).
 """
 
 from __future__ import annotations
@@ -48,22 +51,25 @@ class MaskGenerationOnnxConfig(OnnxConfig):
         *,
         component: Component | None = None,
         hq: bool = False,
+        high_resolution: bool = False,
         **kwargs: Any,
     ) -> None:
         """``component``: which file this config exports (``None``: the whole export, see :meth:`components`).
 
         ``hq``: SAM-HQ, whose decoder also reads the encoder's ``intermediate_embeddings``.
+        ``high_resolution``: SAM 2, whose decoder also reads two finer feature maps and scores the object.
         """
         if component is not None and component not in COMPONENTS:
             raise ValueError(f"component must be one of {COMPONENTS}, not {component!r}")
         self.component: Component | None = component
         self.hq = hq
+        self.high_resolution = high_resolution
         self.options = kwargs
         kwargs.setdefault("sizes_from", "vision_config")
         super().__init__(config, task, **kwargs)
 
     @classmethod
-    def export_notes(cls, *, hq: bool = False, **options: Any) -> list[str]:
+    def export_notes(cls, *, hq: bool = False, high_resolution: bool = False, **options: Any) -> list[str]:
         notes = [
             "two files: vision_encoder (pixel_values fixed to the vision config's image_size) and "
             "prompt_encoder_mask_decoder (input_points in pixels of that image, input_labels 1/0/-1/-10)",
@@ -71,11 +77,20 @@ class MaskGenerationOnnxConfig(OnnxConfig):
         ]
         if hq:
             notes.append("intermediate_embeddings: the encoder's first global-attention states, read by the decoder")
+        if high_resolution:
+            notes.append("high_resolution_features.0/.1: finer feature maps the decoder reads; object_score_logits out")
         return notes
 
     def components(self) -> dict[str, OnnxConfig]:
         return {
-            name: MaskGenerationOnnxConfig(self._config, self.task, component=name, hq=self.hq, **self.options)
+            name: MaskGenerationOnnxConfig(
+                self._config,
+                self.task,
+                component=name,
+                hq=self.hq,
+                high_resolution=self.high_resolution,
+                **self.options,
+            )
             for name in COMPONENTS
         }
 
@@ -94,7 +109,27 @@ class MaskGenerationOnnxConfig(OnnxConfig):
         return int(self._part("prompt_encoder_config").get("image_size"))
 
     def embedding_channels(self) -> int:
-        return int(self._part("vision_config").get("output_channels"))
+        """The width of the image embeddings: the mask decoder's (256 for SAM and SAM 2)."""
+        return int(self._part("mask_decoder_config").get("hidden_size"))
+
+    def high_resolution_shapes(self) -> list[tuple[int, int, int]]:
+        """SAM 2's finer feature maps: channels (the decoder's width / 8 and / 4), height, width (the backbone's)."""
+        sizes = self._part("vision_config").get("backbone_feature_sizes")
+        width = self.embedding_channels()
+        return [(width // 8, *map(int, sizes[0])), (width // 4, *map(int, sizes[1]))]
+
+    def _handed_on(self) -> list[InputSpec]:
+        """What the encoder hands the decoder besides the embeddings and their positional encoding."""
+        specs = []
+        if self.hq:
+            grid, width = self.embedding_grid(), int(self._part("vision_config").get("hidden_size"))
+            specs.append(InputSpec("intermediate_embeddings", "float", ("batch_size", grid, grid, width)))
+        if self.high_resolution:
+            specs += [
+                InputSpec(f"high_resolution_features.{i}", "float", ("batch_size", *shape))
+                for i, shape in enumerate(self.high_resolution_shapes())
+            ]
+        return specs
 
     # --- inputs and outputs -------------------------------------------------------------------------
 
@@ -103,15 +138,10 @@ class MaskGenerationOnnxConfig(OnnxConfig):
             return [pixel_values_spec(self._part("vision_config"), dynamic_size=False)]
         grid = self.embedding_grid()
         embeddings = ("batch_size", self.embedding_channels(), grid, grid)
-        specs = [
+        return [
             InputSpec("image_embeddings", "float", embeddings),
             InputSpec("image_positional_embeddings", "float", embeddings),
-        ]
-        if self.hq:
-            width = int(self._part("vision_config").get("hidden_size"))
-            specs.append(InputSpec("intermediate_embeddings", "float", ("batch_size", grid, grid, width)))
-        return [
-            *specs,
+            *self._handed_on(),
             InputSpec("input_points", "points", (*_POINT_AXES, 2)),
             InputSpec("input_labels", "point_labels", _POINT_AXES),
         ]
@@ -119,11 +149,12 @@ class MaskGenerationOnnxConfig(OnnxConfig):
     @property
     def outputs(self) -> dict[str, AxisNames]:
         if self.component in (None, "vision_encoder"):
-            outputs = {"image_embeddings": _BATCH, "image_positional_embeddings": _BATCH}
-            if self.hq:
-                outputs["intermediate_embeddings"] = _BATCH
-            return {name: dict(axes) for name, axes in outputs.items()}
-        return {"iou_scores": dict(_PROMPTS), "pred_masks": dict(_PROMPTS)}
+            names = ["image_embeddings", "image_positional_embeddings", *(spec.name for spec in self._handed_on())]
+            return {name: dict(_BATCH) for name in names}
+        outputs = {"iou_scores": dict(_PROMPTS), "pred_masks": dict(_PROMPTS)}
+        if self.high_resolution:
+            outputs["object_score_logits"] = dict(_PROMPTS)
+        return outputs
 
     def generate_dummy_inputs(self, shapes: DummyShapes = EXPORT_SHAPES, seed: int = 0, **sizes: int) -> dict[str, Any]:
         """Random floats for the image and embeddings; points inside the image, labels on (1) or off (0) the object."""
@@ -149,5 +180,5 @@ class MaskGenerationOnnxConfig(OnnxConfig):
 
         module = import_heavy("pt", "modelexport_onnx.converters.pt.mask_generation")
         if self.component == "prompt_encoder_mask_decoder":
-            return module.PromptMaskDecoder(model, hq=self.hq)
-        return module.VisionEncoder(model, hq=self.hq)
+            return module.PromptMaskDecoder(model, self)
+        return module.VisionEncoder(model, self)
