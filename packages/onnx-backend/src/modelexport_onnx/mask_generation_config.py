@@ -116,7 +116,7 @@ class MaskGenerationOnnxConfig(OnnxConfig):
         """SAM 2's finer feature maps: channels (the decoder's width / 8 and / 4), height, width (the backbone's)."""
         sizes = self._part("vision_config").get("backbone_feature_sizes")
         width = self.embedding_channels()
-        return [(width // 8, *map(int, sizes[0])), (width // 4, *map(int, sizes[1]))]
+        return [(width // 8, int(sizes[0][0]), int(sizes[0][1])), (width // 4, int(sizes[1][0]), int(sizes[1][1]))]
 
     def _handed_on(self) -> list[InputSpec]:
         """What the encoder hands the decoder besides the embeddings and their positional encoding."""
