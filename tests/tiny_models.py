@@ -423,6 +423,28 @@ TINY_CONFIGS.update(
                 "initializer_range": 0.3,
             },
         ),
+        # SAM 3's tracker: SAM 2's decoder on SAM 3's ViT (112 pixels: 8 x 8 patches of 14, the second layer global)
+        "sam3-tracker": (
+            "sam3_tracker",
+            {
+                "vision_config": {
+                    "backbone_config": {
+                        "model_type": "sam3_vit_model",
+                        **_TINY_TRANSFORMER,
+                        "image_size": 112,
+                        "patch_size": 14,
+                        "window_size": 4,
+                        "global_attn_indexes": [1],
+                        "pretrain_image_size": 56,
+                    },
+                    "backbone_feature_sizes": [[32, 32], [16, 16], [8, 8]],
+                    "fpn_hidden_size": 32,
+                },
+                "prompt_encoder_config": {**_TINY_SAM["prompt_encoder_config"], "image_size": 112, "patch_size": 14},
+                "mask_decoder_config": _TINY_SAM["mask_decoder_config"],
+                "initializer_range": 0.3,
+            },
+        ),
     }
 )
 

@@ -21,7 +21,8 @@ from modelexport.cli import main
 
 
 @pytest.mark.parametrize(
-    ("name", "model_class"), [("sam", "SamModel"), ("sam-hq", "SamHQModel"), ("sam2", "Sam2Model")]
+    ("name", "model_class"),
+    [("sam", "SamModel"), ("sam-hq", "SamHQModel"), ("sam2", "Sam2Model"), ("sam3-tracker", "Sam3TrackerModel")],
 )
 def test_the_files_chained_give_the_models_masks(name: str, model_class: str, tmp_path: Path) -> None:
     cls = getattr(transformers, model_class)

@@ -173,6 +173,7 @@ HAND_WRITTEN: dict[str, Architecture] = {
     "sam": Architecture(MaskGenerationOnnxConfig, _MASK_TASKS),
     "sam-hq": Architecture(MaskGenerationOnnxConfig, _MASK_TASKS, {"hq": True}),
     "sam2": Architecture(MaskGenerationOnnxConfig, _MASK_TASKS, {"high_resolution": True}),
+    "sam3-tracker": Architecture(MaskGenerationOnnxConfig, _MASK_TASKS, {"high_resolution": True}),  # SAM 3's ViT
 }
 
 #: What the text walk measured (``python tools/text_walk.py`` writes it; a test keeps it honest).
