@@ -494,6 +494,91 @@ TINY_CONFIGS["vits"] = (
         "posterior_encoder_num_wavenet_layers": 2,
     },
 )
+#: Segment Anything at 64 pixels: an 8 x 8 grid of 8-pixel patches (windows of 4, the second layer global), a
+#: 32-wide prompt encoder and mask decoder; masks come out at 32 x 32.
+_TINY_SAM: dict[str, Any] = {
+    "vision_config": {
+        "hidden_size": 32,
+        "output_channels": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "mlp_dim": 37,
+        "image_size": 64,
+        "patch_size": 8,
+        "window_size": 4,
+        "global_attn_indexes": [1],
+        "num_pos_feats": 16,
+        "initializer_range": 0.02,  # SAM's default (1e-10) gives an all-zero tiny encoder, which proves nothing
+    },
+    "prompt_encoder_config": {"hidden_size": 32, "image_size": 64, "patch_size": 8, "mask_input_channels": 8},
+    "mask_decoder_config": {
+        "hidden_size": 32,
+        "mlp_dim": 37,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "iou_head_hidden_dim": 32,
+    },
+    # the decoder's weights: at the default 0.02, the tiny decoder's masks are 1e-4 at most; here they are O(1)
+    "initializer_range": 0.3,
+}
+TINY_CONFIGS.update(
+    {
+        "sam": ("sam", _TINY_SAM),
+        # SAM-HQ's decoder reads the vision encoder's states: as wide as them (vit_dim)
+        "sam-hq": (
+            "sam_hq",
+            {**_TINY_SAM, "mask_decoder_config": {**_TINY_SAM["mask_decoder_config"], "vit_dim": 32}},
+        ),
+        # SAM 2 at 128 pixels: a four-stage Hiera (stride 4, then 2 per stage; the fourth block global), feature
+        # maps of 32, 16 and 8 pixels a side; the same decoder
+        "sam2": (
+            "sam2",
+            {
+                "vision_config": {
+                    "backbone_config": {
+                        "model_type": "sam2_hiera_det_model",
+                        "hidden_size": 8,
+                        "image_size": [128, 128],
+                        "blocks_per_stage": [1, 1, 2, 1],
+                        "embed_dim_per_stage": [8, 16, 32, 64],
+                        "num_attention_heads_per_stage": [1, 1, 2, 2],
+                        "window_size_per_stage": [4, 4, 4, 4],
+                        "global_attention_blocks": [3],
+                        "window_positional_embedding_background_size": [2, 2],
+                    },
+                    "backbone_channel_list": [64, 32, 16, 8],
+                    "backbone_feature_sizes": [[32, 32], [16, 16], [8, 8]],
+                    "fpn_hidden_size": 32,
+                },
+                "prompt_encoder_config": {**_TINY_SAM["prompt_encoder_config"], "image_size": 128, "patch_size": 16},
+                "mask_decoder_config": _TINY_SAM["mask_decoder_config"],
+                "initializer_range": 0.3,
+            },
+        ),
+        # SAM 3's tracker: SAM 2's decoder on SAM 3's ViT (112 pixels: 8 x 8 patches of 14, the second layer global)
+        "sam3-tracker": (
+            "sam3_tracker",
+            {
+                "vision_config": {
+                    "backbone_config": {
+                        "model_type": "sam3_vit_model",
+                        **_TINY_TRANSFORMER,
+                        "image_size": 112,
+                        "patch_size": 14,
+                        "window_size": 4,
+                        "global_attn_indexes": [1],
+                        "pretrain_image_size": 56,
+                    },
+                    "backbone_feature_sizes": [[32, 32], [16, 16], [8, 8]],
+                    "fpn_hidden_size": 32,
+                },
+                "prompt_encoder_config": {**_TINY_SAM["prompt_encoder_config"], "image_size": 112, "patch_size": 14},
+                "mask_decoder_config": _TINY_SAM["mask_decoder_config"],
+                "initializer_range": 0.3,
+            },
+        ),
+    }
+)
 
 #: Canonical base task -> (tiny config name, expected model class name without framework prefix).
 TASK_EXAMPLES: dict[str, tuple[str, str]] = {
@@ -519,6 +604,7 @@ TASK_EXAMPLES: dict[str, tuple[str, str]] = {
     "depth-estimation": ("dpt", "DPTForDepthEstimation"),
     "reinforcement-learning": ("decision-transformer", "DecisionTransformerModel"),
     "text-to-audio": ("musicgen", "MusicgenForConditionalGeneration"),
+    "mask-generation": ("sam", "SamModel"),
 }
 
 

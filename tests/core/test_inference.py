@@ -482,6 +482,7 @@ def test_audio_and_vision_class_names() -> None:
     assert task_from_class_name("PatchTSTForPrediction") == "time-series-forecasting"
     assert task_from_class_name("SamModel") == "mask-generation"
     assert task_from_class_name("DecisionTransformerModel") == "reinforcement-learning"
+    assert task_from_class_name("Sam2Model") == task_from_class_name("Sam3TrackerModel") == "mask-generation"
     assert task_from_class_name("VitsModel") == "text-to-audio"
     assert task_from_class_name("SpeechT5ForTextToSpeech") == "text-to-audio"
     assert task_from_class_name("CLIPModel", {"model_type": "clip"}) == "zero-shot-image-classification"

@@ -298,3 +298,62 @@ def test_pix2struct_notes_say_what_is_fixed() -> None:
 
     notes = " ".join((registry.entries_for("onnx", "pix2struct") or {})["vision2seq-lm"].notes)
     assert "max_patches dynamic" in notes and "patch size fixed" in notes and "encoder_attention_mask" in notes
+
+
+#: facebook/sam-vit-base's config.json, the parts the export reads (the real checkpoint's sizes).
+SAM_VIT_BASE = {
+    "model_type": "sam",
+    "vision_config": {"image_size": 1024, "patch_size": 16, "num_channels": 3, "output_channels": 256},
+    "prompt_encoder_config": {"image_size": 1024, "patch_size": 16, "hidden_size": 256},
+    "mask_decoder_config": {"hidden_size": 256},
+}
+
+
+def test_sam_exports_an_image_encoder_and_a_prompt_decoder() -> None:
+    config = make("sam", "mask-generation", SAM_VIT_BASE)
+    encoder, decoder = config.components().values()
+    assert list(config.components()) == ["vision_encoder", "prompt_encoder_mask_decoder"]
+    assert encoder.input_specs()[0].axes == ("batch_size", 3, 1024, 1024)
+    assert list(encoder.outputs) == ["image_embeddings", "image_positional_embeddings"]
+    assert list(decoder.inputs) == [
+        "image_embeddings",
+        "image_positional_embeddings",
+        "input_points",
+        "input_labels",
+    ]
+    assert decoder.inputs["input_points"] == {0: "batch_size", 1: "point_batch_size", 2: "num_points"}
+    assert decoder.outputs == {name: {0: "batch_size", 1: "point_batch_size"} for name in ("iou_scores", "pred_masks")}
+    dummy = decoder.generate_dummy_inputs(VALIDATION_SHAPES)
+    assert dummy["image_embeddings"].shape == dummy["image_positional_embeddings"].shape == (3, 256, 64, 64)
+    points, labels = dummy["input_points"], dummy["input_labels"]
+    assert points.shape == (3, 3, 4, 2) and points.dtype == np.float32
+    assert points.min() >= 0 and points.max() < 1024  # inside the image the points are given in
+    assert labels.shape == (3, 3, 4) and set(np.unique(labels)) == {0, 1}  # on and off the object
+    assert make("sam", "default", SAM_VIT_BASE).components().keys() == config.components().keys()
+
+
+def test_sam_hq_hands_its_intermediate_states_to_the_decoder() -> None:
+    hq = {**SAM_VIT_BASE, "model_type": "sam_hq"}
+    hq["vision_config"] = {**SAM_VIT_BASE["vision_config"], "hidden_size": 768}
+    encoder, decoder = make("sam-hq", "mask-generation", hq).components().values()
+    assert list(encoder.outputs)[-1] == "intermediate_embeddings"
+    assert decoder.generate_dummy_inputs()["intermediate_embeddings"].shape == (2, 64, 64, 768)
+
+
+def test_sam2_hands_on_two_finer_feature_maps_and_scores_the_object() -> None:
+    sam2 = {
+        "model_type": "sam2",
+        "vision_config": {
+            "backbone_config": {"image_size": [1024, 1024]},
+            "backbone_feature_sizes": [[256, 256], [128, 128], [64, 64]],
+        },
+        "prompt_encoder_config": {"image_size": 1024, "patch_size": 16},
+        "mask_decoder_config": {"hidden_size": 256},
+    }
+    encoder, decoder = make("sam2", "mask-generation", sam2).components().values()
+    assert encoder.input_specs()[0].axes == ("batch_size", 3, 1024, 1024)
+    assert list(encoder.outputs)[2:] == ["high_resolution_features.0", "high_resolution_features.1"]
+    dummy = decoder.generate_dummy_inputs()
+    assert dummy["high_resolution_features.0"].shape == (2, 32, 256, 256)
+    assert dummy["high_resolution_features.1"].shape == (2, 64, 128, 128)
+    assert list(decoder.outputs) == ["iou_scores", "pred_masks", "object_score_logits"]

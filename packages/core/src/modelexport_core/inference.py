@@ -56,6 +56,9 @@ _SUFFIX_TO_TASK: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
     ("VitsModel", "text-to-audio"),
     ("SamModel", "mask-generation"),
     ("SamHQModel", "mask-generation"),
+    ("Sam2Model", "mask-generation"),  # SAM 2 and the models built on its decoder (transformers' mask-generation)
+    ("Sam3TrackerModel", "mask-generation"),
+    ("EdgeTamModel", "mask-generation"),
     ("ForSpeechSeq2Seq", "speech2seq-lm"),
     ("ForSpeechToText", "speech2seq-lm"),
     ("ForSeq2SeqLM", "seq2seq-lm"),

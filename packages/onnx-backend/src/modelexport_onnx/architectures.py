@@ -32,6 +32,7 @@ from .config import (
     VisionOnnxConfig,
 )
 from .families import FAMILY_CLASSES
+from .mask_generation_config import MaskGenerationOnnxConfig
 from .media_config import AudioOnnxConfig, ImageTextOnnxConfig
 from .reinforcement_learning import DecisionTransformerOnnxConfig
 from .spectrogram_config import SPEECHT5_NAMES, TextToSpectrogramOnnxConfig, VocoderOnnxConfig
@@ -90,6 +91,9 @@ _SPEECH_TASKS = ("default", "default-with-past", "speech2seq-lm", "speech2seq-lm
 _WHISPER_AUDIO = {"audio_input": "whisper"}
 _SPEECHT5_ASR = ("speech2seq-lm", "speech2seq-lm-with-past")
 _TTS_TASKS = ("text-to-audio", "text-to-audio-with-past")
+#: SAM's ``default`` (AutoModel: the same SamModel, optimum's feature extraction) is the same two files again; the
+#: other types list ``mask-generation`` alone (the walk would export identical files twice: CI time).
+_MASK_TASKS = ("mask-generation",)
 _AUDIO_TASKS = ("default", "audio-ctc", "audio-classification", "audio-frame-classification", "audio-xvector")
 _T5_NAMES = {
     "names": {
@@ -212,6 +216,11 @@ HAND_WRITTEN: dict[str, Architecture] = {
     "musicgen": Architecture(MusicgenOnnxConfig, ("text-to-audio", "text-to-audio-with-past")),
     # Text to speech in one pass: the noise scales and speaking rate are graph inputs (.speech_synthesis).
     "vits": Architecture(TextToSpeechOnnxConfig, ("text-to-audio",)),
+    # Promptable segmentation: an image encoder file and a prompt-and-mask-decoder file (no family fits it).
+    "sam": Architecture(MaskGenerationOnnxConfig, ("default", "mask-generation")),
+    "sam-hq": Architecture(MaskGenerationOnnxConfig, _MASK_TASKS, {"hq": True}),
+    "sam2": Architecture(MaskGenerationOnnxConfig, _MASK_TASKS, {"high_resolution": True}),
+    "sam3-tracker": Architecture(MaskGenerationOnnxConfig, _MASK_TASKS, {"high_resolution": True}),  # SAM 3's ViT
 }
 
 #: What the text walk measured (``python tools/text_walk.py`` writes it; a test keeps it honest).

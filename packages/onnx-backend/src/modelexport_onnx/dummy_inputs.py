@@ -38,6 +38,10 @@ class DummyShapes:
     text_batch_size: int = 3
     #: Image patches a patch encoder reads (Pix2Struct's ``max_patches``), padding included.
     max_patches: int = 16
+    #: Prompts per image of a promptable mask generator (SAM: one set of masks per prompt).
+    point_batch_size: int = 2
+    #: Points in one prompt.
+    num_points: int = 3
 
     def size_of(self, axis: str | int) -> int:
         """The size of a named dimension, a sum of them (``"a + b"``), or a fixed size."""
