@@ -98,7 +98,7 @@ def test_json_stdout_is_one_document(bert: Path, tmp_path: Path) -> None:
 
 
 def _bad_option(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    started = time.perf_counter()
+    # Checked before loading: the prelude fails the run (99) if torch, transformers or TensorFlow were imported.
     run = subprocess.run(
         [sys.executable, "-c", NO_FRAMEWORK_IMPORTED, *argv],
         capture_output=True,
@@ -107,9 +107,7 @@ def _bad_option(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         cwd=cwd,
         timeout=60,
     )
-    elapsed = time.perf_counter() - started
     assert run.returncode == 2, run.stderr
-    assert elapsed < 3, f"took {elapsed:.1f} s: checked after loading?"
     assert "Traceback" not in run.stderr and run.stdout == ""
     assert len([line for line in run.stderr.splitlines() if "error:" in line]) == 1, run.stderr
     return run
