@@ -280,11 +280,12 @@ OVERRIDES: Mapping[str, Mapping[str, Any]] = {
     "detr": {"encoder_attention_heads": 8},
     # detectors that keep the encoder's top-k anchors as queries: their batch norms' weights are drawn with
     # initializer_range, and at 0.02 a tiny backbone's features fade to one value, every anchor scores the same and
-    # PyTorch and onnxruntime break the ties of the top-k differently
+    # PyTorch and onnxruntime break the ties of the top-k differently. Above it the scores part (measured: from
+    # about 0.12); much above, the random boxes saturate and float32 rounding grows past the tolerance
     "rt_detr": {"initializer_range": 0.2},
     "rt_detr_v2": {"initializer_range": 0.2},
-    "d_fine": {"initializer_range": 0.25},
-    "deimv2": {"initializer_range": 0.25},
+    "d_fine": {"initializer_range": 0.13},
+    "deimv2": {"initializer_range": 0.13},
     # the queries join the last num_blocks layers: within the tiny depth
     "eomt": {"num_blocks": 1},
     "eomt_dinov3": {"num_blocks": 1},
@@ -415,7 +416,7 @@ def _tiny_backbone_outputs(values: Mapping[str, Any], kwargs: Mapping[str, Any])
     A backbone names its outputs by layer (``out_indices``, ``out_features``: ``stage12``; DPT's
     ``backbone_out_indices``); with fewer layers the same count of outputs is kept, the depth raised to hold them.
     """
-    layers = kwargs.get("num_hidden_layers")
+    layers: Any = kwargs.get("num_hidden_layers")
     if not _is_int(layers):
         return {}
     tiny: dict[str, Any] = {}

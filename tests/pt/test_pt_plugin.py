@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,18 @@ def test_speech_recognition_means_ctc_for_a_ctc_model(saved_models) -> None:
     assert type(model).__name__ == "Wav2Vec2ForCTC"
     assert TasksManager.task_for_model_type("automatic-speech-recognition", "wav2vec2") == "audio-ctc"
     assert TasksManager.task_for_model_type("automatic-speech-recognition", "whisper") == "speech2seq-lm"
+
+
+def test_a_universal_segmenter_loads_for_image_segmentation(tmp_path: Path) -> None:
+    """MaskFormer segments with ``MaskFormerForInstanceSegmentation``, which the image-segmentation auto class (DETR's)
+    does not list: the universal-segmentation one loads it, even from a config that names no architecture."""
+    if not hasattr(transformers, "AutoModelForUniversalSegmentation"):
+        pytest.skip("this transformers has no universal segmentation")
+    torch.manual_seed(0)
+    transformers.MaskFormerForInstanceSegmentation(tiny_config("maskformer")).save_pretrained(tmp_path)
+    saved = tmp_path / "config.json"
+    config = json.loads(saved.read_text(encoding="utf-8"))
+    config["architectures"] = None
+    saved.write_text(json.dumps(config), encoding="utf-8")
+    model = TasksManager.get_model_from_task("image-segmentation", str(tmp_path))
+    assert type(model).__name__ == "MaskFormerForInstanceSegmentation"
