@@ -189,14 +189,40 @@ def family_for(model_type: str, task: str) -> Family | None:
     family = family_of(model_type)
     if family is not None and family.name == "image-text" and task not in family.tasks:
         return vision_head_of_dual_encoder()
+    if family is None and task != "default":
+        return image_head_of_text_type(model_type, task)
     return family
 
 
+def image_head_of_text_type(model_type: str, task: str) -> Family | None:
+    """The vision family for an image head of a type the text walk owns (Perceiver reads tokens, and images with
+    ``PerceiverForImageClassificationLearned``): the head's class takes ``pixel_values``, at the config's size."""
+    from modelexport_onnx.config import VisionOnnxConfig
+    from modelexport_onnx.families import Family
+
+    if task not in VisionOnnxConfig.SUPPORTED_TASKS:
+        return None
+    try:
+        reads_pixels = "pixel_values" in forward_parameters(model_type, task)
+    except Exception:  # a class that cannot be imported here
+        return None
+    text = reads_pixels and text_walk.family_of(model_type) is not None
+    return Family(VisionOnnxConfig, {"dynamic_size": False}, "vision") if text else None
+
+
+def row_family(model_type: str) -> Family | None:
+    """The family of a type's row in the table: the type's, else (a text type's image heads) its first head's."""
+    return family_of(model_type) or next(
+        (family for task in head_tasks(model_type) if (family := family_for(model_type, task)) is not None), None
+    )
+
+
 def media_model_types() -> list[str]:
-    """Every model type of the walk's mappings whose config and forward fit an image, audio or image-text family."""
+    """Every model type of the walk's mappings whose config and forward fit an image, audio or image-text family,
+    and the text types with an image head."""
     types = set().union(*(mapping(task) for task in TASKS if task != "default"))
     types |= {t for t in mapping("default") if _looks_media(t)}
-    return sorted(t for t in types if family_of(t) is not None)
+    return sorted(t for t in types if row_family(t) is not None)
 
 
 def _looks_media(model_type: str) -> bool:
@@ -446,6 +472,8 @@ def tiny_config(model_type: str) -> Any:
     if model_type in COMPOSITE_PARTS:
         encoder, decoder = COMPOSITE_PARTS[model_type]
         return text_walk.composite_config(model_type, tiny_config(encoder), text_walk.tiny_config(decoder))
+    if family_of(model_type) is None and row_family(model_type) is not None:
+        return text_walk.tiny_config(model_type)  # a text type's image head: the text walk's tiny model
     config = default_config(model_type)
     kwargs = {**_tiny_values(config.to_dict()), **OVERRIDES.get(model_type, {})}
     values = {**copy.deepcopy(config.to_dict()), **kwargs}
@@ -532,7 +560,7 @@ DOMAIN = Domain(
     __doc__.splitlines()[0],
     TASKS,
     media_model_types,
-    family_of,
+    row_family,
     family_for,
     planned_pairs,
     check_pair,
