@@ -121,6 +121,25 @@ def _base_task(model_type: str) -> str:
 @cache
 def family_of(model_type: str) -> Family | None:
     """The export family of a model type, on its default config and its base model's forward."""
+    family = config_family(model_type)
+    if family is None:
+        return None
+    parameters = forward_parameters(model_type, _base_task(model_type))
+    if family.name == "vision" and not fixed_size(model_type) and takes_any_size(model_type):
+        family = replace(family, options={**family.options, "dynamic_size": True})
+    if model_type in MIN_OPSET:
+        family = replace(family, options={**family.options, "min_opset": MIN_OPSET[model_type]})
+    if family.name == "vision" and "noise" in parameters and masks_by_noise(model_type):
+        family = replace(family, options={**family.options, "masking_noise": True})
+    if family.name == "vision" and classifies_mask_queries(model_type):
+        family = replace(family, options={**family.options, "mask_queries": True})
+    return family
+
+
+@cache
+def config_family(model_type: str) -> Family | None:
+    """The family :func:`~modelexport_onnx.families.media_family` reads off the default config and the base
+    model's forward, before the walk measures its options (nothing is built)."""
     from modelexport_onnx.families import media_family, text_family
 
     try:
@@ -132,18 +151,7 @@ def family_of(model_type: str) -> Family | None:
         return None  # text: the text walk's
     # a type filed under zero-shot tasks is a dual encoder; elsewhere its config says (a learnt logit scale)
     dual_encoder = any(model_type in mapping(task) for task in DUAL_ENCODER_TASKS) or None
-    family = media_family(config, parameters, dual_encoder=dual_encoder)
-    if family is None:
-        return None
-    if family.name == "vision" and not fixed_size(model_type) and takes_any_size(model_type):
-        family = replace(family, options={**family.options, "dynamic_size": True})
-    if model_type in MIN_OPSET:
-        family = replace(family, options={**family.options, "min_opset": MIN_OPSET[model_type]})
-    if family.name == "vision" and "noise" in parameters and masks_by_noise(model_type):
-        family = replace(family, options={**family.options, "masking_noise": True})
-    if family.name == "vision" and classifies_mask_queries(model_type):
-        family = replace(family, options={**family.options, "mask_queries": True})
-    return family
+    return media_family(config, parameters, dual_encoder=dual_encoder)
 
 
 @cache
@@ -472,8 +480,8 @@ def tiny_config(model_type: str) -> Any:
     if model_type in COMPOSITE_PARTS:
         encoder, decoder = COMPOSITE_PARTS[model_type]
         return text_walk.composite_config(model_type, tiny_config(encoder), text_walk.tiny_config(decoder))
-    if family_of(model_type) is None and row_family(model_type) is not None:
-        return text_walk.tiny_config(model_type)  # a text type's image head: the text walk's tiny model
+    if config_family(model_type) is None and text_walk.family_of(model_type) is not None:
+        return text_walk.tiny_config(model_type)  # a text type's image head (Perceiver's): the text walk's tiny model
     config = default_config(model_type)
     kwargs = {**_tiny_values(config.to_dict()), **OVERRIDES.get(model_type, {})}
     values = {**copy.deepcopy(config.to_dict()), **kwargs}
