@@ -707,7 +707,7 @@ class TinyModels:
             import media_walk
 
             name = transformers_model_type(model_type)
-            if task in media_walk.TASKS and media_walk.family_of(name) is not None and name in media_walk.mapping(task):
+            if task in media_walk.TASKS and name in media_walk.mapping(task) and media_walk.family_for(name, task):
                 cls: type = media_walk.model_class(name, task)
                 return cls
         if self.framework == "pt":

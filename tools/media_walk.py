@@ -42,6 +42,8 @@ TASK_MAPPINGS: Mapping[str, str] = {
     "image-classification": "MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES",
     "masked-im": "MODEL_FOR_MASKED_IMAGE_MODELING_MAPPING_NAMES",
     "object-detection": "MODEL_FOR_OBJECT_DETECTION_MAPPING_NAMES",
+    # DETR's segmenter and the universal ones (MaskFormer, Mask2Former): the pt plugin loads both kinds
+    "image-segmentation": "MODEL_FOR_UNIVERSAL_SEGMENTATION_MAPPING_NAMES",
     "semantic-segmentation": "MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES",
     "depth-estimation": "MODEL_FOR_DEPTH_ESTIMATION_MAPPING_NAMES",
     "image-to-image": "MODEL_FOR_IMAGE_TO_IMAGE_MAPPING_NAMES",
@@ -119,6 +121,25 @@ def _base_task(model_type: str) -> str:
 @cache
 def family_of(model_type: str) -> Family | None:
     """The export family of a model type, on its default config and its base model's forward."""
+    family = config_family(model_type)
+    if family is None:
+        return None
+    parameters = forward_parameters(model_type, _base_task(model_type))
+    if family.name == "vision" and not fixed_size(model_type) and takes_any_size(model_type):
+        family = replace(family, options={**family.options, "dynamic_size": True})
+    if model_type in MIN_OPSET:
+        family = replace(family, options={**family.options, "min_opset": MIN_OPSET[model_type]})
+    if family.name == "vision" and "noise" in parameters and masks_by_noise(model_type):
+        family = replace(family, options={**family.options, "masking_noise": True})
+    if family.name == "vision" and classifies_mask_queries(model_type):
+        family = replace(family, options={**family.options, "mask_queries": True})
+    return family
+
+
+@cache
+def config_family(model_type: str) -> Family | None:
+    """The family :func:`~modelexport_onnx.families.media_family` reads off the default config and the base
+    model's forward, before the walk measures its options (nothing is built)."""
     from modelexport_onnx.families import media_family, text_family
 
     try:
@@ -130,14 +151,42 @@ def family_of(model_type: str) -> Family | None:
         return None  # text: the text walk's
     # a type filed under zero-shot tasks is a dual encoder; elsewhere its config says (a learnt logit scale)
     dual_encoder = any(model_type in mapping(task) for task in DUAL_ENCODER_TASKS) or None
-    family = media_family(config, parameters, dual_encoder=dual_encoder)
-    if family is None:
-        return None
-    if family.name == "vision" and model_type not in FIXED_SIZE and takes_any_size(model_type):
-        family = replace(family, options={**family.options, "dynamic_size": True})
-    if model_type in MIN_OPSET:
-        family = replace(family, options={**family.options, "min_opset": MIN_OPSET[model_type]})
-    return family
+    return media_family(config, parameters, dual_encoder=dual_encoder)
+
+
+@cache
+def masks_by_noise(model_type: str) -> bool:
+    """Whether the type's base model hides patches ranked by the ``noise`` it takes (ViT-MAE; Hiera's base model
+    takes noise too but masks only in pre-training): two noises, two answers."""
+    import torch
+
+    try:
+        model = build_model(model_type, "default")
+        height, width = _pixels(model.config.image_size)
+        patch_height, patch_width = _pixels(model.config.patch_size)
+        patches = (height // patch_height) * (width // patch_width)
+        pixel_values = torch.randn(1, int(model.config.num_channels), height, width)
+        with torch.no_grad():
+            first, second = (model(pixel_values=pixel_values, noise=torch.rand(1, patches))[0] for _ in range(2))
+    except Exception:
+        return False
+    return first.shape != second.shape or not torch.equal(first, second)
+
+
+def _pixels(size: Any) -> tuple[int, int]:
+    """Height and width of a size given as one number or two."""
+    return (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) else (int(size), int(size))
+
+
+def classifies_mask_queries(model_type: str) -> bool:
+    """Whether the type's segmenter classifies a mask per query (MaskFormer): it trains on ``mask_labels``
+    and ``class_labels``, where DETR's trains on boxes (``labels``)."""
+    if model_type not in mapping("image-segmentation"):
+        return False
+    try:
+        return "mask_labels" in forward_parameters(model_type, "image-segmentation")
+    except Exception:  # a class this transformers cannot import
+        return False
 
 
 def family_for(model_type: str, task: str) -> Family | None:
@@ -148,14 +197,40 @@ def family_for(model_type: str, task: str) -> Family | None:
     family = family_of(model_type)
     if family is not None and family.name == "image-text" and task not in family.tasks:
         return vision_head_of_dual_encoder()
+    if family is None and task != "default":
+        return image_head_of_text_type(model_type, task)
     return family
 
 
+def image_head_of_text_type(model_type: str, task: str) -> Family | None:
+    """The vision family for an image head of a type the text walk owns (Perceiver reads tokens, and images with
+    ``PerceiverForImageClassificationLearned``): the head's class takes ``pixel_values``, at the config's size."""
+    from modelexport_onnx.config import VisionOnnxConfig
+    from modelexport_onnx.families import Family
+
+    if task not in VisionOnnxConfig.SUPPORTED_TASKS:
+        return None
+    try:
+        reads_pixels = "pixel_values" in forward_parameters(model_type, task)
+    except Exception:  # a class that cannot be imported here
+        return None
+    text = reads_pixels and text_walk.family_of(model_type) is not None
+    return Family(VisionOnnxConfig, {"dynamic_size": False}, "vision") if text else None
+
+
+def row_family(model_type: str) -> Family | None:
+    """The family of a type's row in the table: the type's, else (a text type's image heads) its first head's."""
+    return family_of(model_type) or next(
+        (family for task in head_tasks(model_type) if (family := family_for(model_type, task)) is not None), None
+    )
+
+
 def media_model_types() -> list[str]:
-    """Every model type of the walk's mappings whose config and forward fit an image, audio or image-text family."""
+    """Every model type of the walk's mappings whose config and forward fit an image, audio or image-text family,
+    and the text types with an image head."""
     types = set().union(*(mapping(task) for task in TASKS if task != "default"))
     types |= {t for t in mapping("default") if _looks_media(t)}
-    return sorted(t for t in types if family_of(t) is not None)
+    return sorted(t for t in types if row_family(t) is not None)
 
 
 def _looks_media(model_type: str) -> bool:
@@ -225,6 +300,9 @@ WIDTH_LISTS = frozenset(
     }
 )
 WIDTH_DIVISOR = 16
+#: Widths of a convolutional stem whose first entry is the image's channels (HGNet's ``[3, 32, 48]``): that one
+#: kept, the others shrunk as :data:`WIDTH_LISTS` (the last one is the first stage's input).
+STEM_LISTS = frozenset({"stem_channels"})
 #: Images: this many patches per side, at the type's own patch size.
 PATCHES_PER_SIDE = 4
 #: Per model type, what the generic shrinking gets wrong (keyword arguments of the config class).
@@ -237,6 +315,21 @@ OVERRIDES: Mapping[str, Mapping[str, Any]] = {
         "text_config": {"num_heads": 4, "d_kv": 8},
         "vision_config": {"d_kv": 8, "patch_embed_hidden_size": 48},
     },
+    # its mask head reads the encoder's states with one channel per attention head: d_model + heads, a multiple of 8
+    "detr": {"encoder_attention_heads": 8},
+    # detectors that keep the encoder's top-k anchors as queries: their batch norms' weights are drawn with
+    # initializer_range, and at 0.02 a tiny backbone's features fade to one value, every anchor scores the same and
+    # PyTorch and onnxruntime break the ties of the top-k differently. Above it the scores part (measured: from
+    # about 0.12); much above, the random boxes saturate and float32 rounding grows past the tolerance
+    "rt_detr": {"initializer_range": 0.2},
+    "rt_detr_v2": {"initializer_range": 0.2},
+    "d_fine": {"initializer_range": 0.13},
+    "deimv2": {"initializer_range": 0.13},
+    # their HGNet backbone alone: at 0.02 the classifier's logits fade to 1e-19, which any export matches
+    "hgnet_v2": {"initializer_range": 0.2},
+    # the queries join the last num_blocks layers: within the tiny depth
+    "eomt": {"num_blocks": 1},
+    "eomt_dinov3": {"num_blocks": 1},
 }
 #: Types PyTorch runs at any image size whose export still freezes it (the walk's validation at another size
 #: failed on a reshape of the traced size): exported at their config's image size.
@@ -244,18 +337,33 @@ FIXED_SIZE = frozenset(
     {"mobilevit", "donut-swin", "swin", "swinv2", "depth_anything", "data2vec-vision", "beit", "maskformer-swin"}
     | {"rt_detr", "rt_detr_v2", "deformable_detr"}  # anchors and sampling offsets of the traced feature maps
 )
+
+
+def fixed_size(model_type: str) -> bool:
+    """Whether the type, or the backbone it reads the image with (MaskFormer's Swin), is in :data:`FIXED_SIZE`."""
+    backbone = getattr(default_config(model_type), "backbone_config", None)
+    return model_type in FIXED_SIZE or getattr(backbone, "model_type", None) in FIXED_SIZE
+
+
 #: The opset a type's operators need (``grid_sample``: 16; ``col2im``: 18), where it is above the default.
 MIN_OPSET: Mapping[str, int] = {
     "rt_detr": 16,
     "rt_detr_v2": 16,
     "d_fine": 16,
+    "deimv2": 16,
     "deformable_detr": 16,
+    "mask2former": 16,  # multi-scale deformable attention
     "mobilevitv2": 18,
 }
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _tiny_width(width: int) -> int:
+    """A width divided by :data:`WIDTH_DIVISOR`, rounded up to a multiple of 8."""
+    return -(-max(8, width // WIDTH_DIVISOR) // 8) * 8
 
 
 def _tiny_values(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -270,10 +378,11 @@ def _tiny_values(values: Mapping[str, Any]) -> dict[str, Any]:
         value = values.get(name)
         if isinstance(value, (list, tuple)) and value and all(_is_int(v) for v in value):
             kwargs[name] = [tiny] * len(value)
-    for name in WIDTH_LISTS:
+    for name in WIDTH_LISTS | STEM_LISTS:
         value = values.get(name)
         if isinstance(value, (list, tuple)) and value and all(_is_int(v) for v in value):
-            kwargs[name] = [-(-max(8, v // WIDTH_DIVISOR) // 8) * 8 for v in value]
+            widths = [_tiny_width(v) for v in value]
+            kwargs[name] = [value[0], *widths[1:]] if name in STEM_LISTS else widths
     patch, size = values.get("patch_size"), values.get("image_size")
     # hierarchical models halve the token grid at every stage: room for each
     stages = len(values["depths"]) if isinstance(values.get("depths"), (list, tuple)) else 0
@@ -282,7 +391,14 @@ def _tiny_values(values: Mapping[str, Any]) -> dict[str, Any]:
         kwargs["image_size"] = side * patch
     elif isinstance(patch, (list, tuple)) and isinstance(size, (list, tuple)) and len(patch) == len(size):
         kwargs["image_size"] = [min(int(s), side * int(p)) for s, p in zip(size, patch, strict=True)]
+    stride, unit = values.get("patch_stride"), values.get("masked_unit_size")
+    if "image_size" in kwargs and isinstance(stride, (list, tuple)) and isinstance(unit, (list, tuple)):
+        # Hiera: the token grid (image / patch_stride) is tiled by mask units: whole units per side
+        sides = [int(s) * int(u) for s, u in zip(stride, unit, strict=True)]
+        tiled = zip(kwargs["image_size"], sides, strict=True)
+        kwargs["image_size"] = [max(side, int(size) // side * side) for size, side in tiled]
     kwargs.update(_tiny_backbone_outputs(values, kwargs))
+    kwargs.update(_tiny_head_dim(values, kwargs))
     backbone = values.get("backbone_config")
     timm = isinstance(backbone, Mapping) and backbone.get("model_type") == "timm_backbone"
     if values.get("use_timm_backbone") or timm:  # a timm backbone needs timm: transformers' own ResNet instead
@@ -314,13 +430,34 @@ TRANSFORMERS_BACKBONE: Mapping[str, Any] = {
 }
 
 
+def _tiny_head_dim(values: Mapping[str, Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``head_dim`` that still splits the width across the tiny number of heads.
+
+    A config that names its heads' width (D-FINE: ``head_dim`` 32 with 8 decoder heads of a ``d_model`` of 256)
+    checks that heads times ``head_dim`` is the width; the heads the walk shrank get the width's share.
+    """
+    head_dim: Any = values.get("head_dim")
+    if not _is_int(head_dim):
+        return {}
+    for heads in ("num_attention_heads", "decoder_attention_heads", "encoder_attention_heads"):
+        for width in ("hidden_size", "d_model"):
+            old_heads: Any = values.get(heads)
+            old_width: Any = values.get(width)
+            if not (_is_int(old_heads) and _is_int(old_width)) or old_heads * head_dim != old_width:
+                continue
+            new_heads, new_width = kwargs.get(heads, old_heads), kwargs.get(width, old_width)
+            if new_width % new_heads == 0:
+                return {"head_dim": new_width // new_heads}
+    return {}
+
+
 def _tiny_backbone_outputs(values: Mapping[str, Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Which layers a ViT-like backbone hands on, renumbered for the tiny depth: as many as before, the last ones.
 
     A backbone names its outputs by layer (``out_indices``, ``out_features``: ``stage12``; DPT's
     ``backbone_out_indices``); with fewer layers the same count of outputs is kept, the depth raised to hold them.
     """
-    layers = kwargs.get("num_hidden_layers")
+    layers: Any = kwargs.get("num_hidden_layers")
     if not _is_int(layers):
         return {}
     tiny: dict[str, Any] = {}
@@ -350,6 +487,8 @@ def tiny_config(model_type: str) -> Any:
     if model_type in COMPOSITE_PARTS:
         encoder, decoder = COMPOSITE_PARTS[model_type]
         return text_walk.composite_config(model_type, tiny_config(encoder), text_walk.tiny_config(decoder))
+    if config_family(model_type) is None and text_walk.family_of(model_type) is not None:
+        return text_walk.tiny_config(model_type)  # a text type's image head (Perceiver's): the text walk's tiny model
     config = default_config(model_type)
     kwargs = _tiny_values(config.to_dict())
     for name, value in OVERRIDES.get(model_type, {}).items():  # a nested config's overrides amend its tiny values
@@ -393,7 +532,7 @@ DOMAIN = Domain(
     TASKS,
     media_model_types,
     head_tasks,
-    family_of,
+    row_family,
     family_for,
     build_model,
     TABLE,

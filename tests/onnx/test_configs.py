@@ -357,3 +357,33 @@ def test_sam2_hands_on_two_finer_feature_maps_and_scores_the_object() -> None:
     assert dummy["high_resolution_features.0"].shape == (2, 32, 256, 256)
     assert dummy["high_resolution_features.1"].shape == (2, 64, 128, 128)
     assert list(decoder.outputs) == ["iou_scores", "pred_masks", "object_score_logits"]
+
+
+def test_universal_segmenters_answer_per_query_without_boxes() -> None:
+    """MaskFormer's segmentation is a class and a mask per query; DETR's stays logits, boxes and masks."""
+    from modelexport_onnx.config import VisionOnnxConfig
+
+    maskformer = {"model_type": "maskformer", "backbone_config": {"image_size": 64}}
+    queries = VisionOnnxConfig(maskformer, "image-segmentation", dynamic_size=False, mask_queries=True)
+    assert list(queries.outputs) == ["class_queries_logits", "masks_queries_logits"]
+    detr = VisionOnnxConfig({"model_type": "detr"}, "image-segmentation")
+    assert list(detr.outputs) == ["logits", "pred_boxes", "pred_masks"]
+    assert list(queries.inputs) == ["pixel_values"]
+
+
+def test_masking_noise_is_an_input_of_one_value_per_patch() -> None:
+    """ViT-MAE ranks its patches by noise: an input of (batch, patches) at the config's fixed image size."""
+    from modelexport_onnx.architectures import Architecture
+    from modelexport_onnx.config import VisionOnnxConfig
+
+    vit_mae = {"model_type": "vit_mae", "image_size": 64, "patch_size": 16, "num_channels": 3, "mask_ratio": 0.75}
+    config = VisionOnnxConfig(vit_mae, "default", dynamic_size=False, masking_noise=True)
+    dummy = config.generate_dummy_inputs(batch_size=3)
+    assert dummy["pixel_values"].shape == (3, 3, 64, 64) and dummy["noise"].shape == (3, 16)
+    assert config.inputs["noise"] == {0: "batch_size"}
+    assert any(
+        "mask_ratio" in note
+        for note in Architecture(VisionOnnxConfig, ("default",), {"masking_noise": True, "dynamic_size": False}).notes
+    )
+    with pytest.raises(ValueError, match="dynamic_size"):
+        VisionOnnxConfig(vit_mae, "default", masking_noise=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,18 @@ def test_a_tensor_left_without_data_that_cannot_be_rebuilt_is_refused() -> None:
     module[0].table = torch.empty(3, 2, device="meta")
     with pytest.raises(ModelLoadError, match=r"0\.table without data"):
         rebuild_meta_tables(module)
+
+
+def test_a_universal_segmenter_loads_for_image_segmentation(tmp_path: Path) -> None:
+    """MaskFormer segments with ``MaskFormerForInstanceSegmentation``, which the image-segmentation auto class (DETR's)
+    does not list: the universal-segmentation one loads it, even from a config that names no architecture."""
+    if not hasattr(transformers, "AutoModelForUniversalSegmentation"):
+        pytest.skip("this transformers has no universal segmentation")
+    torch.manual_seed(0)
+    transformers.MaskFormerForInstanceSegmentation(tiny_config("maskformer")).save_pretrained(tmp_path)
+    saved = tmp_path / "config.json"
+    config = json.loads(saved.read_text(encoding="utf-8"))
+    config["architectures"] = None
+    saved.write_text(json.dumps(config), encoding="utf-8")
+    model = TasksManager.get_model_from_task("image-segmentation", str(tmp_path))
+    assert type(model).__name__ == "MaskFormerForInstanceSegmentation"

@@ -294,11 +294,23 @@ def merged(hand: Mapping[str, Architecture], measured: Mapping[str, Architecture
     return table
 
 
+def combined(text: Mapping[str, Architecture], media: Mapping[str, Architecture]) -> dict[str, Architecture]:
+    """The two measured tables as one: a type both list (Perceiver reads tokens, and images with an image
+    classifier of its own) keeps its text row, with the media row's tasks exported through the media row's family."""
+    table = {**media, **text}
+    for model_type in text.keys() & media.keys():
+        row, extra = text[model_type], media[model_type]
+        tasks = tuple(task for task in extra.tasks if task not in row.tasks)
+        by_task = {task: extra.for_task(task) for task in tasks}
+        table[model_type] = replace(row, tasks=row.tasks + tasks, by_task={**by_task, **row.by_task})
+    return table
+
+
 _MAJOR = installed_major("transformers")
 ARCHITECTURES: dict[str, Architecture] = merged(
     HAND_WRITTEN,
-    {
-        **measured_architectures(transformers_major=_MAJOR),
-        **measured_architectures(MEASURED_MEDIA_TABLE, tf_path=None, transformers_major=_MAJOR),
-    },
+    combined(
+        measured_architectures(transformers_major=_MAJOR),
+        measured_architectures(MEASURED_MEDIA_TABLE, tf_path=None, transformers_major=_MAJOR),
+    ),
 )

@@ -700,6 +700,8 @@ class Seq2SeqOnnxConfig(OnnxConfig):
 #: Where a config has no ``image_size``, exports of fixed-size models use this (documented).
 DEFAULT_IMAGE_SIZE = 224
 _BATCH = {0: "batch_size"}
+#: Universal segmentation's answer per object query (``mask_queries``): a class and a mask each, no boxes.
+MASK_QUERY_OUTPUTS: dict[str, AxisNames] = {"class_queries_logits": _BATCH, "masks_queries_logits": _BATCH}
 
 
 class VisionOnnxConfig(OnnxConfig):
@@ -708,6 +710,17 @@ class VisionOnnxConfig(OnnxConfig):
     ``dynamic_size`` says whether height and width may change after export (convolutional
     models, models that interpolate position embeddings); otherwise they are fixed to the
     config's ``image_size`` and the registry listing says so.
+
+    ``mask_queries`` says how the model segments an image: DETR answers with boxes and masks per
+    object query (``logits``, ``pred_boxes``, ``pred_masks``); the mask classifiers of universal
+    segmentation (MaskFormer, Mask2Former) answer with a class and a mask per query and no boxes
+    (``class_queries_logits``: batch, queries, labels + 1 for "no object"; ``masks_queries_logits``:
+    batch, queries, and a quarter of the image's height and width).
+
+    ``masking_noise``: the model hides a random ``mask_ratio`` of its patches, ranked by noise it
+    draws itself (ViT-MAE); the noise is an input instead, ``noise`` of (batch, patches): the
+    export is then a function of its inputs (an ONNX random draw would be one of onnxruntime's
+    generator), and noise increasing along the patches keeps the first ones, in their order.
     """
 
     SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = (
@@ -728,7 +741,7 @@ class VisionOnnxConfig(OnnxConfig):
         "image-classification": {"logits": _BATCH},
         "masked-im": {"reconstruction": _BATCH},
         "object-detection": {"logits": _BATCH, "pred_boxes": _BATCH},
-        "image-segmentation": {"logits": _BATCH, "pred_boxes": _BATCH, "pred_masks": _BATCH},
+        "image-segmentation": {"logits": _BATCH, "pred_boxes": _BATCH, "pred_masks": _BATCH},  # DETR
         "semantic-segmentation": {"logits": _BATCH},
         "depth-estimation": {"predicted_depth": _BATCH},
         "image-to-image": {"reconstruction": _BATCH},  # super-resolution: the upscaled image
@@ -741,22 +754,48 @@ class VisionOnnxConfig(OnnxConfig):
         task: str = "image-classification",
         *,
         dynamic_size: bool = True,
+        mask_queries: bool = False,
+        masking_noise: bool = False,
         **kwargs: Any,
     ) -> None:
         self.dynamic_size = dynamic_size
+        self.mask_queries = mask_queries
+        self.masking_noise = masking_noise
+        if masking_noise and dynamic_size:
+            raise ValueError("masking_noise ranks the patches of a fixed image size: it needs dynamic_size=False.")
         super().__init__(config, task, **kwargs)
 
     @classmethod
-    def export_notes(cls, *, dynamic_size: bool = True, **options: Any) -> list[str]:
+    def export_notes(cls, *, dynamic_size: bool = True, masking_noise: bool = False, **options: Any) -> list[str]:
+        notes = []
         if not dynamic_size:
-            return [f"height and width are fixed to the config's image_size ({DEFAULT_IMAGE_SIZE} when it has none)"]
-        return []
+            size = DEFAULT_IMAGE_SIZE
+            notes.append(f"height and width are fixed to the config's image_size ({size} when it has none)")
+        if masking_noise:
+            notes.append("noise (batch_size, patches) ranks the patches: the lowest (1 - mask_ratio) are kept")
+        return notes
+
+    @property
+    def outputs(self) -> dict[str, AxisNames]:
+        if self.mask_queries and self.task == "image-segmentation":
+            return {name: dict(axes) for name, axes in MASK_QUERY_OUTPUTS.items()}
+        return super().outputs
 
     def image_size(self) -> tuple[int, int]:
         return image_size(self.normalized)
 
     def input_specs(self) -> list[InputSpec]:
-        return [pixel_values_spec(self.normalized, self.dynamic_size)]
+        specs = [pixel_values_spec(self.normalized, self.dynamic_size)]
+        if self.masking_noise:
+            specs.append(InputSpec("noise", "float", ("batch_size", self._patches())))
+        return specs
+
+    def _patches(self) -> int:
+        """The number of patches of a ``image_size`` image (the masking ranks that many)."""
+        height, width = self.image_size()
+        patch = self.normalized.get("patch_size") or 16
+        patch_height, patch_width = (patch[0], patch[1]) if isinstance(patch, (list, tuple)) else (patch, patch)
+        return (height // int(patch_height)) * (width // int(patch_width))
 
 
 def image_size(normalized: NormalizedConfig) -> tuple[int, int]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-#: Canonical base task -> AutoClass name, or names tried in order where transformers renamed one.
+#: Canonical base task -> AutoClass name, or names tried in order: where transformers renamed one, or where
+#: one task has several (the first that maps the model type loads it).
 PT_TASK_TO_AUTOCLASS: MappingProxyType[str, str | tuple[str, ...]] = MappingProxyType(
     {
         "default": "AutoModel",
@@ -17,7 +18,8 @@ PT_TASK_TO_AUTOCLASS: MappingProxyType[str, str | tuple[str, ...]] = MappingProx
         "multiple-choice": "AutoModelForMultipleChoice",
         "image-classification": "AutoModelForImageClassification",
         "object-detection": "AutoModelForObjectDetection",
-        "image-segmentation": "AutoModelForImageSegmentation",
+        # DETR's boxes and masks; the universal segmenters (MaskFormer, Mask2Former) load through the second
+        "image-segmentation": ("AutoModelForImageSegmentation", "AutoModelForUniversalSegmentation"),
         "masked-im": "AutoModelForMaskedImageModeling",
         "semantic-segmentation": "AutoModelForSemanticSegmentation",
         "speech2seq-lm": "AutoModelForSpeechSeq2Seq",
