@@ -6,6 +6,7 @@ into a folder, cached per test session by the callers' fixtures.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -621,7 +622,8 @@ def tiny_config(name: str) -> Any:
         if media_walk.family_of(model_type) is not None:
             return media_walk.tiny_config(model_type)
         return text_walk.tiny_config(model_type)
-    model_type, kwargs = TINY_CONFIGS[name]
+    model_type, table_kwargs = TINY_CONFIGS[name]
+    kwargs = copy.deepcopy(table_kwargs)  # transformers 4.57's composite configs pop their parts' model_type
     try:
         return transformers.AutoConfig.for_model(model_type, **kwargs)
     except ValueError:  # a type this transformers does not register (4.57's vocoders are all "hifigan"): by class

@@ -183,8 +183,8 @@ def test_a_tensor_left_without_data_that_cannot_be_rebuilt_is_refused() -> None:
 def test_a_universal_segmenter_loads_for_image_segmentation(tmp_path: Path) -> None:
     """MaskFormer segments with ``MaskFormerForInstanceSegmentation``, which the image-segmentation auto class (DETR's)
     does not list: the universal-segmentation one loads it, even from a config that names no architecture."""
-    if not hasattr(transformers, "AutoModelForUniversalSegmentation"):
-        pytest.skip("this transformers has no universal segmentation")
+    if int(transformers.__version__.split(".")[0]) < 5:
+        pytest.skip("the registry lists universal segmenters as the media walk measured them, with transformers 5")
     torch.manual_seed(0)
     transformers.MaskFormerForInstanceSegmentation(tiny_config("maskformer")).save_pretrained(tmp_path)
     saved = tmp_path / "config.json"
