@@ -170,6 +170,8 @@ HAND_WRITTEN: dict[str, Architecture] = {
     "table-transformer": Architecture(_VISION, ("object-detection",)),
     "segformer": Architecture(_VISION, ("semantic-segmentation",), tf_tasks=("semantic-segmentation",)),
     "dpt": Architecture(_VISION, ("semantic-segmentation",), _FIXED),
+    # scene-text recognition (AutoModel loads the recogniser itself): characters, BPE tokens and word pieces
+    "mgp-str": Architecture(_VISION, ("default",), {**_FIXED, "logit_heads": ("char", "bpe", "wp")}),
     # Speech encoder-decoders: the same config, the encoder reads log-mel features. Whisper's audio classifier
     # is its encoder with a head: the audio family, on Whisper's fixed 30-second features.
     "whisper": Architecture(

@@ -139,6 +139,11 @@ class OnnxConfig:
         """The ONNX files of this export, by file stem: one ``model`` unless the model is split."""
         return {"model": self}
 
+    def output_source(self, name: str) -> tuple[str, int | None]:
+        """Where the model's output holds the export's output ``name``: under which name, and at which index
+        where the model returns a tuple there (``None``: the value itself)."""
+        return name, None
+
     # --- derived ---------------------------------------------------------------------------------
 
     @property
@@ -717,6 +722,9 @@ class VisionOnnxConfig(OnnxConfig):
     (``class_queries_logits``: batch, queries, labels + 1 for "no object"; ``masks_queries_logits``:
     batch, queries, and a quarter of the image's height and width).
 
+    ``logit_heads``: the model's ``logits`` is a tuple, one per head (MGP-STR reads text three ways:
+    characters, BPE tokens, word pieces); each is an output of its own, ``{head}_logits``.
+
     ``masking_noise``: the model hides a random ``mask_ratio`` of its patches, ranked by noise it
     draws itself (ViT-MAE); the noise is an input instead, ``noise`` of (batch, patches): the
     export is then a function of its inputs (an ONNX random draw would be one of onnxruntime's
@@ -756,10 +764,12 @@ class VisionOnnxConfig(OnnxConfig):
         dynamic_size: bool = True,
         mask_queries: bool = False,
         masking_noise: bool = False,
+        logit_heads: tuple[str, ...] = (),
         **kwargs: Any,
     ) -> None:
         self.dynamic_size = dynamic_size
         self.mask_queries = mask_queries
+        self.logit_heads = tuple(logit_heads)
         self.masking_noise = masking_noise
         if masking_noise and dynamic_size:
             raise ValueError("masking_noise ranks the patches of a fixed image size: it needs dynamic_size=False.")
@@ -779,7 +789,13 @@ class VisionOnnxConfig(OnnxConfig):
     def outputs(self) -> dict[str, AxisNames]:
         if self.mask_queries and self.task == "image-segmentation":
             return {name: dict(axes) for name, axes in MASK_QUERY_OUTPUTS.items()}
+        if self.logit_heads:
+            return {f"{head}_logits": dict(_BATCH) for head in self.logit_heads}
         return super().outputs
+
+    def output_source(self, name: str) -> tuple[str, int | None]:
+        heads = [f"{head}_logits" for head in self.logit_heads]
+        return ("logits", heads.index(name)) if name in heads else (name, None)
 
     def image_size(self) -> tuple[int, int]:
         return image_size(self.normalized)

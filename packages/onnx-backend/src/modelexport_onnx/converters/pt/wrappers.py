@@ -58,6 +58,7 @@ class _ExportWrapper(torch.nn.Module):
         self.model = model
         self.input_names = list(config.inputs)
         self.output_names = list(config.outputs)
+        self.sources = {name: config.output_source(name) for name in self.output_names}
         self.uses_past = config.uses_past
         self.is_generative = config.GENERATIVE
         self.cache_argument = _cache_argument(model)
@@ -81,12 +82,13 @@ class _ExportWrapper(torch.nn.Module):
         result = []
         for name in self.output_names:
             cached = CacheName.parse(name)
+            source, index = self.sources[name]
             if cached is not None:
                 result.append(_layer_tensors(cache, cached.layer)[cached.index])
-            elif name in outputs:
-                result.append(outputs[name])
+            elif source in outputs:
+                result.append(outputs[source] if index is None else outputs[source][index])
             else:
-                raise ExportError(f"The model returned no {name!r} (it returned {', '.join(outputs)}).")
+                raise ExportError(f"The model returned no {source!r} (it returned {', '.join(outputs)}).")
         return tuple(result)
 
 
