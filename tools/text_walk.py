@@ -59,6 +59,8 @@ TASK_MAPPINGS: Mapping[str, str] = {
     "token-classification": "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES",
     "question-answering": "MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES",
     "multiple-choice": "MODEL_FOR_MULTIPLE_CHOICE_MAPPING_NAMES",
+    # where the classifier reads token ids (ImageGPT's colour clusters): the other image classifiers are media's
+    "image-classification": "MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES",
 }
 #: Every task the walk knows, in the order the table lists them.
 TASKS: tuple[str, ...] = (
@@ -73,6 +75,7 @@ TASKS: tuple[str, ...] = (
     "token-classification",
     "question-answering",
     "multiple-choice",
+    "image-classification",
 )
 #: The sizes of the short-input validation: one sequence of one token (a generation step's input).
 SHORT: Mapping[str, int] = {
@@ -135,9 +138,20 @@ def head_tasks(model_type: str) -> tuple[str, ...]:
     tasks = []
     for task in TASKS:
         base = task.removesuffix("-with-past")
-        if model_type in _mapping(base):
+        if model_type in _mapping(base) and (task not in TOKEN_READING or _reads_tokens(model_type, task)):
             tasks.append(task)
     return tuple(tasks)
+
+
+#: Tasks whose heads are text only where their class reads token ids (the others belong to the media walk).
+TOKEN_READING = frozenset({"image-classification"})
+
+
+def _reads_tokens(model_type: str, task: str) -> bool:
+    try:
+        return "input_ids" in head_forward_parameters(model_type, task)
+    except Exception:  # a class whose module needs a missing extra library
+        return False
 
 
 def _class_name(model_type: str) -> str:

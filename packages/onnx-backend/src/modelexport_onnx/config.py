@@ -224,9 +224,11 @@ _TOKENS = {0: "batch_size", 1: "sequence_length"}
 class TextEncoderOnnxConfig(OnnxConfig):
     """Encoder-only text models (the BERT family): ids, mask and optionally token types."""
 
-    SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = ENCODER_TASKS
+    #: ``image-classification``: a classifier of images read as tokens (ImageGPT's colour-cluster ids).
+    SUPPORTED_TASKS: ClassVar[tuple[str, ...]] = (*ENCODER_TASKS, "image-classification")
     TASK_OUTPUTS: ClassVar[dict[str, dict[str, AxisNames]]] = {
         "default": {"last_hidden_state": _TOKENS},
+        "image-classification": {"logits": {0: "batch_size"}},
         "masked-lm": {"logits": _TOKENS},
         "sequence-classification": {"logits": {0: "batch_size"}},
         "token-classification": {"logits": _TOKENS},

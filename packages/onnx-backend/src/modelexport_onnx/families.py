@@ -49,7 +49,7 @@ FAMILY_CLASSES: Mapping[FamilyName, type[OnnxConfig]] = {
 #: The tasks each family is asked to export where transformers has a head for them. A task here that
 #: the family's config has no outputs for (:func:`missing_tasks`) is one a config addition would open.
 HEAD_TASKS: Mapping[FamilyName, tuple[str, ...]] = {
-    "text-encoder": ENCODER_TASKS,
+    "text-encoder": (*ENCODER_TASKS, "image-classification"),  # images read as tokens (ImageGPT)
     "decoder": (
         "default",
         "default-with-past",
