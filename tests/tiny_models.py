@@ -693,7 +693,7 @@ class TinyModels:
     def _model_class(self, model_type: str, task: str) -> type:
         from modelexport_core import TasksManager
 
-        if self.framework == "pt" and task == "default":
+        if self.framework == "pt" and task.removesuffix("-with-past") == "default":
             # a dual encoder's text tower that no auto class maps (SigLIP's): its own class, as the text walk builds it
             import text_walk
 
