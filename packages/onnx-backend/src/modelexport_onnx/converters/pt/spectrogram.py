@@ -22,9 +22,9 @@ from ...validation import Reference
 from .float64 import float64_unavailable, float64_weights
 from .wrappers import (
     _cache_argument,
-    _layer_tensors,
     _returned_cache,
     encoder_decoder_cache,
+    encoder_decoder_cache_output,
     preserved_training_flags,
 )
 
@@ -124,15 +124,15 @@ class SpectrogramDecoderStep(torch.nn.Module):
             "spectrum": self.postnet.feat_out(hidden).view(batch, -1, self.num_mel_bins),
             "stop_probabilities": torch.sigmoid(self.postnet.prob_out(hidden)).view(batch, -1),
         }
+        returned = _returned_cache(outputs) if self.returns_cache else None
         result = []
         for name in self.output_names:
             cached = CacheName.parse(name)
             if cached is None:
                 result.append(values[name])
-                continue
-            returned = _returned_cache(outputs)
-            sub = returned.self_attention_cache if cached.attention == "decoder" else returned.cross_attention_cache
-            result.append(_layer_tensors(sub, cached.layer)[cached.index])
+            else:
+                assert returned is not None  # present.* outputs exist only with a cache
+                result.append(encoder_decoder_cache_output(returned, cached))
         return tuple(result)
 
 

@@ -105,6 +105,12 @@ def encoder_decoder_cache(input_names: list[str], named: dict[str, torch.Tensor]
     )
 
 
+def encoder_decoder_cache_output(cache: Any, cached: CacheName) -> torch.Tensor:
+    """One ``present.{i}.decoder/encoder.key/value`` output, read from an encoder-decoder's returned cache."""
+    sub = cache.self_attention_cache if cached.attention == "decoder" else cache.cross_attention_cache
+    return _layer_tensors(sub, cached.layer)[cached.index]
+
+
 class _Seq2SeqPartWrapper(torch.nn.Module):
     """One file of an encoder-decoder: the encoder, the first decoder step, or a cached decoder step."""
 
@@ -143,8 +149,7 @@ class _Seq2SeqPartWrapper(torch.nn.Module):
             cached = CacheName.parse(name)
             if cached is not None:
                 assert cache is not None  # present.* outputs exist only with a cache
-                sub = cache.self_attention_cache if cached.attention == "decoder" else cache.cross_attention_cache
-                result.append(_layer_tensors(sub, cached.layer)[cached.index])
+                result.append(encoder_decoder_cache_output(cache, cached))
             else:
                 result.append(outputs[name])
         return tuple(result)
