@@ -20,6 +20,7 @@ from modelexport_onnx.errors import UnsupportedExportOptionError, ValidationErro
 from modelexport_onnx.sentence_transformers import (
     CHECK_SENTENCES,
     NormalizeStep,
+    SentenceCheck,
     SentencePipeline,
     folder_reader,
     pooling_modes,
@@ -121,7 +122,7 @@ def test_each_pipeline_matches_encode(
     folder = sentence_folder(tmp_path, pooling, dense, normalize)
     result = main_export(str(folder), tmp_path / "onnx", progress=None)
     assert result.library == "sentence_transformers"
-    check = result.validation.sentence_check
+    check = result.validation.check_of(SentenceCheck)
     assert check is not None and check.passed and check.min_cosine >= 0.9999, check
     size = 16 if dense else 32 * (len(pooling) if isinstance(pooling, tuple) else 1)
     output = onnx.load(str(tmp_path / "onnx" / "model.onnx")).graph.output[1]
@@ -148,8 +149,8 @@ def test_a_misread_pipeline_fails_the_export(
     with pytest.raises(ValidationError, match="Sentence-embedding check failed") as failure:
         steps.main_export(str(mean_folder), tmp_path / "o", progress=None)
     report = failure.value.report
-    assert all(c.passed for c in report.outputs) and report.sentence_check is not None
-    assert not report.sentence_check.passed
+    check = report.check_of(SentenceCheck)
+    assert all(c.passed for c in report.outputs) and check is not None and not check.passed
     assert not (tmp_path / "o").exists()
 
 

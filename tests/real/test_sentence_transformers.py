@@ -23,6 +23,7 @@ from modelexport_onnx.sentence_transformers import (
     MIN_COSINE,
     NormalizeStep,
     PoolingStep,
+    SentenceCheck,
     SentencePipeline,
     folder_reader,
     read_pipeline,
@@ -124,7 +125,7 @@ def test_a_pipeline_that_is_not_the_checkpoints_fails(
         steps.main_export(str(minilm), tmp_path / "o", progress=None)
     report = failure.value.report
     assert report.outputs and all(c.passed for c in report.outputs)
-    check = report.sentence_check
+    check = report.check_of(SentenceCheck)
     assert check is not None and not check.passed
     print(f"{broken.__name__}: min cosine {check.min_cosine:.4f}, max abs diff {check.max_abs_diff:.2e}")
     assert check.min_cosine < MIN_COSINE or check.error > check.bound

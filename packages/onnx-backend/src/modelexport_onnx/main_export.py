@@ -30,7 +30,7 @@ from .dummy_inputs import EXPORT_SHAPES
 from .errors import OutputNotWritableError, ValidationError
 from .export import export_components, reference_runner, resolve_options, validate_components
 from .fallback import REPORT_HINT, FamilyConstructor, unnamed_type_constructor
-from .generation import GenerationCheck, check_generation, raise_if_different
+from .generation import GenerationCheck, check_generation
 from .optimize import optimize_model
 from .option_checks import check_model_options, check_plain_options
 from .options import DEFAULT_CONVERTER, ExportOptions
@@ -41,15 +41,14 @@ from .sentence_transformers import (
     check_sentence_embeddings,
     chosen_library,
     load_sentence_transformer,
-    raise_if_sentences_differ,
     read_pipeline,
     reference_reader,
     require_library,
     transformer_model,
 )
 from .spectrogram_config import TextToSpectrogramOnnxConfig
-from .spectrogram_generation import SpectrogramCheck, check_spectrogram_generation, raise_if_spectrogram_differs
-from .speech_synthesis import TextToSpeechOnnxConfig, check_sampling, raise_if_sampling_differs
+from .spectrogram_generation import SpectrogramCheck, check_spectrogram_generation
+from .speech_synthesis import TextToSpeechOnnxConfig, check_sampling
 from .staging import check_output_dir, staged_directory
 from .validation import ValidationReport, onnx_session, raise_if_failed
 
@@ -324,14 +323,14 @@ def validate(
     shapes = options.validation_shapes
     validation = validate_components(model, config, staging, framework, shapes, request.atol)
     if validation.passed and request.generation_check and config.generates_tokens:
-        validation.generation = run_generation_check(staging, config, model, framework, validation)
+        validation.checks.append(run_generation_check(staging, config, model, framework, validation))
     if validation.passed and request.generation_check and isinstance(config, TextToSpectrogramOnnxConfig):
-        validation.spectrogram_check = run_spectrogram_check(staging, config, model, framework, validation)
+        validation.checks.append(run_spectrogram_check(staging, config, model, framework, validation))
     if validation.passed and isinstance(config, SentenceEmbeddingOnnxConfig):
-        validation.sentence_check = check_sentence_embeddings(staging / "model.onnx", model, validation.tolerance)
+        validation.checks.append(check_sentence_embeddings(staging / "model.onnx", model, validation.tolerance))
     if validation.passed and isinstance(config, TextToSpeechOnnxConfig):
         runner = reference_runner(model, config, framework)
-        validation.sampling_check = check_sampling(staging / "model.onnx", config, runner, shapes)
+        validation.checks.append(check_sampling(staging / "model.onnx", config, runner, shapes))
     if request.report is not None:
         try:
             validation.write(request.report)
@@ -341,32 +340,10 @@ def validate(
 
 
 def validation_line(validation: ValidationReport) -> str:
-    """What step 6 says: the shapes, the tightest output, the generation verdict."""
-    generation = validation.generation
-    checked = ""
-    if generation is not None:
-        verdict = "identical" if generation.equal else "a near tie" if generation.near_tie else "DIFFERS"
-        checked = f"; greedy generation of {generation.new_tokens} tokens x {generation.batch} prompts {verdict}"
-    if validation.sentence_check is not None:
-        checked += f"; {validation.sentence_check.describe()}"
-    if validation.sampling_check is not None:
-        checked += f"; {validation.sampling_check.describe()}"
-    if validation.spectrogram_check is not None:
-        checked += f"; {validation.spectrogram_check.describe()}"
+    """What step 6 says: the shapes, the tightest output, each follow-up check's verdict."""
+    checked = "".join(f"; {check.describe()}" for check in validation.checks)
     failed = "" if validation.passed else " FAILED"
     return f"validated on {validation.shapes}: {validation.summary()}{failed}{checked}"
-
-
-def raise_if_invalid(validation: ValidationReport) -> None:
-    if validation.generation is not None:
-        raise_if_different(validation.generation, validation)
-    if validation.sentence_check is not None:
-        raise_if_sentences_differ(validation.sentence_check, validation)
-    if validation.sampling_check is not None:
-        raise_if_sampling_differs(validation.sampling_check, validation)
-    if validation.spectrogram_check is not None:
-        raise_if_spectrogram_differs(validation.spectrogram_check, validation)
-    raise_if_failed(validation)
 
 
 def publish_files(
@@ -485,7 +462,7 @@ def run_export(
         progress.timings["validate"] = time.perf_counter() - started
         progress.step(6, validation_line(validation))
         try:
-            raise_if_invalid(validation)
+            raise_if_failed(validation)
         except ValidationError as error:
             if resolved.unnamed:  # say what was tried and where to report it
                 raise ValidationError(

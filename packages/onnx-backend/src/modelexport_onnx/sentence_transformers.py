@@ -29,7 +29,7 @@ from modelexport_core.errors import UnsupportedTaskError
 from modelexport_core.model_source import ModelReference
 
 from .config import AxisNames, InputSpec, OnnxConfig
-from .errors import UnsupportedExportOptionError, ValidationError
+from .errors import UnsupportedExportOptionError
 
 if TYPE_CHECKING:
     from .validation import Tolerance
@@ -380,6 +380,8 @@ def transformer_model(model: Any) -> Any:
 class SentenceCheck:
     """The exported graph's ``sentence_embedding`` against ``SentenceTransformer.encode`` on real sentences."""
 
+    report_key: ClassVar[str] = "sentence_check"
+
     sentences: int
     #: The lowest cosine similarity between the two embeddings of one sentence.
     min_cosine: float
@@ -406,6 +408,13 @@ class SentenceCheck:
             f"sentence_embedding vs SentenceTransformer.encode on {self.sentences} sentences: "
             f"min cosine {self.min_cosine:.9f}, max abs diff {self.max_abs_diff:.2e} "
             f"(error {self.error:.2e} vs bound {self.bound:.2e}){verdict}"
+        )
+
+    def failure(self) -> str:
+        return (
+            "Sentence-embedding check failed: the exported pipeline's sentence_embedding differs from "
+            f"SentenceTransformer.encode (cosine at least {self.cosine_bound}, difference within "
+            f"{self.bound:.2e}: {self.bound_source}).\n  {self.describe()}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -447,13 +456,3 @@ def check_sentence_embeddings(
         bound=float(judged["bound"]),
         bound_source=str(judged["bound_source"]),
     )
-
-
-def raise_if_sentences_differ(check: SentenceCheck, report: Any) -> None:
-    if not check.passed:
-        raise ValidationError(
-            "Sentence-embedding check failed: the exported pipeline's sentence_embedding differs from "
-            f"SentenceTransformer.encode (cosine at least {check.cosine_bound}, difference within "
-            f"{check.bound:.2e}: {check.bound_source}).\n  {check.describe()}",
-            report,
-        )

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from .cache_names import is_present, past_for_present
 from .dummy_inputs import EXPORT_SHAPES
-from .errors import ValidationError
 from .spectrogram_config import TextToSpectrogramOnnxConfig
 from .validation import OutputCheck, Reference, Tolerance, compare_outputs, run_onnx
 
@@ -37,6 +36,8 @@ SpectrogramReference = Callable[[Mapping[str, Any], int], Reference]
 class SpectrogramCheck:
     """The spectrograms of the exported files' loop and of the framework's, compared."""
 
+    report_key: ClassVar[str] = "spectrogram_check"
+
     steps: int
     batch: int
     comparison: OutputCheck
@@ -51,6 +52,12 @@ class SpectrogramCheck:
         return (
             f"generated spectrogram of {self.steps} steps x {self.batch} texts {verdict}: "
             f"{c.error if c.error is not None else float('nan'):.2e} vs bound {c.bound or 0.0:.2e}"
+        )
+
+    def failure(self) -> str:
+        return (
+            f"Every file validated, but chained they do not make the model's spectrogram: {self.describe()} "
+            f"({self.comparison.problem})."
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,12 +119,3 @@ def check_spectrogram_generation(
     onnx = generate_spectrogram(sessions, config, inputs, steps)
     report = compare_outputs({"spectrogram": onnx}, reference(inputs, steps), tolerance or Tolerance(), {})
     return SpectrogramCheck(steps, int(onnx.shape[0]), report.outputs[0])
-
-
-def raise_if_spectrogram_differs(check: SpectrogramCheck, report: Any) -> None:
-    if not check.passed:
-        raise ValidationError(
-            f"Every file validated, but chained they do not make the model's spectrogram: {check.describe()} "
-            f"({check.comparison.problem}).",
-            report,
-        )

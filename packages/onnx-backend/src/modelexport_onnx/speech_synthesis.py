@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 
 from .config import AxisNames, InputSpec, OnnxConfig
 from .dummy_inputs import EXPORT_SHAPES, DummyShapes, generate_array
-from .errors import ValidationError
 
 _TEXT_AXES = ("batch_size", "sequence_length")
 #: The synthesis controls that are graph inputs, in graph order: float32 scalars.
@@ -115,6 +114,8 @@ class SamplingCheck:
     are deterministic) against PyTorch's sampling: same lengths, the sound's scale alike, and two onnxruntime
     runs that differ (the noise is drawn in the graph, not frozen into it)."""
 
+    report_key: ClassVar[str] = "sampling_check"
+
     noise_scale: float
     lengths_equal: bool
     rms_ratio: float
@@ -129,6 +130,12 @@ class SamplingCheck:
         return (
             f"sampling at noise_scale {self.noise_scale:g}: lengths {'equal' if self.lengths_equal else 'DIFFER'}, "
             f"loudness {self.rms_ratio:.3f} x PyTorch's, runs {'differ' if self.runs_differ else 'IDENTICAL'}{verdict}"
+        )
+
+    def failure(self) -> str:
+        return (
+            "Sampling check failed: with noise, the exported synthesis does not behave like PyTorch's "
+            f"(same lengths, loudness within {RMS_FACTOR:g}x, runs that differ).\n  {self.describe()}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,12 +181,3 @@ def check_sampling(
         rms_ratio=ratio,
         runs_differ=not np.array_equal(first["waveform"], second["waveform"]),
     )
-
-
-def raise_if_sampling_differs(check: SamplingCheck, report: Any) -> None:
-    if not check.passed:
-        raise ValidationError(
-            "Sampling check failed: with noise, the exported synthesis does not behave like PyTorch's "
-            f"(same lengths, loudness within {RMS_FACTOR:g}x, runs that differ).\n  {check.describe()}",
-            report,
-        )
