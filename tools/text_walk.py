@@ -321,6 +321,14 @@ TINY_SIZES: Mapping[str, int] = {
     **_named(("sliding_window", "sliding_window_size"), SLIDING_WINDOW),
     "embedding_size": 16,
     "rotary_dim": 4,
+    # embedding tables beside the main one: at their defaults they held 100M+ of a "tiny" model's parameters
+    # (xlm, flaubert: emb_dim 2048; gemma3n, gemma4: per-layer inputs of 262144 tokens; luke: 500000 entities)
+    **_named(("emb_dim",), HIDDEN),
+    **_named(
+        ("vocab_size_per_layer_input", "entity_vocab_size", "shape_vocab_size", "pronunciation_vocab_size"), VOCAB
+    ),
+    **_named(("hidden_size_per_layer_input", "entity_emb_size", "shape_embed_dim", "pronunciation_embed_dim"), 16),
+    "moe_hidden_size": 16,
     # multi-head latent attention (deepseek): the real proportions (128, 64, 128), key heads wider than values
     **{"q_lora_rank": 16, "kv_lora_rank": 16, "qk_nope_head_dim": 16, "qk_rope_head_dim": 8, "v_head_dim": 16},
     **{"qk_head_dim": 24, "index_head_dim": 8, "index_n_heads": 2},
