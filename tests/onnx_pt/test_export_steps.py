@@ -27,7 +27,8 @@ def test_each_step_alone(bert: Path, tmp_path: Path) -> None:
 
     config, options = steps.configure(resolved, model, request)
     assert list(config.outputs) == ["logits"]
-    assert (options.converter, options.opset) == ("torchscript", config.default_opset)
+    # TorchScript exports at opset 17 at least: layer norm is one LayerNormalization node there
+    assert (options.converter, options.opset) == ("torchscript", max(config.default_opset, 17))
 
     staging = tmp_path / "staging"
     staging.mkdir()

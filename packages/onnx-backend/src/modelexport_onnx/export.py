@@ -55,7 +55,8 @@ def resolve_options(
     name = framework_converter.automatic(config) if converter == "auto" else converter
     assert name is not None  # a built config always decides
     floor = framework_converter.opset_floor(name)
-    chosen = opset if opset is not None else max(config.default_opset, config.min_opset, floor)
+    preferred = framework_converter.preferred_opset(name)
+    chosen = opset if opset is not None else max(config.default_opset, config.min_opset, floor, preferred)
     check_opset_floor(chosen, config.min_opset, floor, name)
     model_type = str(getattr(config.config, "model_type", "") or "")
     framework_converter.check_options(opset=chosen, name=name, dtype=dtype, model_type=model_type)

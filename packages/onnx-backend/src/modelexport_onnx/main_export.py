@@ -307,11 +307,13 @@ def convert(
     return posts
 
 
-def optimize(staging: Path, files: list[str], level: str | None) -> None:
-    """Step 5 (optional): onnxruntime's graph optimization, in place, before validation."""
-    if level:
-        for name in files:
-            optimize_model(staging / f"{name}.onnx", level)
+def optimize(staging: Path, config: OnnxConfig, files: list[str], level: str | None) -> str:
+    """Step 5 (optional): onnxruntime's graph optimization, in place, before validation; what it did."""
+    if not level:
+        return ""
+    components = config.components()
+    reports = {name: optimize_model(staging / f"{name}.onnx", level, components.get(name, config)) for name in files}
+    return "; optimized " + ", ".join(f"{name}.onnx {report.describe()}" for name, report in reports.items())
 
 
 def validate(
@@ -449,13 +451,13 @@ def run_export(
         progress.timings["export"] = time.perf_counter() - started
         data_files = [p.external_data for p in posts.values() if p.external_data]
         extra = f"; weights in {', '.join(data_files)}" if data_files else ""
+        extra += optimize(staging, config, list(posts), request.optimize)
         progress.step(
             5,
             f"post-processed {', '.join(f'{name}.onnx' for name in posts)}: "
             f"{sum(len(p.renamed_dims) for p in posts.values())} dimension symbols renamed, "
             f"{sum(p.removed_initializers for p in posts.values())} duplicate initializers removed{extra}",
         )
-        optimize(staging, list(posts), request.optimize)
 
         started = time.perf_counter()
         validation = validate(model, config, options, resolved.framework, staging, request)

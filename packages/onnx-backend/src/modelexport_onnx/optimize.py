@@ -1,29 +1,79 @@
-"""Optional graph optimization with onnxruntime (``--optimize O1|O2|O3``).
+"""Optional graph optimization with onnxruntime (``--optimize O1|O2|O3``), before validation.
 
-O1 applies onnxruntime's basic, provider-independent rewrites (constant folding, redundant
-node removal); O2 adds the extended fusions (attention, GELU, layer norm: ``com.microsoft``
-operators, onnxruntime-only); O3 adds layout optimizations tuned to this machine's CPU. The
-optimized model replaces ``model.onnx`` and is what validation checks.
+- O1: onnxruntime's basic, provider-independent rewrites (constant folding, redundant nodes).
+- O2: O1, then onnxruntime's transformer fusions (``onnxruntime.transformers.optimizer``): attention,
+  embedding and skip layer norm, bias GELU for encoders; RMS norm (simplified layer norm), skip RMS norm,
+  rotary embeddings and attention for decoders. Exact rewrites: the fused graph is validated against the
+  framework with the same bounds as the plain export. ``com.microsoft`` operators: onnxruntime-only.
+- O3: O2, then onnxruntime's layout optimizations for this machine's CPU (not portable to another).
+
+Where no pattern fuses (an architecture whose graph onnxruntime's patterns do not match), the export
+still gets O1's rewrites and a note saying nothing fused. The optimized model replaces each file.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config import DecoderOnnxConfig, OnnxConfig, Seq2SeqOnnxConfig
 from .errors import UnsupportedExportOptionError
+from .postprocess import save
 
-#: ``--optimize`` level -> onnxruntime's graph optimization level.
-LEVELS = {"O1": "ORT_ENABLE_BASIC", "O2": "ORT_ENABLE_EXTENDED", "O3": "ORT_ENABLE_ALL"}
+#: ``--optimize`` level -> onnxruntime's session optimization level run offline after (or instead of) fusion.
+LEVELS = {"O1": "ORT_ENABLE_BASIC", "O2": "ORT_ENABLE_BASIC", "O3": "ORT_ENABLE_ALL"}
 OPTIMIZATION_LEVELS = tuple(LEVELS)
+#: Levels that run the transformer fusions.
+FUSING_LEVELS = ("O2", "O3")
 
 
-def optimize_model(path: Path, level: str) -> None:
-    """Optimize ``path`` in place with onnxruntime's offline graph optimization."""
+@dataclass(frozen=True)
+class OptimizationReport:
+    """What ``--optimize`` did to one file: the fused operators by type, or why nothing fused."""
+
+    level: str
+    fused: Mapping[str, int] = field(default_factory=dict)
+    nodes_before: int = 0
+    nodes_after: int = 0
+
+    def describe(self) -> str:
+        if self.level not in FUSING_LEVELS:
+            return f"{self.level}: {self.nodes_before} -> {self.nodes_after} nodes"
+        if not self.fused:
+            return f"{self.level}: nothing fused (no onnxruntime pattern matches), basic rewrites only"
+        fused = ", ".join(f"{count} {op}" for op, count in sorted(self.fused.items()))
+        return f"{self.level}: {self.nodes_before} -> {self.nodes_after} nodes ({fused})"
+
+
+def fusion_model_type(config: OnnxConfig) -> str:
+    """The onnxruntime optimizer's model type whose fusions fit ``config``'s family.
+
+    ``gpt2`` covers decoder-only models (its fusions include RMS norm and rotary embeddings), ``bart``
+    encoder-decoders, ``bert`` the rest (encoders, vision and speech encoders: self-attention blocks).
+    """
+    if isinstance(config, DecoderOnnxConfig):
+        return "gpt2"
+    if isinstance(config, Seq2SeqOnnxConfig):
+        return "bart"
+    return "bert"
+
+
+def _attention_shape(config: OnnxConfig) -> tuple[int, int]:
+    """Heads and hidden size from the model's config (0: let onnxruntime read them from the graph)."""
+    model_config = config.config
+    text = getattr(model_config, "text_config", None) or model_config
+    heads = getattr(text, "num_attention_heads", 0)
+    hidden = getattr(text, "hidden_size", 0)
+    return (heads, hidden) if isinstance(heads, int) and isinstance(hidden, int) else (0, 0)
+
+
+def _session_optimize(path: Path, level: str) -> None:
+    """onnxruntime's offline session optimization of ``path``, in place."""
     import onnxruntime as ort
 
-    if level not in LEVELS:
-        raise UnsupportedExportOptionError(f"Unknown optimization level {level!r}; choose one of {', '.join(LEVELS)}.")
     optimized = path.with_name(path.stem + ".optimized.onnx")
     options = ort.SessionOptions()
     options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[level])
@@ -31,3 +81,48 @@ def optimize_model(path: Path, level: str) -> None:
     options.log_severity_level = 3
     ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     os.replace(optimized, path)
+
+
+def _node_count(path: Path) -> int:
+    import onnx
+
+    return len(onnx.load(str(path), load_external_data=False).graph.node)
+
+
+def _fuse(path: Path, config: OnnxConfig) -> dict[str, int]:
+    """onnxruntime's transformer fusions on ``path``, in place; the fused operators by type."""
+    import onnx
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model as fuse_transformer
+
+    model_type = fusion_model_type(config)
+    heads, hidden = _attention_shape(config)
+    quiet = logging.getLogger("onnxruntime.transformers")  # it logs every pattern it tried at WARNING
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        fused = fuse_transformer(
+            onnx.load(str(path), load_external_data=True),
+            model_type=model_type,
+            num_heads=heads,
+            hidden_size=hidden,
+            optimization_options=FusionOptions(model_type),
+            opt_level=0,
+        )
+    finally:
+        quiet.setLevel(level)
+    counts = {op: n for op, n in fused.get_fused_operator_statistics().items() if n}
+    save(fused.model, path)
+    return counts
+
+
+def optimize_model(path: Path, level: str, config: OnnxConfig | None = None) -> OptimizationReport:
+    """Optimize ``path`` in place at ``level`` (``config``: the export's, for O2/O3's fusions)."""
+    if level not in LEVELS:
+        raise UnsupportedExportOptionError(f"Unknown optimization level {level!r}; choose one of {', '.join(LEVELS)}.")
+    before = _node_count(path)
+    _session_optimize(path, "O1")
+    fused = _fuse(path, config) if level in FUSING_LEVELS and config is not None else {}
+    if level == "O3":
+        _session_optimize(path, level)
+    return OptimizationReport(level, fused, before, _node_count(path))

@@ -53,6 +53,11 @@ class Converter(Protocol):
         """The lowest opset the path ``name`` can emit (the architecture may need more)."""
         ...
 
+    def preferred_opset(self, name: str) -> int:
+        """The opset the path ``name`` exports at when none is asked for and the architecture needs less: where
+        a newer opset has single operators for what older ones spell out in many (``--opset`` still chooses)."""
+        ...
+
     def check_options(self, *, opset: int | None, name: str | None, dtype: str, model_type: str = "") -> None:
         """Refuse what this framework cannot honour, before loading and without importing it.
 

@@ -21,6 +21,7 @@ from ...options import ExportOptions
 from ...postprocess import PROTOBUF_LIMIT
 from ...validation import Reference
 from . import dynamo_only_reason
+from .attention import eager_attention
 from .dynamo_translations import translation_table
 from .float64 import float64_unavailable, float64_weights, parameter_bytes
 from .symbolics import register as register_symbolics
@@ -38,7 +39,9 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
     converter_arguments = _dynamo_arguments if options.converter == "dynamo" else _torchscript_arguments
     if options.converter == "torchscript":
         register_symbolics()
-    with preserved_training_flags(model), torch.no_grad(), warnings.catch_warnings():
+    # TorchScript traces transformers' eager attention (see .attention); dynamo's SDPA needs no detour.
+    traced_attention = eager_attention(model) if options.converter == "torchscript" else contextlib.nullcontext()
+    with preserved_training_flags(model), traced_attention, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         wrapper = wrapper_for(model, config).eval()  # eval() reaches the model: inside the guard
         try:

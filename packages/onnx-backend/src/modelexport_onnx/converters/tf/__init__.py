@@ -43,6 +43,9 @@ class TensorFlowConverter:
     def opset_floor(self, name: str) -> int:
         return 1
 
+    def preferred_opset(self, name: str) -> int:
+        return 1  # the architecture's: the TensorFlow table was measured at it
+
     def check_options(self, *, opset: int | None, name: str | None, dtype: str, model_type: str = "") -> None:
         if dtype == "fp16":
             raise UnsupportedExportOptionError(_FP16)
