@@ -40,18 +40,12 @@ GPU_DEVICE_FILES = ("/proc/driver/nvidia/version", "/dev/nvidia0", "/dev/nvidiac
 
 #: Model types TorchScript cannot trace, and why: ``auto`` exports them with dynamo.
 TORCHSCRIPT_CANNOT_TRACE: dict[str, str] = {
-    # transformers 5 derives decoder positions with aten::diff, which TorchScript cannot export
-    "whisper": "its decoder positions come from aten::diff",
-    "vision-encoder-decoder": "its decoder positions come from aten::diff",
-    **dict.fromkeys(("moonshine", "speech-encoder-decoder"), "its decoder positions come from aten::diff"),
     # the segmentation head pools adaptively over sizes TorchScript cannot see
     "beit": "its segmentation head pools adaptively over traced sizes",
     "data2vec-vision": "its segmentation head pools adaptively over traced sizes",
     # measured by tools/media_walk.py: TorchScript freezes the (batch x channels) rows of the patched series
     **dict.fromkeys(("patchtst", "patchtsmixer"), "its patching folds the channels into the batch at traced sizes"),
     # measured by tools/text_walk.py (transformers 5.24, torch 2.13): TorchScript fails, dynamo validates
-    **dict.fromkeys(("apertus", "apertus1p5-text"), "its xIELU activation uses aten::expm1"),
-    "diffllama": "it normalises with aten::rms_norm",
     "fnet": "it mixes tokens with aten::fft_fftn",
     "tapas": "it pools cells with aten::scatter_reduce",
     **dict.fromkeys(
