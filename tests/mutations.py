@@ -111,12 +111,17 @@ def _middle(items: list[Any], what: str) -> Any:
     return items[len(items) // 2]
 
 
+#: Single-node norms (opset 17's layer norm; onnxruntime's fused ones after --optimize).
+NORM_OPS = frozenset({"LayerNormalization", "SimplifiedLayerNormalization", "RMSNormalization"})
+
+
 def dropped_residual_branch(graph: Graph, config: Any) -> str:
     """A residual ``x + f(x)`` of a middle layer returns ``x`` alone (the branch ``f`` is lost).
 
     Residual adds are recognised as adds of two computed float tensors of hidden states (rank 3, or 4
     for convolutional maps) where the stream ``x`` also feeds something else (the next norm) and so
-    does the sum (the next layer's norm and residual).
+    does the sum (the next layer's norm and residual), or the sum goes into a norm operator (a post-norm
+    layer at opset 17+, where the norm is one ``LayerNormalization`` node).
     """
     ranks = graph.float_ranks()
     candidates = []
@@ -126,7 +131,8 @@ def dropped_residual_branch(graph: Graph, config: Any) -> str:
         if not all(ranks.get(i) in (3, 4) for i in [*node.input, node.output[0]]):
             continue
         shared = [i for i in node.input if len(graph.uses(i)) >= 2]
-        if shared and len(graph.uses(node.output[0])) >= 2:
+        sum_uses = graph.uses(node.output[0])
+        if shared and (len(sum_uses) >= 2 or any(use.op_type in NORM_OPS for use in sum_uses)):
             candidates.append((node, shared[0]))
     node, stream = _middle(candidates, "residual add")
     node.op_type = "Identity"
