@@ -39,6 +39,8 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_sdpa_models_trace_eager_attention_and_keep_sdpa(bert: Path, tmp_path: Path) -> None:
     model = transformers.AutoModel.from_pretrained(bert).eval()
+    if not model._can_set_attn_implementation():
+        pytest.skip("this transformers picks BERT's attention class when it builds the model (4.x)")
     assert model.config._attn_implementation == "sdpa"
     with eager_attention(model):
         assert model.config._attn_implementation == "eager"

@@ -60,6 +60,13 @@ TORCHSCRIPT_CANNOT_TRACE: dict[str, str] = {
     "openai-privacy-filter": "its experts trace to the traced tokens' splits",
 }
 
+#: With transformers 4.x only (measured with 4.57): TorchScript freezes the batch size of these decoders' inputs.
+#: transformers 5 traces them (the ``aten::diff`` of their positions translated in ``symbolics.py``).
+TORCHSCRIPT_CANNOT_TRACE_BEFORE_5: dict[str, str] = dict.fromkeys(
+    ("whisper", "vision-encoder-decoder", "moonshine", "speech-encoder-decoder"),
+    "transformers 4.x traces its decoder to the traced batch size",
+)
+
 #: Model types the dynamo exporter cannot export, and why: ``--exporter dynamo`` is refused for them before
 #: tracing (``auto`` picks TorchScript for them). The first item: the transformers major version from which dynamo
 #: can (``None``: none yet).
@@ -137,7 +144,12 @@ converter = PyTorchConverter()
 
 def dynamo_only_reason(model_type: str) -> str | None:
     """Why TorchScript cannot trace ``model_type`` (so ``auto`` picks dynamo), ``None`` when it can."""
-    return TORCHSCRIPT_CANNOT_TRACE.get(normalize_model_type(model_type)) if model_type else None
+    if not model_type:
+        return None
+    model_type = normalize_model_type(model_type)
+    if (_major_version("transformers") or 5) < 5 and model_type in TORCHSCRIPT_CANNOT_TRACE_BEFORE_5:
+        return TORCHSCRIPT_CANNOT_TRACE_BEFORE_5[model_type]
+    return TORCHSCRIPT_CANNOT_TRACE.get(model_type)
 
 
 def _refuse_dynamo(model_type: str) -> None:
