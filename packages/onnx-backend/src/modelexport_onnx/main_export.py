@@ -307,12 +307,13 @@ def convert(
     return posts
 
 
-def optimize(staging: Path, config: OnnxConfig, files: list[str], level: str | None) -> str:
-    """Step 5 (optional): onnxruntime's graph optimization, in place, before validation; what it did."""
+def optimize(staging: Path, config: OnnxConfig, level: str | None) -> str:
+    """Step 5 (optional): onnxruntime's graph optimization of every file, in place, before validation; what it did."""
     if not level:
         return ""
-    components = config.components()
-    reports = {name: optimize_model(staging / f"{name}.onnx", level, components.get(name, config)) for name in files}
+    reports = {
+        name: optimize_model(staging / f"{name}.onnx", level, part) for name, part in config.components().items()
+    }
     return "; optimized " + ", ".join(f"{name}.onnx {report.describe()}" for name, report in reports.items())
 
 
@@ -451,7 +452,7 @@ def run_export(
         progress.timings["export"] = time.perf_counter() - started
         data_files = [p.external_data for p in posts.values() if p.external_data]
         extra = f"; weights in {', '.join(data_files)}" if data_files else ""
-        extra += optimize(staging, config, list(posts), request.optimize)
+        extra += optimize(staging, config, request.optimize)
         progress.step(
             5,
             f"post-processed {', '.join(f'{name}.onnx' for name in posts)}: "

@@ -23,9 +23,7 @@ from .config import DecoderOnnxConfig, OnnxConfig, Seq2SeqOnnxConfig
 from .errors import UnsupportedExportOptionError
 from .postprocess import save
 
-#: ``--optimize`` level -> onnxruntime's session optimization level run offline after (or instead of) fusion.
-LEVELS = {"O1": "ORT_ENABLE_BASIC", "O2": "ORT_ENABLE_BASIC", "O3": "ORT_ENABLE_ALL"}
-OPTIMIZATION_LEVELS = tuple(LEVELS)
+OPTIMIZATION_LEVELS = ("O1", "O2", "O3")
 #: Levels that run the transformer fusions.
 FUSING_LEVELS = ("O2", "O3")
 
@@ -71,12 +69,12 @@ def _attention_shape(config: OnnxConfig) -> tuple[int, int]:
 
 
 def _session_optimize(path: Path, level: str) -> None:
-    """onnxruntime's offline session optimization of ``path``, in place."""
+    """onnxruntime's offline session optimization of ``path`` at ``level`` (a ``GraphOptimizationLevel``), in place."""
     import onnxruntime as ort
 
     optimized = path.with_name(path.stem + ".optimized.onnx")
     options = ort.SessionOptions()
-    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[level])
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
     options.optimized_model_filepath = str(optimized)
     options.log_severity_level = 3
     ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -118,11 +116,12 @@ def _fuse(path: Path, config: OnnxConfig) -> dict[str, int]:
 
 def optimize_model(path: Path, level: str, config: OnnxConfig | None = None) -> OptimizationReport:
     """Optimize ``path`` in place at ``level`` (``config``: the export's, for O2/O3's fusions)."""
-    if level not in LEVELS:
-        raise UnsupportedExportOptionError(f"Unknown optimization level {level!r}; choose one of {', '.join(LEVELS)}.")
+    if level not in OPTIMIZATION_LEVELS:
+        choices = ", ".join(OPTIMIZATION_LEVELS)
+        raise UnsupportedExportOptionError(f"Unknown optimization level {level!r}; choose one of {choices}.")
     before = _node_count(path)
-    _session_optimize(path, "O1")
+    _session_optimize(path, "ORT_ENABLE_BASIC")
     fused = _fuse(path, config) if level in FUSING_LEVELS and config is not None else {}
     if level == "O3":
-        _session_optimize(path, level)
+        _session_optimize(path, "ORT_ENABLE_ALL")
     return OptimizationReport(level, fused, before, _node_count(path))

@@ -100,6 +100,11 @@ def _square_size(value: Any, sizes_of: Any, depth: int = 3) -> int | None:
     return None
 
 
+def _ints(g: Any, values: list[int]) -> Any:
+    """A constant int64 vector (sizes, axes, bounds)."""
+    return g.op("Constant", value_t=torch.tensor(values, dtype=torch.int64))
+
+
 def _repeat_interleave(g: Any, value: Any, repeats: Any, dim: Any = None, output_size: Any = None) -> Any:
     from torch.onnx._internal.torchscript_exporter import symbolic_helper, symbolic_opset13
 
@@ -113,23 +118,16 @@ def _repeat_interleave(g: Any, value: Any, repeats: Any, dim: Any = None, output
         return symbolic_opset13.repeat_interleave(g, value, repeats, dim, output_size)
     axis = axis % rank
 
-    def ints(values: list[int]) -> Any:
-        return g.op("Constant", value_t=torch.tensor(values, dtype=torch.int64))
-
     shape = g.op("Shape", value)
 
     def sizes(start: int, end: int) -> Any:
-        return g.op("Slice", shape, ints([start]), ints([end]), ints([0]))
+        return g.op("Slice", shape, _ints(g, [start]), _ints(g, [end]), _ints(g, [0]))
 
     before, size, after = sizes(0, axis), sizes(axis, axis + 1), sizes(axis + 1, rank)
-    unsqueezed = g.op("Unsqueeze", value, ints([axis + 1]))
-    expanded = g.op("Expand", unsqueezed, g.op("Concat", before, size, ints([count]), after, axis_i=0))
-    merged = g.op("Mul", size, ints([count]))
+    unsqueezed = g.op("Unsqueeze", value, _ints(g, [axis + 1]))
+    expanded = g.op("Expand", unsqueezed, g.op("Concat", before, size, _ints(g, [count]), after, axis_i=0))
+    merged = g.op("Mul", size, _ints(g, [count]))
     return g.op("Reshape", expanded, g.op("Concat", before, merged, after, axis_i=0))
-
-
-def _ints(g: Any, values: list[int]) -> Any:
-    return g.op("Constant", value_t=torch.tensor(values, dtype=torch.int64))
 
 
 def _diff(g: Any, value: Any, n: Any, dim: Any, prepend: Any = None, append: Any = None) -> Any:
