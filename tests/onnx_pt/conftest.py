@@ -1,6 +1,20 @@
 """ONNX exports from PyTorch: only where torch, the pt plugin and the onnx backend are installed."""
 
+from __future__ import annotations
+
 import importlib.util
+from pathlib import Path
+
+import pytest
 
 if any(importlib.util.find_spec(m) is None for m in ("torch", "modelexport_pt", "modelexport_onnx", "onnxruntime")):
     collect_ignore_glob = ["test_*.py"]
+
+
+@pytest.fixture(scope="session")
+def llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny llama causal LM saved as ``save_pretrained`` lays it out (exports only read it)."""
+    import transformers
+    from tiny_models import save_pt_model
+
+    return save_pt_model(transformers.AutoModelForCausalLM, "llama", tmp_path_factory.mktemp("llama"))

@@ -228,18 +228,13 @@ def test_python_api_through_the_facade(classifier: Path, tmp_path: Path) -> None
     assert len(lines) == 7 and "model.onnx" in whole.files
 
 
-@pytest.fixture(scope="module")
-def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_pt_model(transformers.AutoModelForCausalLM, "llama", tmp_path_factory.mktemp("llama"))
-
-
-def test_decoder_with_past_export_checks_generation(tiny_llama: Path, tmp_path: Path, capsys) -> None:
+def test_decoder_with_past_export_checks_generation(llama: Path, tmp_path: Path, capsys) -> None:
     report = tmp_path / "r.json"
     argv = [
         "export",
         "onnx",
         "-m",
-        str(tiny_llama),
+        str(llama),
         "--task",
         "text-generation-with-past",
         "--report",
@@ -257,12 +252,12 @@ def test_decoder_with_past_export_checks_generation(tiny_llama: Path, tmp_path: 
     assert (tmp_path / "o" / "generation_config.json").exists()
 
 
-def test_generation_check_can_be_skipped(tiny_llama: Path, tmp_path: Path, capsys) -> None:
+def test_generation_check_can_be_skipped(llama: Path, tmp_path: Path, capsys) -> None:
     argv = [
         "export",
         "onnx",
         "-m",
-        str(tiny_llama),
+        str(llama),
         "--task",
         "causal-lm-with-past",
         "--no-generation-check",
@@ -272,12 +267,12 @@ def test_generation_check_can_be_skipped(tiny_llama: Path, tmp_path: Path, capsy
     assert "greedy generation" not in capsys.readouterr().out
 
 
-def test_generation_mismatch_fails_the_export(tiny_llama: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+def test_generation_mismatch_fails_the_export(llama: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     import modelexport_onnx.generation as generation
 
     original = generation.greedy_generate
     monkeypatch.setattr(generation, "greedy_generate", lambda *a, **k: original(*a, **k) * 0 + 5)
-    argv = ["export", "onnx", "-m", str(tiny_llama), "--task", "causal-lm-with-past", str(tmp_path / "o")]
+    argv = ["export", "onnx", "-m", str(llama), "--task", "causal-lm-with-past", str(tmp_path / "o")]
     assert main(argv) == 1
     assert "Generation check failed" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()

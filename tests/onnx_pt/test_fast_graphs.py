@@ -32,11 +32,6 @@ def bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_pt_model(transformers.AutoModel, "bert", tmp_path_factory.mktemp("bert"))
 
 
-@pytest.fixture(scope="module")
-def llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_pt_model(transformers.AutoModelForCausalLM, "llama", tmp_path_factory.mktemp("llama"))
-
-
 def test_sdpa_models_trace_eager_attention_and_keep_sdpa(bert: Path, tmp_path: Path) -> None:
     model = transformers.AutoModel.from_pretrained(bert).eval()
     if not model._can_set_attn_implementation():

@@ -61,11 +61,6 @@ def bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_pt_model(transformers.AutoModelForSequenceClassification, "bert", tmp_path_factory.mktemp("bert"))
 
 
-@pytest.fixture(scope="module")
-def llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_pt_model(transformers.AutoModelForCausalLM, "llama", tmp_path_factory.mktemp("llama"))
-
-
 # --- 3. --json: stdout is exactly one JSON document -------------------------------------------------
 
 #: Writes to stdout from Python, from the file descriptor and from C's buffered stdio, mid-export.
