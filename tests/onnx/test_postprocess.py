@@ -91,3 +91,48 @@ def test_models_over_the_limit_get_one_data_file(tmp_path: Path, monkeypatch: py
     assert sorted(p.name for p in out.iterdir()) == ["model.onnx", "model.onnx_data"]
     x = np.ones((1, 2, 32), dtype=np.float32)
     np.testing.assert_allclose(run(out / "model.onnx", x), run(source, x))
+
+
+def lm_head_model(vocab: int = 300, hidden: int = 256, head_offset: float = 0.0) -> onnx.ModelProto:
+    """logits = embed(ids) @ E.T as TorchScript traces a tied LM head: a Gather of the table ``E`` (vocab x
+    hidden) and a MatMul with a second, transposed copy of it (``head_offset`` makes the copy differ)."""
+    rng = np.random.default_rng(0)
+    table = rng.standard_normal((vocab, hidden)).astype(np.float32)
+    head = np.ascontiguousarray(table.T) + np.float32(head_offset)
+    nodes = [helper.make_node("Gather", ["table", "ids"], ["h"]), helper.make_node("MatMul", ["h", "head"], ["y"])]
+    graph = helper.make_graph(
+        nodes,
+        "lm",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch_size", "sequence_length"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch_size", "sequence_length", vocab])],
+        initializer=[numpy_helper.from_array(table, "table"), numpy_helper.from_array(head, "head")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_head_tied_to_the_embedding_transposed_is_stored_once(tmp_path: Path) -> None:
+    model = lm_head_model()
+    ids = np.array([[1, 7, 299]], dtype=np.int64)
+    onnx.save(model, str(tmp_path / "src.onnx"))
+    expected = ort.InferenceSession(str(tmp_path / "src.onnx")).run(None, {"ids": ids})[0]
+    assert post.tie_transposed_initializers(model) == 1
+    assert [t.name for t in model.graph.initializer] == ["table"]
+    assert model.graph.node[0].op_type == "Transpose" and list(model.graph.node[0].output) == ["head"]
+    onnx.checker.check_model(model)
+    onnx.save(model, str(tmp_path / "tied.onnx"))
+    assert (tmp_path / "tied.onnx").stat().st_size < (tmp_path / "src.onnx").stat().st_size * 0.55
+    np.testing.assert_array_equal(
+        ort.InferenceSession(str(tmp_path / "tied.onnx")).run(None, {"ids": ids})[0], expected
+    )
+
+
+def test_a_head_that_only_looks_tied_is_kept() -> None:
+    """Same shapes, transposed, but one value apart: two weights, both kept."""
+    model = lm_head_model()
+    head = next(t for t in model.graph.initializer if t.name == "head")
+    values = numpy_helper.to_array(head).copy()
+    values[3, 5] += 1e-6
+    head.CopyFrom(numpy_helper.from_array(values, "head"))
+    assert post.tie_transposed_initializers(model) == 0
+    assert len(model.graph.initializer) == 2
+    assert post.tie_transposed_initializers(lm_head_model(head_offset=1.0)) == 0

@@ -291,7 +291,9 @@ def test_encoder_decoder_export_writes_three_files(tmp_path: Path, capsys) -> No
         "decoder_with_past_model.onnx",
         "config.json",
         "generation_config.json",
+        "shared_weights.onnx_data",  # the weights the files hold alike (the decoder's, the embeddings), once
     } <= names
+    assert "stored once in shared_weights.onnx_data" in printed
     with_past = onnx.load(str(out / "decoder_with_past_model.onnx")).graph
     assert "past_key_values.0.decoder.key" in [i.name for i in with_past.input]
     assert "past_key_values.1.encoder.value" in [i.name for i in with_past.input]

@@ -25,6 +25,7 @@ from modelexport_onnx.dummy_inputs import EXPORT_SHAPES, validation_shapes_for
 from modelexport_onnx.export import reference_runner, validate_components
 from modelexport_onnx.generation import check_generation
 from modelexport_onnx.main_export import logits_bound, main_export
+from modelexport_onnx.quantize import quantize_export
 from modelexport_onnx.validation import Tolerance, compare_outputs, onnx_session, run_onnx, used_dimensions
 from mutations import MUTATIONS, NotApplicable, mutate
 from real_inputs import photograph
@@ -158,6 +159,17 @@ def test_real_checkpoint(name: str, shared_root: Path, tmp_path: Path) -> None:
         model.config
     )
 
+    # 1a. An export stores each weight once, tied ones too (SmolLM2's LM head is its embedding table,
+    # transposed), and those its files share (Whisper's decoder files, in shared_weights.onnx_data): no larger
+    # than the checkpoint's float32 weights but for the graphs themselves (<1%).
+    weights = sum(p.stat().st_size for p in directory.glob("*.safetensors"))
+    if weights:
+        float_files = [f for f in result.files if ".onnx" in f and "quantized" not in f]
+        assert len(float_files) >= len(config.components()), result.files
+        exported = sum((out / f).stat().st_size for f in float_files)
+        print(f"{name}: ONNX {exported / 1e6:.1f} MB for {weights / 1e6:.1f} MB of weights")
+        assert exported <= 1.01 * weights, (exported, weights)
+
     # 1b. Real data for image and audio models: the photograph, the spoken sentence.
     if checkpoint.family in ("image", "audio"):
         real = (
@@ -187,6 +199,23 @@ def test_real_checkpoint(name: str, shared_root: Path, tmp_path: Path) -> None:
 
     # 3. Every mutation of the exported graphs fails validation.
     rows = mutation_table(model, config, out, model.config)
+
+    # 4. --quantize dynamic's int8 files keep the task's metric on real inputs (the sentences its check
+    # tokenizes itself; the photograph or the speech here), against the float files validated in step 1.
+    real_inputs = None
+    if checkpoint.family in ("image", "audio", "speech encoder-decoder"):
+        real_inputs = (
+            ({"pixel_values": photograph(224, 224)}, "the photograph")
+            if checkpoint.family == "image"
+            else (real_prompts(checkpoint, directory), "spoken sentences")
+        )
+    quantized = quantize_export(out, config, "dynamic", directory, EXPORT_SHAPES, inputs=real_inputs)
+    print(f"{name}: {quantized.describe()}")
+    assert quantized.passed, quantized.failure()
+    assert "sentences tokenized" in quantized.inputs or real_inputs is not None, quantized.inputs
+    # int8 is a quarter of float32; the blockwise scheme of decoders keeps embedding tables float (whisper's,
+    # stored once for both decoder files, is a third of its float files)
+    assert quantized.size_ratio < (0.3 if quantized.scheme == "per-channel" else 0.7), quantized.size_ratio
     record(
         name,
         {
@@ -194,6 +223,7 @@ def test_real_checkpoint(name: str, shared_root: Path, tmp_path: Path) -> None:
             "timings": result.timings,
             "generation": generation,
             "mutations": rows,
+            "quantization": quantized.to_dict(),
         },
     )
     assert {row["mutation"] for row in rows} == EXPECTED_MUTATIONS[name], rows

@@ -130,3 +130,50 @@ def test_a_pipeline_that_is_not_the_checkpoints_fails(
     print(f"{broken.__name__}: min cosine {check.min_cosine:.4f}, max abs diff {check.max_abs_diff:.2e}")
     assert check.min_cosine < MIN_COSINE or check.error > check.bound
     assert not (tmp_path / "o").exists()
+
+
+def _per_tensor(source: Path, target: Path, float_bytes: int) -> list[str]:
+    """Dynamic quantization with one scale per weight tensor (onnxruntime's default, optimum's ``--avx512``)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(source, target, per_channel=False, weight_type=QuantType.QInt8)
+    return [target.name]
+
+
+def test_quantized_export_embeds_like_encode(
+    minilm: Path, library_model: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--quantize dynamic`` on the README's model: int8 files a quarter of the size whose embeddings of other
+    sentences than the check's stay within 0.99 cosine of the library's own; and a quantizer with one scale per
+    tensor (0.94 here) is caught by the check, which keeps the next scheme's files instead."""
+    from modelexport_onnx import quantize as quantization
+
+    out, report = tmp_path / "q", tmp_path / "report.json"
+    assert (
+        main(["export", "onnx", "--model", str(minilm), str(out), "--quantize", "dynamic", "--report", str(report)])
+        == 0
+    )
+    check = json.loads(report.read_text())["quantization"]
+    assert check["passed"] and check["scheme"] == "per-channel" and check["size_ratio"] < 0.3
+    assert check["inputs"] == "5 sentences tokenized by the model's tokenizer"
+    features = library_model.preprocess(SENTENCES)
+    feed = {name: features[name].numpy() for name in ("input_ids", "attention_mask", "token_type_ids")}
+    _, embeddings = onnx_session(out / "model_quantized.onnx").run(None, feed)
+    expected = library_model.encode(SENTENCES, convert_to_numpy=True)
+    cosine = np.sum(embeddings * expected, axis=-1) / (
+        np.linalg.norm(embeddings, axis=-1) * np.linalg.norm(expected, axis=-1)
+    )
+    print(f"MiniLM int8 vs encode on {len(SENTENCES)} other sentences: min cosine {cosine.min():.4f}")
+    assert cosine.min() >= quantization.MIN_COSINE
+
+    monkeypatch.setitem(quantization.SCHEMES, "per-channel", _per_tensor)
+    out = tmp_path / "per-tensor"
+    assert (
+        main(["export", "onnx", "--model", str(minilm), str(out), "--quantize", "dynamic", "--report", str(report)])
+        == 0
+    )
+    check = json.loads(report.read_text())["quantization"]
+    assert check["passed"] and check["scheme"] == "blockwise", check
+    (rejected,) = check["rejected"]
+    print(f"rejected: {rejected}")
+    assert rejected.startswith("per-channel: token_embeddings min cosine 0.9") and "BELOW 0.99" in rejected

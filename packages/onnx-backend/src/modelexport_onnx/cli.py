@@ -14,8 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .optimize import OPTIMIZATION_LEVELS
-from .options import CONVERTERS, DEFAULT_CONVERTER, DTYPES
+from .options import CONVERTERS, DEFAULT_CONVERTER, DTYPES, OPTIMIZATION_LEVELS, QUANTIZATION_MODES
 
 
 def _positive(text: str) -> int:
@@ -115,6 +114,12 @@ def register(export_commands: Any) -> None:
     parser.add_argument(
         "--optimize", choices=OPTIMIZATION_LEVELS, help="onnxruntime graph optimization level applied before validation"
     )
+    parser.add_argument(
+        "--quantize",
+        choices=QUANTIZATION_MODES,
+        help="also write <name>_quantized.onnx beside each file: int8 weights (onnxruntime's dynamic quantization), "
+        "after the float files validated, judged on real text by the task's metric (embedding cosine, top-1 agreement)",
+    )
     parser.add_argument("--report", metavar="REPORT.json", help="write the validation report as JSON")
     parser.add_argument(
         "--overwrite",
@@ -161,6 +166,7 @@ def _run(args: argparse.Namespace) -> int:
             sequence_length=args.sequence_length,
             dtype=args.dtype,
             optimize=args.optimize,
+            quantize=args.quantize,
             report=args.report,
             overwrite=args.overwrite,
             cache_dir=args.cache_dir,

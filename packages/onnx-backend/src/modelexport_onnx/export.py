@@ -22,7 +22,7 @@ from .dummy_inputs import EXPORT_SHAPES, DummyShapes, validation_shapes_for
 from .errors import ExportError, UnsupportedExportOptionError
 from .option_checks import check_opset_floor
 from .options import CONVERTERS, DEFAULT_CONVERTER, DTYPES, ExportOptions
-from .postprocess import PostprocessReport, frozen_axes, postprocess
+from .postprocess import PostprocessReport, postprocess
 from .staging import staging_folder
 from .validation import Reference, Tolerance, ValidationReport, raise_if_failed, validate
 
@@ -73,15 +73,11 @@ def convert_to(
     raw.parent.mkdir(parents=True, exist_ok=True)
     converter_for(framework).convert(model, config, raw, options)
     report = postprocess(raw, destination, config.dynamic_axes, options.dynamic_axes)
-    if options.dynamic_axes:
-        import onnx
-
-        frozen = frozen_axes(onnx.load(str(destination), load_external_data=False), config.dynamic_axes)
-        if frozen:
-            raise ExportError(
-                f"The {options.converter} exporter fixed axes that must stay dynamic: {', '.join(frozen)}. "
-                "Try the other exporter, or --no-dynamic-axes."
-            )
+    if report.frozen:
+        raise ExportError(
+            f"The {options.converter} exporter fixed axes that must stay dynamic: {', '.join(report.frozen)}. "
+            "Try the other exporter, or --no-dynamic-axes."
+        )
     return report
 
 

@@ -35,6 +35,7 @@ from .optimize import optimize_model
 from .option_checks import check_model_options, check_plain_options
 from .options import DEFAULT_CONVERTER, ExportOptions
 from .postprocess import PostprocessReport
+from .quantize import QuantizationCheck, quantize_export
 from .sentence_transformers import (
     SentenceEmbeddingOnnxConfig,
     SentencePipeline,
@@ -46,6 +47,7 @@ from .sentence_transformers import (
     require_library,
     transformer_model,
 )
+from .shared_weights import share_weights
 from .spectrogram_config import TextToSpectrogramOnnxConfig
 from .spectrogram_generation import SpectrogramCheck, check_spectrogram_generation
 from .speech_synthesis import TextToSpeechOnnxConfig, check_sampling
@@ -184,6 +186,8 @@ class ExportRequest:
     sequence_length: int | None = None
     dtype: str = "fp32"
     optimize: str | None = None
+    #: ``--quantize``: ``dynamic`` adds int8 files beside the validated float ones (see :mod:`.quantize`).
+    quantize: str | None = None
     report: Path | None = None
     overwrite: bool = False
     trust_remote_code: bool = False
@@ -334,12 +338,27 @@ def validate(
     if validation.passed and isinstance(config, TextToSpeechOnnxConfig):
         runner = reference_runner(model, config, framework)
         validation.checks.append(check_sampling(staging / "model.onnx", config, runner, shapes))
-    if request.report is not None:
-        try:
-            validation.write(request.report)
-        except OSError as exc:  # checked before loading, but the disk or the folder may have changed since
-            raise OutputNotWritableError(f"Cannot write the report {request.report}: {exc.strerror or exc}.") from exc
     return validation
+
+
+def quantize(
+    staging: Path, config: OnnxConfig, options: ExportOptions, reference: ModelReference, request: ExportRequest
+) -> QuantizationCheck | None:
+    """Step 6 (optional), once the float files validated: ``<name>_quantized.onnx`` beside each, judged by the
+    task's metric on real text against the float files (:mod:`.quantize`)."""
+    if not request.quantize:
+        return None
+    return quantize_export(staging, config, request.quantize, reference.local_directory(), options.validation_shapes)
+
+
+def write_report(validation: ValidationReport, report: Path | None) -> None:
+    """The validation report as JSON, when asked for (also when validation failed: that is when it is read)."""
+    if report is None:
+        return
+    try:
+        validation.write(report)
+    except OSError as exc:  # checked before loading, but the disk or the folder may have changed since
+        raise OutputNotWritableError(f"Cannot write the report {report}: {exc.strerror or exc}.") from exc
 
 
 def validation_line(validation: ValidationReport) -> str:
@@ -372,6 +391,7 @@ def main_export(
     sequence_length: int | None = None,
     dtype: str = "fp32",
     optimize: str | None = None,
+    quantize: str | None = None,
     report: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     cache_dir: str | None = None,
@@ -400,6 +420,7 @@ def main_export(
         sequence_length=sequence_length,
         dtype=dtype,
         optimize=optimize,
+        quantize=quantize,
         report=Path(report) if report is not None else None,
         overwrite=overwrite,
         trust_remote_code=trust_remote_code,
@@ -413,7 +434,14 @@ def main_export(
 def check_request(request: ExportRequest) -> None:
     """The checks that need neither the model nor a framework: the output folder and the plain options."""
     check_output_dir(request.output_dir, request.overwrite)
-    check_plain_options(atol=request.atol, dtype=request.dtype, converter=request.converter, report=request.report)
+    check_plain_options(
+        atol=request.atol,
+        dtype=request.dtype,
+        converter=request.converter,
+        report=request.report,
+        optimize=request.optimize,
+        quantize=request.quantize,
+    )
 
 
 def run_export(
@@ -453,6 +481,8 @@ def run_export(
         data_files = [p.external_data for p in posts.values() if p.external_data]
         extra = f"; weights in {', '.join(data_files)}" if data_files else ""
         extra += optimize(staging, config, request.optimize)
+        shared = share_weights(staging, list(config.components()))
+        extra += f"; {shared.describe()}" if shared.data_file else ""
         progress.step(
             5,
             f"post-processed {', '.join(f'{name}.onnx' for name in posts)}: "
@@ -463,6 +493,11 @@ def run_export(
         started = time.perf_counter()
         validation = validate(model, config, options, resolved.framework, staging, request)
         progress.timings["validate"] = time.perf_counter() - started
+        quantized = quantize(staging, config, options, reference, request) if validation.passed else None
+        if quantized is not None:
+            validation.checks.append(quantized)
+            progress.timings["quantize"] = time.perf_counter() - started - progress.timings["validate"]
+        write_report(validation, request.report)
         progress.step(6, validation_line(validation))
         try:
             raise_if_failed(validation)
@@ -474,6 +509,8 @@ def run_export(
             raise
 
         files = publish_files(reference, transformer_model(model) if resolved.pipeline else model, staging, posts)
+        files += [shared.data_file] if shared.data_file else []
+        files = sorted([*files, *(quantized.files if quantized is not None else [])])
         progress.step(7, f"writing {request.output_dir}")
     progress.timings["total"] = time.perf_counter() - progress.started
     return MainExportResult(

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from .config import DecoderOnnxConfig, OnnxConfig, Seq2SeqOnnxConfig
 from .errors import UnsupportedExportOptionError
+from .options import OPTIMIZATION_LEVELS
 from .postprocess import save
 
-OPTIMIZATION_LEVELS = ("O1", "O2", "O3")
 #: Levels that run the transformer fusions.
 FUSING_LEVELS = ("O2", "O3")
 

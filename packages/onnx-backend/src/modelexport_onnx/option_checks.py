@@ -11,6 +11,7 @@ can tell precisely (``resolve_options``, CUDA for fp16).
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -20,13 +21,20 @@ from typing import Any
 
 from .converters import Converter
 from .errors import OutputNotWritableError, UnsupportedExportOptionError
-from .options import CONVERTERS, DTYPES
+from .options import CONVERTERS, DTYPES, OPTIMIZATION_LEVELS, QUANTIZATION_MODES
 
 
 def check_plain_options(
-    *, atol: float | None, dtype: str, converter: str, report: str | os.PathLike[str] | None
+    *,
+    atol: float | None,
+    dtype: str,
+    converter: str,
+    report: str | os.PathLike[str] | None,
+    optimize: str | None = None,
+    quantize: str | None = None,
 ) -> None:
-    """The options that need no model: tolerance, dtype, converter (``--exporter``) name, report path."""
+    """The options that need no model: tolerance, dtype, converter (``--exporter``) name, report path,
+    optimization level and quantization mode."""
     if converter not in CONVERTERS:
         raise UnsupportedExportOptionError(f"Unknown exporter {converter!r}; choose one of {', '.join(CONVERTERS)}.")
     if dtype not in DTYPES:
@@ -36,8 +44,32 @@ def check_plain_options(
             f"--atol {atol} is not a tolerance: give a finite number >= 0 (such as 1e-4), or leave it out to "
             "use a bound derived from the model."
         )
+    if optimize is not None and optimize not in OPTIMIZATION_LEVELS:
+        raise UnsupportedExportOptionError(
+            f"Unknown optimization level {optimize!r}; choose one of {', '.join(OPTIMIZATION_LEVELS)}."
+        )
+    check_quantize_option(quantize, dtype)
     if report is not None:
         check_report_path(report)
+
+
+def check_quantize_option(quantize: str | None, dtype: str) -> None:
+    """``--quantize``: a known mode, of float32 weights, with onnxruntime's quantization tools installed."""
+    if quantize is None:
+        return
+    if quantize not in QUANTIZATION_MODES:
+        raise UnsupportedExportOptionError(
+            f"Unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATION_MODES)}."
+        )
+    if dtype != "fp32":
+        raise UnsupportedExportOptionError(
+            f"--quantize {quantize} quantizes float32 weights to int8, and --dtype {dtype} was asked: leave out "
+            "--dtype (or give --dtype fp32), or leave out --quantize."
+        )
+    if importlib.util.find_spec("onnxruntime") is None:
+        raise UnsupportedExportOptionError(
+            f'--quantize {quantize} needs onnxruntime: pip install ".[onnx]" (from a clone).'
+        )
 
 
 def check_report_path(report: str | os.PathLike[str]) -> None:

@@ -11,6 +11,10 @@ from .dummy_inputs import EXPORT_SHAPES, DummyShapes, validation_shapes_for
 #: PyTorch models, ``tf2onnx`` TensorFlow ones; ``auto`` lets the framework's converter choose.
 CONVERTERS = ("auto", "torchscript", "dynamo", "tf2onnx")
 DTYPES = ("fp32", "fp16")
+#: ``--optimize``: onnxruntime's graph optimizations (see :mod:`.optimize`).
+OPTIMIZATION_LEVELS = ("O1", "O2", "O3")
+#: ``--quantize``: onnxruntime's dynamic int8 quantization (see :mod:`.quantize`).
+QUANTIZATION_MODES = ("dynamic",)
 Dtype = Literal["fp32", "fp16"]
 #: ``auto`` is TorchScript wherever it traces the model: on the registry walk it exports every
 #: pair in 0.1-0.3 s per tiny model, where dynamo takes 3-10 s. Where TorchScript cannot

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,8 @@ class PostprocessReport:
     renamed_dims: dict[str, str]
     removed_initializers: int
     external_data: str | None
+    #: Axes that must stay dynamic but the converter fixed (read from the model in memory, not the file again).
+    frozen: tuple[str, ...] = ()
 
 
 def _graphs(graph: Any) -> Iterator[Any]:
@@ -95,8 +97,8 @@ def remove_duplicate_initializers(model: Any) -> int:
     replace: dict[str, str] = {}
     graph = model.graph
     for initializer in graph.initializer:
-        data = numpy_helper.to_array(initializer)
-        key = (initializer.data_type, tuple(initializer.dims), hashlib.sha256(data.tobytes()).hexdigest())
+        raw = initializer.raw_data if initializer.HasField("raw_data") else numpy_helper.to_array(initializer).tobytes()
+        key = (initializer.data_type, tuple(initializer.dims), hashlib.sha256(raw).hexdigest())
         if key in keep:
             replace[initializer.name] = keep[key]
         else:
@@ -110,13 +112,88 @@ def remove_duplicate_initializers(model: Any) -> int:
             for i, name in enumerate(node.input):
                 if name in replace:
                     node.input[i] = replace[name]
-    kept = [init for init in graph.initializer if init.name not in replace]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    kept_inputs = [i for i in graph.input if i.name not in replace]
-    del graph.input[:]
-    graph.input.extend(kept_inputs)
+    drop_initializers(graph, replace)
     return len(replace)
+
+
+def drop_initializers(graph: Any, names: Collection[str]) -> None:
+    """Remove the initializers (and graph inputs) called ``names``, in place: rebuilding the repeated field
+    instead copies every tensor left, a second copy of the weights in memory (SmolLM2: +840 MB, 1 s)."""
+    for field in (graph.initializer, graph.input):
+        for index in reversed(range(len(field))):
+            if field[index].name in names:
+                del field[index]
+
+
+#: Below this many elements a matrix is not looked at for a transposed twin (tied embeddings are millions).
+TIED_MIN_ELEMENTS = 1 << 16
+
+
+def _corners(matrix: Any) -> tuple[Any, ...]:
+    """A matrix's shape and the values at its corners and centre: equal for a matrix and a copy, so only the
+    matrices that agree here are compared whole (hashing SmolLM2's 183 candidates took 2 s)."""
+    rows, columns = matrix.shape
+    spots = (
+        (0, 0),
+        (0, 1),
+        (1, 0),
+        (rows - 1, columns - 1),
+        (rows // 2, columns // 2),
+        (rows - 1, 0),
+        (0, columns - 1),
+    )
+    return (matrix.shape, matrix.dtype.str, *(matrix[r, c].tobytes() for r, c in spots))
+
+
+def _matrix(tensor: Any) -> Any:
+    """A 2-D initializer's values, read from its bytes without a second copy where it has raw bytes."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    if not tensor.HasField("raw_data"):
+        return numpy_helper.to_array(tensor)
+    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).newbyteorder("<")
+    return np.frombuffer(tensor.raw_data, dtype=dtype).reshape(tuple(tensor.dims))
+
+
+def tie_transposed_initializers(model: Any) -> int:
+    """Store a matrix that is another's transpose once: an LM head tied to the embedding table is traced as a
+    ``MatMul`` with the table transposed, a second copy of the largest weight (113 MB of SmolLM2's 540 MB).
+    The copy becomes a ``Transpose`` of the table under the copy's name, so no consumer changes; onnxruntime
+    folds it when it loads the model. Returns how many copies were removed."""
+    import numpy as np
+    from onnx import helper
+
+    graph = model.graph
+    matrices = [t for t in graph.initializer if len(t.dims) == 2 and t.dims[0] * t.dims[1] >= TIED_MIN_ELEMENTS]
+    shapes = {(t.data_type, tuple(t.dims)) for t in matrices}
+    candidates = [t for t in matrices if t.dims[0] != t.dims[1] and (t.data_type, tuple(t.dims)[::-1]) in shapes]
+    if not candidates:
+        return 0
+    by_name = {t.name: t for t in candidates}
+    by_corners: dict[tuple[Any, ...], list[str]] = {}  # the matrices kept so far, by a few of their values
+    copies: dict[str, str] = {}
+    for tensor in candidates:  # the first of a pair (the embedding table, traced first) is kept
+        array = _matrix(tensor)  # one matrix in memory at a time (two while comparing): not every weight again
+        for original in by_corners.get(_corners(array.T), []):  # a handful of values first, every value only then
+            if np.array_equal(_matrix(by_name[original]), array.T):
+                copies[tensor.name] = original
+                break
+        else:
+            by_corners.setdefault(_corners(array), []).append(tensor.name)
+    if not copies:
+        return 0
+    graph_outputs = {o.name for o in graph.output}
+    copies = {copy: original for copy, original in copies.items() if copy not in graph_outputs}
+    drop_initializers(graph, copies)
+    transposes = [
+        helper.make_node("Transpose", [original], [copy], name=f"tied/{copy}", perm=[1, 0])
+        for copy, original in copies.items()
+    ]
+    nodes = [*transposes, *graph.node]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return len(copies)
 
 
 def initializer_bytes(model: Any) -> int:
@@ -166,14 +243,14 @@ def postprocess(
     model = onnx.load(str(source), load_external_data=True)
     before = _io_signature(model)
     renamed = name_dynamic_dims(model, axes) if dynamic else {}
-    removed = remove_duplicate_initializers(model)
+    removed = remove_duplicate_initializers(model) + tie_transposed_initializers(model)
     unchanged = not renamed and not removed and before == _io_signature(model)
     single_file = [p for p in source.parent.iterdir() if p != source] == []
     if unchanged and single_file and initializer_bytes(model) < MAX_SINGLE_FILE_BYTES:
         os.replace(source, destination)
-        return PostprocessReport(renamed_dims={}, removed_initializers=0, external_data=None)
+        return PostprocessReport({}, 0, None, tuple(frozen_axes(model, axes)) if dynamic else ())
     external = save(model, destination)
-    return PostprocessReport(renamed_dims=renamed, removed_initializers=removed, external_data=external)
+    return PostprocessReport(renamed, removed, external, tuple(frozen_axes(model, axes)) if dynamic else ())
 
 
 def order_outputs(proto: Any, names: list[str]) -> None:

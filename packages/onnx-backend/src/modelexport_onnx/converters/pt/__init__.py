@@ -6,6 +6,7 @@ loaded. :mod:`.convert` (imported by :meth:`PyTorchConverter.convert`) does the 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -192,7 +193,10 @@ def torchscript_max_opset() -> int:
     return TORCHSCRIPT_MAX_OPSET
 
 
+@functools.cache
 def _version(distribution: str) -> str:
+    """An installed distribution's version, read once: reading package metadata takes a millisecond or more,
+    and registering the table asks for transformers' version once per row (6 s of SmolLM2's export uncached)."""
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:

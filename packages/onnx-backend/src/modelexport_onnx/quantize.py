@@ -1,0 +1,552 @@
+"""Dynamic int8 quantization of a validated export (``--quantize dynamic``), judged by its own metric on real text.
+
+onnxruntime's dynamic quantization stores the weights of the matrix products (and embedding tables) as int8,
+one scale per output channel, and quantizes activations to uint8 as each product runs. Each exported file
+gets a ``<name>_quantized.onnx`` beside it (the name optimum's quantizer writes); the float files stay, so a
+consumer picks either.
+
+Quantized outputs cannot meet a float bound: int8 weights move every value by a fraction of a percent. So the
+quantized files are judged on what a user of the model sees, against the float export that step 6 has just
+validated against the framework, on the same inputs:
+
+* hidden states and embeddings: the cosine similarity of each sentence's vector (token-level states are mean
+  pooled over the attention mask, as sentence embeddings are) must be at least :data:`MIN_COSINE`;
+* logits: the top-1 token or label must agree at :data:`MIN_TOP1_AGREEMENT` of the positions, a position where
+  the float model's two best candidates are a near tie (:data:`NEAR_TIE_LOGIT_GAP`) not counting against it.
+
+The inputs are real: fixed English sentences (:data:`CHECK_SENTENCES`) tokenized by the model's own tokenizer,
+one sentence per run. Random token ids are not text (a real MiniLM's quantized embeddings of random ids are
+0.986 cosine-similar to the float ones, of sentences 0.99+). Where the model reads no text, or its folder has
+no tokenizer, the check runs on step 6's dummy inputs and says so. Encoder-decoders are run teacher-forced:
+the decoder reads the float export's own greedy tokens, and each side its own encoder's states.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .cache_names import is_past, is_present
+from .config import DecoderOnnxConfig, OnnxConfig, Seq2SeqOnnxConfig
+from .dummy_inputs import DummyShapes
+from .generation import greedy_generate_seq2seq, positions_from_mask
+from .sentence_transformers import CHECK_SENTENCES
+from .shared_weights import share_weights
+from .validation import onnx_session, run_onnx
+
+#: Below this cosine similarity between a quantized and a float embedding of one sentence, the quantized files
+#: fail (the bound the issue tracker and optimum's quantization guides use for int8 embeddings).
+MIN_COSINE = 0.99
+#: The share of positions where the quantized top-1 token or label must be the float export's.
+MIN_TOP1_AGREEMENT = 0.9
+#: Where the float export's best logit leads the quantized model's pick by at most this (a probability ratio
+#: of 1.1), either token is a fair top-1: the position does not count as a disagreement.
+NEAR_TIE_LOGIT_GAP = 0.1
+#: Timed runs of each model, after one warm-up, for the latency in the report.
+LATENCY_RUNS = 5
+#: Greedy tokens of the float export the decoders of encoder-decoders are teacher-forced with.
+TEACHER_TOKENS = 8
+#: Above this many bytes of float weights, the quantized file keeps its weights in an external data file too.
+EXTERNAL_DATA_BYTES = 2**31
+#: Inputs per weight scale of the blockwise scheme (onnxruntime's ``MatMulNBits`` takes 16 to 256).
+BLOCK_SIZE = 32
+#: Files of a tokenizer's vocabulary: without one, a folder has no tokenizer of its own.
+VOCABULARY_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+    "source.spm",
+    "spm_char.model",
+)
+#: Token ids that stand for text (the rest of an input feed is empty caches and positions).
+TEXT_INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids", "position_ids"})
+
+
+@dataclass(frozen=True)
+class QuantizedOutput:
+    """The metric of one output of the quantized files against the float ones."""
+
+    name: str
+    #: ``cosine`` (the smallest over the sentences) or ``top1`` (the share of positions that agree).
+    metric: str
+    value: float
+    bound: float
+    #: Vectors compared (cosine) or positions counted (top-1, near ties left out).
+    count: int
+
+    @property
+    def passed(self) -> bool:
+        return self.count > 0 and self.value >= self.bound
+
+    def describe(self) -> str:
+        shown = f"min cosine {self.value:.4f}" if self.metric == "cosine" else f"top-1 agreement {self.value:.1%}"
+        return f"{self.name} {shown}" + ("" if self.passed else " (BELOW " + f"{self.bound:g})")
+
+
+@dataclass(frozen=True)
+class QuantizationCheck:
+    """The quantized files against the validated float ones: metrics, size and latency."""
+
+    report_key: ClassVar[str] = "quantization"
+
+    #: The scheme whose files were kept (or the last one tried): ``per-channel`` or ``blockwise``.
+    scheme: str
+    mode: str = "dynamic"
+    #: What the models read: ``5 sentences tokenized by the model's tokenizer`` or the dummy inputs and why.
+    inputs: str = ""
+    #: The schemes tried first whose files missed the bound, with their metrics.
+    rejected: tuple[str, ...] = ()
+    outputs: list[QuantizedOutput] = field(default_factory=list)
+    #: The quantized files written (ONNX files and any external data), by name.
+    files: list[str] = field(default_factory=list)
+    float_bytes: int = 0
+    quantized_bytes: int = 0
+    #: Median latency of the float and the quantized first file on the check's longest input, in milliseconds.
+    float_ms: float = 0.0
+    quantized_ms: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.outputs) and all(output.passed for output in self.outputs)
+
+    @property
+    def size_ratio(self) -> float:
+        return self.quantized_bytes / self.float_bytes if self.float_bytes else float("nan")
+
+    @property
+    def latency_ratio(self) -> float:
+        return self.quantized_ms / self.float_ms if self.float_ms else float("nan")
+
+    def describe(self) -> str:
+        verdict = "" if self.passed else " DIFFERS"
+        metrics = ", ".join(output.describe() for output in self.outputs) or "no output to judge"
+        tried = f" (after {'; '.join(self.rejected)})" if self.rejected else ""
+        return (
+            f"int8 {self.mode} quantization, {self.scheme}{verdict}: {metrics} on {self.inputs}{tried}; "
+            f"{self.quantized_bytes / 1e6:.1f} MB ({self.size_ratio:.2f}x the float files), "
+            f"latency {self.quantized_ms:.1f} ms ({self.latency_ratio:.2f}x)"
+        )
+
+    def failure(self) -> str:
+        failed = "; ".join(output.describe() for output in self.outputs if not output.passed) or "nothing was judged"
+        tried = "; ".join([*self.rejected, f"{self.scheme}: {failed}"])
+        return (
+            f"Quantization check failed: every int8 scheme's files differ from the validated float export beyond the "
+            f"task's bound on {self.inputs} ({tried}). The float export is fine: export without --quantize."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "outputs": [{**asdict(output), "passed": output.passed} for output in self.outputs],
+            "passed": self.passed,
+            "size_ratio": self.size_ratio,
+            "latency_ratio": self.latency_ratio,
+        }
+
+
+#: The data file of the weights several quantized files hold alike (the float files': ``SHARED_DATA_NAME``).
+SHARED_QUANTIZED_NAME = "shared_weights_quantized.onnx_data"
+
+
+def quantized_name(name: str) -> str:
+    """``model`` -> ``model_quantized`` (optimum's name for a quantized file)."""
+    return f"{name}_quantized"
+
+
+def file_bytes(*paths: Path) -> int:
+    """The size of ONNX files and of the external data files they name, a data file counted once however
+    many files name it (the weights of an export's files shared in one, :mod:`.shared_weights`)."""
+    import onnx
+
+    counted: set[Path] = set()
+    for path in paths:
+        model = onnx.load(str(path), load_external_data=False)
+        counted.add(path)
+        counted.update(
+            path.parent / str(entry.value)
+            for tensor in model.graph.initializer
+            for entry in tensor.external_data
+            if entry.key == "location"
+        )
+    return sum(path.stat().st_size for path in counted)
+
+
+@contextmanager
+def quiet_logger(name: str) -> Iterator[None]:
+    """A logger (``""``: the root) at ERROR for the duration: onnxruntime's quantizers talk through them."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def quantize_per_channel(source: Path, target: Path, float_bytes: int) -> list[str]:
+    """onnxruntime's dynamic quantization of ``source`` into ``target``: int8 weights with a scale per output
+    channel (per tensor, MiniLM's embeddings keep 0.94 cosine), each activation quantized to uint8 as a whole at
+    run time (``MatMulInteger``, ``DynamicQuantizeLinear``); embedding tables too. The files written."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    before = set(os.listdir(target.parent))
+    with quiet_logger(""):  # it advises "pre-processing" on the root logger, every time
+        quantize_dynamic(
+            source,
+            target,
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            use_external_data_format=float_bytes > EXTERNAL_DATA_BYTES,
+        )
+    return sorted((set(os.listdir(target.parent)) - before) | {target.name})
+
+
+def quantize_blockwise(source: Path, target: Path, float_bytes: int) -> list[str]:
+    """onnxruntime's 8-bit ``MatMulNBits`` quantization: int8 weights with a scale per block of
+    :data:`BLOCK_SIZE` inputs, activations quantized to int8 per block at run time (accuracy level 4). Finer
+    than one scale per activation, it keeps the decoders whose activations have outliers (a real SmolLM2's
+    MLP down-projections: 46% top-1 agreement quantized per tensor, 100% blockwise). Embedding tables stay float."""
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
+
+    before = set(os.listdir(target.parent))
+    scheme = DefaultWeightOnlyQuantConfig(block_size=BLOCK_SIZE, is_symmetric=True, accuracy_level=4, bits=8)
+    with quiet_logger("onnxruntime.quantization"):  # a line per MatMul at INFO
+        quantizer = MatMulNBitsQuantizer(onnx.load(str(source)), algo_config=scheme)
+        quantizer.process()
+        quantizer.model.save_model_to_file(str(target), float_bytes > EXTERNAL_DATA_BYTES)
+    return sorted((set(os.listdir(target.parent)) - before) | {target.name})
+
+
+#: The quantization schemes ``--quantize dynamic`` tries, by name.
+SCHEMES: dict[str, Callable[[Path, Path, int], list[str]]] = {
+    "per-channel": quantize_per_channel,
+    "blockwise": quantize_blockwise,
+}
+
+
+def scheme_order(config: OnnxConfig) -> tuple[str, ...]:
+    """The schemes to try, best first for the family: per-channel is smaller and faster (its embedding tables are
+    int8 too) where it keeps the metric; token decoders start blockwise (quantized per tensor, the activations of
+    their MLPs lose top-1 tokens: a real SmolLM2 keeps 46%, whisper-base's decoder 83% on real speech)."""
+    decodes = isinstance(config, DecoderOnnxConfig | Seq2SeqOnnxConfig)
+    return ("blockwise", "per-channel") if decodes else ("per-channel", "blockwise")
+
+
+# --- the check's inputs ------------------------------------------------------------------------------------
+
+
+def load_tokenizer(directory: Path | None) -> tuple[Any | None, str]:
+    """The model's tokenizer from its folder, or ``None`` and why not (the check then says so).
+
+    Only a folder with a vocabulary file counts: from ``config.json`` alone, transformers builds a tokenizer
+    with an empty vocabulary that reads every word as unknown, which is no more text than random ids.
+    """
+    if directory is None:
+        return None, "the model's files are not in a local folder"
+    if not any((directory / name).is_file() for name in VOCABULARY_FILES):
+        return None, "the model's folder has no tokenizer"
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(directory)), ""
+    except Exception as error:  # tokenizer files transformers cannot read here
+        return None, f"the model's tokenizer does not load ({type(error).__name__})"
+
+
+def text_feeds(
+    session: Any, tokenizer: Any, sentences: tuple[str, ...], vocab_size: int | None
+) -> tuple[list[dict[str, Any]], str]:
+    """One feed per sentence, batch 1: its tokens, a full mask, positions, and an empty cache where asked; or
+    no feeds and why, where the tokens are not the model's (beyond its vocabulary, or all unknown)."""
+    import numpy as np
+
+    feeds = []
+    for sentence in sentences:
+        encoded = tokenizer(sentence, return_tensors="np")
+        ids = np.asarray(encoded["input_ids"], dtype=np.int64)
+        if vocab_size is not None and int(ids.max()) >= vocab_size:
+            return [], f"the tokenizer's ids reach {int(ids.max())}, beyond the model's {vocab_size} embeddings"
+        feed: dict[str, Any] = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+        if "token_type_ids" in encoded:
+            feed["token_type_ids"] = np.asarray(encoded["token_type_ids"], dtype=np.int64)
+        feeds.append({**feed, **empty_cache(session, feed)})
+    unknown = getattr(tokenizer, "unk_token_id", None)
+    special = set(getattr(tokenizer, "all_special_ids", ()) or ()) - {unknown}
+    words = [int(i) for feed in feeds for i in feed["input_ids"].ravel() if int(i) not in special]
+    if unknown is not None and words and all(i == unknown for i in words):
+        return [], "the tokenizer knows none of the sentences' words"
+    return feeds, ""
+
+
+def empty_cache(session: Any, feed: Mapping[str, Any]) -> dict[str, Any]:
+    """``position_ids`` from the mask and a zero-length cache, for a decoder-with-past file read from the start."""
+    import numpy as np
+
+    names = {i.name for i in session.get_inputs()}
+    extra: dict[str, Any] = {}
+    if "position_ids" in names:
+        extra["position_ids"] = positions_from_mask(feed["attention_mask"])
+    for i in session.get_inputs():
+        if is_past(i.name):
+            extra[i.name] = np.zeros((1, i.shape[1], 0, i.shape[3]), dtype=np.float32)
+    return extra
+
+
+def reads_text(session: Any) -> bool:
+    """Whether every input of ``session`` is text, positions or cache (else it reads images, audio...)."""
+    return all(i.name in TEXT_INPUTS or is_past(i.name) for i in session.get_inputs())
+
+
+# --- the metrics -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """Per output: the cosines and the top-1 agreements gathered over the check's runs."""
+
+    cosines: dict[str, list[float]] = field(default_factory=dict)
+    agreed: dict[str, int] = field(default_factory=dict)
+    counted: dict[str, int] = field(default_factory=dict)
+
+    def add(self, prefix: str, floats: Mapping[str, Any], quantized: Mapping[str, Any], mask: Any | None) -> None:
+        """Compare the outputs of one run (``mask``: the tokens of token-level outputs, ``None`` for all)."""
+        for name, value in floats.items():
+            if is_present(name) or name not in quantized or value.dtype.kind != "f":
+                continue
+            key = f"{prefix}{name}"
+            if name.split(".")[-1].endswith("logits"):
+                agreed, counted = top1_agreement(value, quantized[name], mask)
+                self.agreed[key] = self.agreed.get(key, 0) + agreed
+                self.counted[key] = self.counted.get(key, 0) + counted
+            else:
+                self.cosines.setdefault(key, []).extend(row_cosines(value, quantized[name], mask))
+
+    def results(self) -> list[QuantizedOutput]:
+        results = [
+            QuantizedOutput(name, "cosine", min(values), MIN_COSINE, len(values))
+            for name, values in self.cosines.items()
+            if values
+        ]
+        for name, counted in self.counted.items():
+            share = self.agreed[name] / counted if counted else 0.0
+            results.append(QuantizedOutput(name, "top1", share, MIN_TOP1_AGREEMENT, counted))
+        return results
+
+
+def pooled_rows(value: Any, mask: Any | None) -> Any:
+    """One vector per batch row, float64: token-level states mean-pooled over ``mask``, other shapes flattened."""
+    import numpy as np
+
+    value = np.asarray(value, dtype=np.float64)
+    if value.ndim == 3 and mask is not None and mask.shape == value.shape[:2]:
+        weights = mask.astype(np.float64)[..., None]
+        return (value * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
+    return value.reshape(value.shape[0], -1) if value.ndim > 1 else value.reshape(1, -1)
+
+
+def row_cosines(floats: Any, quantized: Any, mask: Any | None) -> list[float]:
+    """The cosine similarity of each batch row's vector, float against quantized."""
+    import numpy as np
+
+    a, b = pooled_rows(floats, mask), pooled_rows(quantized, mask)
+    if a.shape != b.shape:
+        return [float("-inf")]
+    norms = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
+    both_zero = (np.linalg.norm(a, axis=-1) == 0) & (np.linalg.norm(b, axis=-1) == 0)
+    cosines = np.where(both_zero, 1.0, np.sum(a * b, axis=-1) / np.maximum(norms, 1e-30))
+    return [float(c) for c in cosines]
+
+
+def top1_agreement(floats: Any, quantized: Any, mask: Any | None) -> tuple[int, int]:
+    """Positions where the top-1 agrees, and positions counted (masked ones and near ties left out)."""
+    import numpy as np
+
+    if floats.shape != quantized.shape:
+        return 0, 1
+    scores = floats.reshape(-1, floats.shape[-1]).astype(np.float64)
+    picked = quantized.reshape(-1, quantized.shape[-1]).argmax(axis=-1)
+    best = scores.argmax(axis=-1)
+    rows = np.arange(len(scores))
+    gap = scores[rows, best] - scores[rows, picked]
+    keep = (best == picked) | (gap > NEAR_TIE_LOGIT_GAP)
+    if mask is not None and floats.ndim == 3 and mask.shape == floats.shape[:2]:
+        keep &= mask.reshape(-1).astype(bool)
+    return int(np.sum((best == picked) & keep)), int(np.sum(keep))
+
+
+def median_ms(session: Any, feed: Mapping[str, Any]) -> float:
+    """Median wall time of ``session`` on ``feed``, after one warm-up run, in milliseconds."""
+    run_onnx(session, feed)
+    times = []
+    for _ in range(LATENCY_RUNS):
+        started = time.perf_counter()
+        run_onnx(session, feed)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+# --- the whole step ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A float file's session and its quantized twin's."""
+
+    floats: Any
+    quantized: Any
+
+    def run(self, feed: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        return run_onnx(self.floats, feed), run_onnx(self.quantized, feed)
+
+
+def quantize_export(
+    staging: Path,
+    config: OnnxConfig,
+    mode: str,
+    model_directory: Path | None,
+    shapes: DummyShapes,
+    sentences: tuple[str, ...] = CHECK_SENTENCES,
+    inputs: tuple[Mapping[str, Any], str] | None = None,
+) -> QuantizationCheck:
+    """Quantize every file of the validated export in ``staging`` with the family's first scheme; judge the
+    quantized files against the float ones; where they fail, the next scheme. The last failure is returned.
+
+    ``inputs``: real inputs of the first file (a photograph, speech) and what they are, in place of the
+    sentences (for models that read text) or the dummy inputs (the rest).
+    """
+    names = list(config.components())
+    floats = {name: onnx_session(staging / f"{name}.onnx") for name in names}
+    if inputs is not None:
+        feeds, read = [dict(inputs[0])], inputs[1]
+    else:
+        feeds, read = check_feeds(floats[names[0]], config, names[0], model_directory, shapes, sentences)
+    rejected: list[str] = []
+    check: QuantizationCheck | None = None
+    for scheme in scheme_order(config):
+        check = quantize_with(scheme, staging, names, floats, feeds, config)
+        check = replace(check, mode=mode, inputs=read, rejected=tuple(rejected))
+        if check.passed:
+            break
+        rejected.append(f"{scheme}: " + ", ".join(output.describe() for output in check.outputs))
+        for written in check.files:  # the next scheme writes its own
+            (staging / written).unlink(missing_ok=True)
+    assert check is not None
+    check = replace(check, files=[f for f in check.files if (staging / f).exists()])
+    if not check.passed:
+        return check
+    quantized = [quantized_name(name) for name in names]
+    shared = share_weights(staging, quantized, SHARED_QUANTIZED_NAME)
+    if shared.data_file is None:
+        return check
+    return replace(
+        check,
+        files=sorted([*check.files, shared.data_file]),
+        quantized_bytes=file_bytes(*(staging / f"{name}.onnx" for name in quantized)),
+    )
+
+
+def check_feeds(
+    session: Any,
+    config: OnnxConfig,
+    name: str,
+    model_directory: Path | None,
+    shapes: DummyShapes,
+    sentences: tuple[str, ...],
+) -> tuple[list[dict[str, Any]], str]:
+    """The check's inputs to the first file, and what they are in words: real sentences where it reads text."""
+    tokenizer, why_not = load_tokenizer(model_directory) if reads_text(session) else (None, "")
+    if tokenizer is not None:
+        vocab_size = config.normalized.get("vocab_size")
+        feeds, why_not = text_feeds(session, tokenizer, sentences, vocab_size if isinstance(vocab_size, int) else None)
+        if feeds:
+            return feeds, f"{len(sentences)} sentences tokenized by the model's tokenizer"
+    feed = dict(config.components()[name].generate_dummy_inputs(shapes, seed=5))
+    return [feed], "dummy inputs (" + (why_not or "the model does not read text") + ")"
+
+
+def quantize_with(
+    scheme: str,
+    staging: Path,
+    names: list[str],
+    floats: Mapping[str, Any],
+    feeds: list[dict[str, Any]],
+    config: OnnxConfig,
+) -> QuantizationCheck:
+    """Every file quantized with ``scheme``, then judged on ``feeds`` against the float sessions."""
+    files: list[str] = []
+    for name in names:
+        source, target = staging / f"{name}.onnx", staging / f"{quantized_name(name)}.onnx"
+        files += SCHEMES[scheme](source, target, file_bytes(source))
+    float_bytes = file_bytes(*(staging / f"{name}.onnx" for name in names))
+    quantized_bytes = file_bytes(*(staging / f"{quantized_name(name)}.onnx" for name in names))
+    pairs = {name: Pair(floats[name], onnx_session(staging / f"{quantized_name(name)}.onnx")) for name in names}
+    tally = Tally()
+    judge = judge_encoder_decoder if "encoder_model" in pairs else judge_single
+    for feed in feeds:
+        judge(pairs, feed, tally, config)
+    first = pairs[names[0]]
+    longest = max(feeds, key=lambda feed: sum(value.size for value in feed.values()))
+    return QuantizationCheck(
+        scheme=scheme,
+        outputs=tally.results(),
+        files=files,
+        float_bytes=float_bytes,
+        quantized_bytes=quantized_bytes,
+        float_ms=median_ms(first.floats, longest),
+        quantized_ms=median_ms(first.quantized, longest),
+    )
+
+
+def judge_single(pairs: Mapping[str, Pair], feed: Mapping[str, Any], tally: Tally, config: OnnxConfig) -> None:
+    """A one-file export (encoder, classifier, decoder read from an empty cache): both files on the same feed."""
+    name, pair = next(iter(pairs.items()))
+    floats, quantized = pair.run(feed)
+    tally.add(prefix(pairs, name), floats, quantized, feed.get("attention_mask"))
+
+
+def judge_encoder_decoder(pairs: Mapping[str, Pair], feed: Mapping[str, Any], tally: Tally, config: OnnxConfig) -> None:
+    """Encoder-decoders, teacher-forced: each side's encoder, then each side's decoder on the float export's own
+    greedy tokens (so one early difference does not make every later position differ)."""
+    encoder_feed = {k: v for k, v in feed.items() if not is_past(k) and k != "position_ids"}
+    float_states, quantized_states = pairs["encoder_model"].run(encoder_feed)
+    tally.add("encoder_model:", float_states, quantized_states, None)
+    start = getattr(config.config, "decoder_start_token_id", None)
+    tokens = greedy_generate_seq2seq(
+        {name: pair.floats for name, pair in pairs.items()},
+        encoder_feed,
+        TEACHER_TOKENS,
+        int(start) if start is not None else 0,
+        0,
+    )
+    decoder = pairs["decoder_model"]
+    mask = encoder_feed.get("attention_mask")
+
+    def decoder_feed(session: Any, states: Mapping[str, Any]) -> dict[str, Any]:
+        fed = {"input_ids": tokens, "encoder_hidden_states": states["last_hidden_state"]}
+        if mask is not None and "encoder_attention_mask" in {i.name for i in session.get_inputs()}:
+            fed["encoder_attention_mask"] = mask
+        return fed
+
+    tally.add(
+        "decoder_model:",
+        run_onnx(decoder.floats, decoder_feed(decoder.floats, float_states)),
+        run_onnx(decoder.quantized, decoder_feed(decoder.quantized, quantized_states)),
+        None,
+    )
+
+
+def prefix(pairs: Mapping[str, Any], name: str) -> str:
+    """``decoder_model:`` before output names where the export has several files, else nothing."""
+    return f"{name}:" if len(pairs) > 1 else ""
