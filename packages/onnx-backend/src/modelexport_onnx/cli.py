@@ -126,6 +126,11 @@ def register(export_commands: Any) -> None:
         action="store_true",
         help="replace the exported files in an existing OUTPUT_DIR (other files are kept)",
     )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another export is writing OUTPUT_DIR, wait for it to finish instead of failing at once",
+    )
     parser.add_argument("--cache-dir", help="Hugging Face cache directory")
     parser.add_argument("--revision", help="Hub revision (branch, tag or commit)")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow the model's own Python code")
@@ -174,6 +179,7 @@ def _run(args: argparse.Namespace) -> int:
             trust_remote_code=args.trust_remote_code,
             generation_check=args.generation_check,
             library=args.library,
+            wait=args.wait,
             progress=lambda line: print(line, flush=True),
         )
     if args.json:

@@ -34,3 +34,7 @@ class ValidationError(ExportError):
     def __init__(self, message: str, report: ValidationReport) -> None:
         super().__init__(message)
         self.report = report
+
+
+class OutputLockedError(ModelExportError):
+    """Another export is writing the same output directory right now (see :mod:`.output_lock`)."""

@@ -9,6 +9,7 @@ validation passed: the files are built in a staging folder beside it and moved i
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -34,6 +35,7 @@ from .generation import GenerationCheck, check_generation
 from .optimize import optimize_model
 from .option_checks import check_model_options, check_plain_options
 from .options import DEFAULT_CONVERTER, ExportOptions
+from .output_lock import output_locked
 from .postprocess import PostprocessReport
 from .quantize import QuantizationCheck, quantize_export
 from .sentence_transformers import (
@@ -194,6 +196,14 @@ class ExportRequest:
     generation_check: bool = True
     #: ``auto``, ``transformers`` or ``sentence_transformers`` (``--library``; see :mod:`.sentence_transformers`).
     library: str = "auto"
+    #: ``--wait``: queue behind another export writing the same output directory instead of failing at once.
+    wait: bool = False
+    #: Written as :data:`RECORD_NAME` among the published files (a batch's note of what was exported from what).
+    record: dict[str, Any] | None = None
+
+
+#: The record a batch export leaves in its output folder, read to skip the model on a second run.
+RECORD_NAME = "modelexport_export.json"
 
 
 @dataclass(frozen=True)
@@ -400,6 +410,7 @@ def main_export(
     trust_remote_code: bool = False,
     generation_check: bool = True,
     library: str = "auto",
+    wait: bool = False,
     progress: Callable[[str], None] | None = print,
 ) -> MainExportResult:
     """Export ``model_name_or_path`` (local directory, Hub id or resolved reference) to ONNX in ``output``, validated.
@@ -426,6 +437,7 @@ def main_export(
         trust_remote_code=trust_remote_code,
         generation_check=generation_check,
         library=library,
+        wait=wait,
     )
     check_request(request)  # before the model reference is even looked at
     return run_export(ModelReference.resolve(model_name_or_path, subfolder, revision, cache_dir), request, progress)
@@ -447,9 +459,18 @@ def check_request(request: ExportRequest) -> None:
 def run_export(
     reference: ModelReference, request: ExportRequest, say: Callable[[str], None] | None = print
 ) -> MainExportResult:
-    """The steps in order, for an already resolved reference."""
+    """The steps in order, for an already resolved reference, holding the output directory's lock throughout:
+    a second export into the same directory fails at once (or, with ``wait``, queues) instead of replacing this
+    one's files unseen (:mod:`.output_lock`)."""
+    with output_locked(request.output_dir, request.wait, say):
+        return _run_locked(reference, request, say)
+
+
+def _run_locked(
+    reference: ModelReference, request: ExportRequest, say: Callable[[str], None] | None
+) -> MainExportResult:
     progress = Progress(say)
-    check_request(request)  # fail before loading anything
+    check_request(request)  # fail before loading anything (and after the lock: the folder cannot change now)
     resolved = resolve(reference, request)
     progress.step(
         1,
@@ -511,6 +532,8 @@ def run_export(
         files = publish_files(reference, transformer_model(model) if resolved.pipeline else model, staging, posts)
         files += [shared.data_file] if shared.data_file else []
         files = sorted([*files, *(quantized.files if quantized is not None else [])])
+        if request.record is not None:  # published with the files, atomically: a record always has its export
+            (staging / RECORD_NAME).write_text(json.dumps({**request.record, "files": files}, indent=2) + "\n")
         progress.step(7, f"writing {request.output_dir}")
     progress.timings["total"] = time.perf_counter() - progress.started
     return MainExportResult(

@@ -1,0 +1,152 @@
+"""The batch manifest: which models to export, each with its output folder, task and options.
+
+TOML, read by the standard library's ``tomllib``: people write these by hand next to a training
+pipeline's configuration, and TOML gives them comments, a ``[defaults]`` table every model inherits,
+typed values (``dynamic_axes = false`` is a boolean, not the string "false") and error positions;
+a program writes ``[[models]]`` blocks as easily as JSON lines. Every mistake (an unknown option, a
+wrong type, two models with one output folder) is found before the first model is loaded.
+
+    [defaults]              # every model's options unless it sets its own
+    optimize = "O2"
+
+    [[models]]
+    model = "sentence-transformers/all-MiniLM-L6-v2"   # Hub id or folder (relative: to the manifest)
+    output = "onnx/minilm"                             # relative to the manifest's folder
+    task = "feature-extraction"
+    quantize = "dynamic"
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from modelexport_core.errors import ModelExportError
+
+from ..main_export import ExportRequest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, before it joined the standard library
+    import tomli as tomllib
+
+
+class ManifestError(ModelExportError, ValueError):
+    """The manifest cannot be read, or an entry is wrong: nothing was exported."""
+
+
+#: Options of an entry that are not :class:`ExportRequest` fields: where the model comes from.
+SOURCE_KEYS = {"model": str, "output": str, "name": str, "revision": str, "subfolder": str, "cache_dir": str}
+#: :class:`ExportRequest` fields a manifest does not set: the batch owns them.
+BATCH_OWNED = {"output_dir", "report", "wait", "record"}
+_FIELD_DEFAULTS = {f.name: f.default for f in fields(ExportRequest) if f.name not in BATCH_OWNED}
+#: An option's type, from its default (``None`` defaults: the option is a string or an integer, said here).
+_OPTION_TYPES: dict[str, tuple[type, ...]] = {
+    name: (type(default),)
+    if default is not None
+    else (int,)
+    if name in ("opset", "batch_size", "sequence_length")
+    else (float, int)
+    if name == "atol"
+    else (str,)
+    for name, default in _FIELD_DEFAULTS.items()
+}
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """One model of the batch, every option settled (defaults applied, paths absolute)."""
+
+    name: str
+    model: str
+    output: Path
+    options: dict[str, Any] = field(default_factory=dict)
+    revision: str | None = None
+    subfolder: str = ""
+    cache_dir: str | None = None
+
+    def request(self, *, overwrite: bool | None = None, record: dict[str, Any] | None = None) -> ExportRequest:
+        """The single export this entry is (``overwrite`` forced when the batch redoes its own earlier output)."""
+        options = dict(self.options)
+        if overwrite is not None:
+            options["overwrite"] = overwrite or bool(options.get("overwrite"))
+        return ExportRequest(output_dir=self.output, record=record, **options)
+
+
+def read_manifest(path: Path) -> list[BatchEntry]:
+    """Every entry of the manifest at ``path``, checked; :class:`ManifestError` naming the first problem."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ManifestError(f"Cannot read the manifest {path}: {exc.strerror or exc}.") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path} is not valid TOML: {exc}.") from exc
+    unknown = set(document) - {"defaults", "models"}
+    if unknown:
+        raise ManifestError(
+            f"{path}: unknown table(s) {', '.join(sorted(unknown))}; a manifest has [defaults] and [[models]]."
+        )
+    models = document.get("models")
+    if not isinstance(models, list) or not models:
+        raise ManifestError(f"{path} lists no models: add one [[models]] table per model (model = ..., output = ...).")
+    defaults = document.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ManifestError(f"{path}: [defaults] must be a table of options.")
+    _check_options(defaults, f"{path} [defaults]", allow_source=False)
+    entries = [
+        _entry(dict(defaults) | dict(model), path.parent, f"{path} model {number}")
+        for number, model in enumerate(models, 1)
+    ]
+    _refuse_shared_outputs(entries, path)
+    return entries
+
+
+def _check_options(options: dict[str, Any], where: str, *, allow_source: bool) -> None:
+    known = {**_OPTION_TYPES, **({k: (v,) for k, v in SOURCE_KEYS.items()} if allow_source else {})}
+    for key, value in options.items():
+        if key not in known:
+            hint = " (it belongs in a [[models]] entry)" if key in SOURCE_KEYS else ""
+            raise ManifestError(f"{where}: unknown option {key!r}{hint}; known: {', '.join(sorted(known))}.")
+        types = known[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            wanted = " or ".join(t.__name__ for t in types)
+            raise ManifestError(f"{where}: {key} must be a {wanted}, not {value!r}.")
+
+
+def _entry(table: Any, base: Path, where: str) -> BatchEntry:
+    if not isinstance(table, dict):
+        raise ManifestError(f"{where}: a [[models]] entry must be a table.")
+    _check_options(table, where, allow_source=True)
+    for key in ("model", "output"):
+        if not table.get(key):
+            raise ManifestError(f"{where}: {key} is missing; each model needs model = ... and output = ....")
+    model = table.pop("model")
+    local = base / model
+    if not Path(model).is_absolute() and (model.startswith(".") or local.exists()):
+        model = str(local.resolve())  # a folder beside the manifest; anything else is a Hub id or absolute path
+    if "://" in table["output"]:
+        raise ManifestError(
+            f"{where}: output must be a local or shared-filesystem path, not a URL ({table['output']})."
+        )
+    output = Path(table.pop("output")).expanduser()
+    output = (output if output.is_absolute() else base / output).resolve()
+    name = table.pop("name", None) or output.name
+    source = {key: table.pop(key) for key in ("revision", "subfolder", "cache_dir") if key in table}
+    return BatchEntry(name=name, model=model, output=output, options=table, **source)
+
+
+def _refuse_shared_outputs(entries: list[BatchEntry], path: Path) -> None:
+    """Two entries writing one folder would replace each other's files: refused before anything runs."""
+    seen: dict[Path, BatchEntry] = {}
+    names: dict[str, BatchEntry] = {}
+    for entry in entries:
+        if entry.output in seen:
+            raise ManifestError(
+                f"{path}: models {seen[entry.output].name!r} and {entry.name!r} both write {entry.output}; "
+                "give each model its own output folder."
+            )
+        if entry.name in names:
+            raise ManifestError(f"{path}: two models are named {entry.name!r}; set name = ... on one of them.")
+        seen[entry.output] = names[entry.name] = entry
