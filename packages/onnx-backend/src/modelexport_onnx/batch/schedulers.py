@@ -11,6 +11,7 @@ the kernel released its output lock, so nothing partial is ever published.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -122,6 +123,8 @@ def run_on_ray(entries: Sequence[BatchEntry], address: str | None, events: Event
     """
     ray = _ray()
     if not ray.is_initialized():
+        if address is None and not os.environ.get("RAY_ADDRESS"):  # a local instance, ours: its workers export
+            os.environ.setdefault("RAY_worker_niceness", "0")  # at normal priority, as --jobs workers (Ray: 15)
         ray.init(address=address, log_to_driver=False)
     capacity = max((node["Resources"].get("memory", 0) for node in ray.nodes() if node["Alive"]), default=0)
     remote = ray.remote(export_entry)
