@@ -88,7 +88,9 @@ def test_the_command_says_it_in_one_line_and_exits_2(tmp_path: Path, capsys: pyt
     assert "Cannot read the manifest" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("text", "size"), [("8G", 8 * 2**30), ("512M", 512 * 2**20), ("1.5GiB", 3 * 2**29), ("100", 100)])
+@pytest.mark.parametrize(
+    ("text", "size"), [("8G", 8 * 2**30), ("512M", 512 * 2**20), ("1.5GiB", 3 * 2**29), ("100", 100)]
+)
 def test_sizes(text: str, size: int) -> None:
     assert parse_size(text) == size
 

@@ -91,10 +91,10 @@ def test_a_batch_exports_reports_a_failure_goes_on_and_a_second_run_resumes(zoo:
     assert statuses(summary) == {"bert": "skipped", "broken": "failed", "gpt2": "skipped"}
 
     # Other options, or a changed source, and the model is exported again.
-    path.write_text(path.read_text().replace(f'output = "out/gpt2"\n', 'output = "out/gpt2"\nopset = 18\n'))
+    path.write_text(path.read_text().replace('output = "out/gpt2"\n', 'output = "out/gpt2"\nopset = 18\n'))
     (zoo / "bert" / "config.json").touch()
     os.utime(zoo / "bert" / "config.json", (time.time() + 5, time.time() + 5))
-    third, summary = run(path)
+    _, summary = run(path)
     assert statuses(summary) == {"bert": "exported", "broken": "failed", "gpt2": "exported"}
     assert json.loads((out / "gpt2" / RECORD_NAME).read_text())["options"] == {"opset": 18}
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from modelexport_onnx.batch.schedulers import RAY_NICENESS
 from test_export_batch import _kill_when_staging, manifest, no_partial_files, statuses, zoo  # noqa: F401
 
 from modelexport.cli import main
@@ -21,19 +22,22 @@ ray = pytest.importorskip("ray", reason="Ray is the optional extra modelexport[r
 def cluster() -> Iterator[None]:
     """A local cluster of 2 CPUs whose workers run at normal priority (Ray's default, nice 15, starves them while
     the other test worker keeps the cores busy)."""
-    previous = os.environ.get("RAY_worker_niceness")
-    os.environ["RAY_worker_niceness"] = "0"
+    previous = os.environ.get(RAY_NICENESS)
+    os.environ[RAY_NICENESS] = "0"
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
     if previous is None:
-        os.environ.pop("RAY_worker_niceness")
+        os.environ.pop(RAY_NICENESS)
     else:
-        os.environ["RAY_worker_niceness"] = previous
+        os.environ[RAY_NICENESS] = previous
 
 
 def test_a_batch_on_ray_survives_a_failure_and_a_killed_worker(
-    cluster: None, zoo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    cluster: None,
+    zoo: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],  # noqa: F811
 ) -> None:
     path = manifest(zoo, tmp_path, "bert", "broken", "gpt2")
     killed: list[int] = []

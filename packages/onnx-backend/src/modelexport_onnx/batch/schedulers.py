@@ -23,6 +23,8 @@ from modelexport_core.errors import ModelExportError
 from .manifest import BatchEntry
 from .runner import FAILED, EntryResult, expected_memory, export_entry
 
+#: Ray's setting of its workers' niceness (15 by default: they crawl on a busy machine).
+RAY_NICENESS = "RAY_worker_niceness"
 #: Tries of a model whose worker died under it, before it is reported failed.
 ATTEMPTS = 3
 
@@ -124,7 +126,7 @@ def run_on_ray(entries: Sequence[BatchEntry], address: str | None, events: Event
     ray = _ray()
     if not ray.is_initialized():
         if address is None and not os.environ.get("RAY_ADDRESS"):  # a local instance, ours: its workers export
-            os.environ.setdefault("RAY_worker_niceness", "0")  # at normal priority, as --jobs workers (Ray: 15)
+            os.environ.setdefault(RAY_NICENESS, "0")  # at normal priority, as --jobs workers (Ray: 15)
         ray.init(address=address, log_to_driver=False)
     capacity = max((node["Resources"].get("memory", 0) for node in ray.nodes() if node["Alive"]), default=0)
     remote = ray.remote(export_entry)
