@@ -18,3 +18,18 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tiny_models import save_pt_model
 
     return save_pt_model(transformers.AutoModelForCausalLM, "llama", tmp_path_factory.mktemp("llama"))
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """export-batch's zoo: three tiny models, and one that cannot be exported (its config names no model type)."""
+    import transformers
+    from tiny_models import save_pt_model
+
+    root = tmp_path_factory.mktemp("zoo")
+    save_pt_model(transformers.AutoModel, "bert", root / "bert")
+    save_pt_model(transformers.AutoModelForCausalLM, "gpt2", root / "gpt2")
+    save_pt_model(transformers.AutoModelForSequenceClassification, "bert", root / "classifier")
+    (root / "broken").mkdir()
+    (root / "broken" / "config.json").write_text('{"hidden_size": 8}')
+    return root

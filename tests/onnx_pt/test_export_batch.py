@@ -13,27 +13,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 import transformers
 from modelexport_onnx.batch.memory import expected_bytes, weight_bytes
 from modelexport_onnx.main_export import RECORD_NAME
 from modelexport_onnx.validation import onnx_session
-from tiny_models import save_pt_model
 
 BATCH = [sys.executable, "-m", "modelexport", "export-batch"]
-
-
-@pytest.fixture(scope="module")
-def zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder of three tiny models and one that cannot be exported (its config names no model type)."""
-    root = tmp_path_factory.mktemp("zoo")
-    save_pt_model(transformers.AutoModel, "bert", root / "bert")
-    save_pt_model(transformers.AutoModelForCausalLM, "gpt2", root / "gpt2")
-    save_pt_model(transformers.AutoModelForSequenceClassification, "bert", root / "classifier")
-    (root / "broken").mkdir()
-    (root / "broken" / "config.json").write_text('{"hidden_size": 8}')
-    return root
 
 
 def manifest(zoo: Path, tmp_path: Path, *names: str, extra: str = "") -> Path:

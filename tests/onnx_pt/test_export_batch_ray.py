@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from modelexport_onnx.batch.schedulers import RAY_NICENESS
-from test_export_batch import _kill_when_staging, manifest, no_partial_files, statuses, zoo  # noqa: F401
+from test_export_batch import _kill_when_staging, manifest, no_partial_files, statuses
 
 from modelexport.cli import main
 
@@ -37,7 +37,7 @@ def test_a_batch_on_ray_survives_a_failure_and_a_killed_worker(
     cluster: None,
     zoo: Path,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = manifest(zoo, tmp_path, "bert", "broken", "gpt2")
     killed: list[int] = []
