@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from modelexport_onnx.batch.manifest import ManifestError, read_manifest
-from modelexport_onnx.batch.memory import parse_size
+from modelexport_onnx.memory import parse_size
 
 from modelexport.cli import main
 

@@ -24,6 +24,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _size(text: str) -> int:
+    from .memory import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _tolerance(text: str) -> float:
     """A finite, non-negative float: ``nan`` would pass every comparison, a negative bound none."""
     try:
@@ -131,6 +140,13 @@ def register(export_commands: Any) -> None:
         action="store_true",
         help="if another export is writing OUTPUT_DIR, wait for it to finish instead of failing at once",
     )
+    parser.add_argument(
+        "--max-memory",
+        type=_size,
+        metavar="SIZE",
+        help="memory the export may use, e.g. 8G: a model expected to need more is traced without its weights, which "
+        "are streamed from its safetensors shards into model.onnx_data, and validated layer by layer",
+    )
     parser.add_argument("--cache-dir", help="Hugging Face cache directory")
     parser.add_argument("--revision", help="Hub revision (branch, tag or commit)")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow the model's own Python code")
@@ -180,6 +196,7 @@ def _run(args: argparse.Namespace) -> int:
             generation_check=args.generation_check,
             library=args.library,
             wait=args.wait,
+            max_memory=args.max_memory,
             progress=lambda line: print(line, flush=True),
         )
     if args.json:

@@ -54,6 +54,7 @@ from .spectrogram_config import TextToSpectrogramOnnxConfig
 from .spectrogram_generation import SpectrogramCheck, check_spectrogram_generation
 from .speech_synthesis import TextToSpeechOnnxConfig, check_sampling
 from .staging import check_output_dir, staged_directory
+from .streamed.export import run_streamed_export, streaming_needed
 from .validation import ValidationReport, onnx_session, raise_if_failed
 
 STEPS = 7
@@ -198,6 +199,8 @@ class ExportRequest:
     library: str = "auto"
     #: ``--wait``: queue behind another export writing the same output directory instead of failing at once.
     wait: bool = False
+    #: ``--max-memory`` (bytes): an export expected to peak beyond it streams the weights (:mod:`.streamed.export`).
+    max_memory: int | None = None
     #: Written as :data:`RECORD_NAME` among the published files (a batch's note of what was exported from what).
     record: dict[str, Any] | None = None
 
@@ -411,6 +414,7 @@ def main_export(
     generation_check: bool = True,
     library: str = "auto",
     wait: bool = False,
+    max_memory: int | None = None,
     progress: Callable[[str], None] | None = print,
 ) -> MainExportResult:
     """Export ``model_name_or_path`` (local directory, Hub id or resolved reference) to ONNX in ``output``, validated.
@@ -438,6 +442,7 @@ def main_export(
         generation_check=generation_check,
         library=library,
         wait=wait,
+        max_memory=max_memory,
     )
     check_request(request)  # before the model reference is even looked at
     return run_export(ModelReference.resolve(model_name_or_path, subfolder, revision, cache_dir), request, progress)
@@ -479,6 +484,12 @@ def _run_locked(
         + (f"; sentence-transformers pipeline {resolved.pipeline.describe()}" if resolved.pipeline else "")
         + "".join(f"; note: {note}" for note in resolved.notes),
     )
+    streamed_weights = streaming_needed(resolved, request)
+    if streamed_weights is not None:  # larger than the memory allowed: traced without weights, validated by layers
+        streamed = run_streamed_export(resolved, request, progress, streamed_weights)
+        write_report(streamed.validation, request.report)
+        progress.timings["total"] = time.perf_counter() - progress.started
+        return streamed
 
     model = load(resolved, request)
     progress.timings["load"] = time.perf_counter() - progress.started

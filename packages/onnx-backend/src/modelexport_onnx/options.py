@@ -30,6 +30,8 @@ class ExportOptions:
     dynamic_axes: bool = True
     dtype: str = "fp32"
     shapes: DummyShapes = field(default=EXPORT_SHAPES)
+    #: Traced without the weights, which are streamed from the checkpoint (a model larger than the memory allowed).
+    streamed: bool = False
 
     @property
     def validation_shapes(self) -> DummyShapes:

@@ -22,13 +22,7 @@ def _jobs(text: str) -> int:
     return value
 
 
-def _size(text: str) -> int:
-    from .memory import parse_size
-
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+from ..cli import _size
 
 
 def register(commands: Any) -> None:

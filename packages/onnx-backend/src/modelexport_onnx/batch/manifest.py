@@ -47,7 +47,7 @@ _OPTION_TYPES: dict[str, tuple[type, ...]] = {
     name: (type(default),)
     if default is not None
     else (int,)
-    if name in ("opset", "batch_size", "sequence_length")
+    if name in ("opset", "batch_size", "sequence_length", "max_memory")
     else (float, int)
     if name == "atol"
     else (str,)

@@ -16,8 +16,8 @@ from modelexport_core.errors import ModelExportError
 from modelexport_core.model_source import ModelReference
 
 from ..main_export import run_export
+from ..memory import expected_bytes, peak_bytes, reset_peak, weight_bytes
 from .manifest import BatchEntry
-from .memory import expected_bytes, peak_bytes, reset_peak, weight_bytes
 from .record import is_current, previous_record, wanted_record
 
 EXPORTED, SKIPPED, FAILED = "exported", "skipped", "failed"

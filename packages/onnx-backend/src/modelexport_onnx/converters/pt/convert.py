@@ -92,7 +92,9 @@ def _check_consistent(path: Path, reason: str) -> None:
 def _torchscript_arguments(wrapper: torch.nn.Module, config: OnnxConfig, options: ExportOptions) -> dict[str, Any]:
     return {
         "dynamic_axes": config.dynamic_axes if options.dynamic_axes else None,
-        "do_constant_folding": True,
+        # Streamed weights: the parameters stay inputs named after them (no data, nothing folded into new ones).
+        "do_constant_folding": not options.streamed,
+        "export_params": not options.streamed,
         "dynamo": False,
     }
 
