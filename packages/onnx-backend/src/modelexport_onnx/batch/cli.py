@@ -11,8 +11,11 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from ..cli import _size
 
 
 def _jobs(text: str) -> int:
@@ -20,9 +23,6 @@ def _jobs(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
     return value
-
-
-from ..cli import _size
 
 
 def register(commands: Any) -> None:
@@ -68,6 +68,8 @@ def _run(args: argparse.Namespace) -> int:
 
     manifest = Path(args.manifest).expanduser().absolute()
     entries = read_manifest(manifest)
+    if args.max_memory is not None:  # a model expected to need more than the whole allowance streams its weights
+        entries = [replace(e, options={"max_memory": args.max_memory, **e.options}) for e in entries]
     summary_path = Path(args.summary) if args.summary else manifest.with_name(manifest.name + ".summary.json")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # the bar, not every model's warnings (workers inherit it)
     bar = ProgressBar(len(entries))

@@ -26,6 +26,7 @@ from typing import Any
 from modelexport_core.errors import ModelExportError
 
 from ..main_export import ExportRequest
+from ..memory import parse_size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,7 +48,9 @@ _OPTION_TYPES: dict[str, tuple[type, ...]] = {
     name: (type(default),)
     if default is not None
     else (int,)
-    if name in ("opset", "batch_size", "sequence_length", "max_memory")
+    if name in ("opset", "batch_size", "sequence_length")
+    else (int, str)
+    if name == "max_memory"
     else (float, int)
     if name == "atol"
     else (str,)
@@ -132,6 +135,11 @@ def _entry(table: Any, base: Path, where: str) -> BatchEntry:
         )
     output = Path(table.pop("output")).expanduser()
     output = (output if output.is_absolute() else base / output).resolve()
+    if isinstance(table.get("max_memory"), str):  # "8G", as on the command line
+        try:
+            table["max_memory"] = parse_size(table["max_memory"])
+        except ValueError as exc:
+            raise ManifestError(f"{where}: max_memory: {exc}.") from None
     name = table.pop("name", None) or output.name
     source = {key: table.pop(key) for key in ("revision", "subfolder", "cache_dir") if key in table}
     return BatchEntry(name=name, model=model, output=output, options=table, **source)

@@ -57,7 +57,8 @@ def streaming_needed(resolved: Resolved, request: ExportRequest) -> int | None:
 
 def check_streamable(resolved: Resolved, request: ExportRequest, weights: int) -> None:
     """Refuse, before loading anything, what a streamed export cannot do."""
-    limit = f"{weights / 2**30:.2f} GiB of weights, more than --max-memory {request.max_memory / 2**30:.2f} GiB allows"
+    allowed = (request.max_memory or 0) / 2**30
+    limit = f"{weights / 2**30:.2f} GiB of weights, more than --max-memory {allowed:.2f} GiB allows"
     refused = [
         (resolved.framework != "pt", f"framework {resolved.framework} (PyTorch only)"),
         (request.converter not in ("auto", "torchscript"), f"--exporter {request.converter} (torchscript only)"),
@@ -124,7 +125,8 @@ def run_streamed_export(
 
 
 def torch_side_convert(model: Any, config: Any, path: Path, options: Any) -> None:
-    importlib.import_module("modelexport_onnx.converters.pt.convert").convert(model, config, path, options)
+    with importlib.import_module("modelexport_onnx.converters.pt.streamed").weightless_shape_inference():
+        importlib.import_module("modelexport_onnx.converters.pt.convert").convert(model, config, path, options)
 
 
 def _wrapper(model: Any, config: Any) -> Any:

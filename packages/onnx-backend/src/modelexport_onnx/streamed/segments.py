@@ -140,7 +140,7 @@ def _layer_output(segment: Segment, scope: str, passed_on: set[str]) -> str:
     tracer shared between layers (constants, rotary tables reshaped once), made early in the first layer."""
     for node in reversed(segment.nodes):
         if layer_of(node, scope) == segment.layer:
-            made = [name for name in node.output if name in passed_on]
+            made = [str(name) for name in node.output if name in passed_on]
             if made:
                 return made[0]
     raise ExportError(f"{segment.name} passes nothing on to the next layer: it cannot be checked by layers.")

@@ -52,6 +52,26 @@ def skeleton(model_class: Any, directory: Path, trust_remote_code: bool = False)
     return model.eval()
 
 
+@contextlib.contextmanager
+def weightless_shape_inference() -> Iterator[None]:
+    """While the block runs, the TorchScript exporter's shape inference is not handed the parameters' values.
+
+    It would turn every parameter into a contiguous array to propagate constants (the placeholders are one
+    number expanded: each would take its full size, the whole model at once). The parameters' shapes are in
+    the traced graph already; their values decide no shape of a transformer.
+    """
+    infer = torch._C._jit_pass_onnx_graph_shape_type_inference
+
+    def without_values(graph: Any, params: Any, *args: Any) -> Any:
+        return infer(graph, {}, *args)
+
+    torch._C._jit_pass_onnx_graph_shape_type_inference = without_values
+    try:
+        yield
+    finally:
+        torch._C._jit_pass_onnx_graph_shape_type_inference = infer
+
+
 def checkpoint_keys(
     module: torch.nn.Module, model: torch.nn.Module, index: Mapping[str, StoredTensor]
 ) -> dict[str, str]:
@@ -80,19 +100,33 @@ def decoder_layers(model: torch.nn.Module) -> tuple[str, torch.nn.ModuleList]:
     return max(lists, key=lambda item: sum(p.numel() for p in item[1].parameters()))
 
 
+#: safetensors dtype -> torch dtype, for the tensors a streamed reference reads.
+TORCH_TYPES = {
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "F64": torch.float64,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+
+
 class ShardReader:
-    """One tensor at a time from the shards, each file opened once."""
+    """One tensor at a time from the shards, read into memory of its own (not mapped: the pages of a mapped
+    shard stay in the process's resident memory, and over a whole model add up to every weight)."""
 
     def __init__(self, index: Mapping[str, StoredTensor]) -> None:
-        from safetensors import safe_open
-
         self.index = index
-        self.files = {
-            shard: safe_open(str(shard), framework="pt") for shard in {stored.shard for stored in index.values()}
-        }
 
     def tensor(self, key: str) -> torch.Tensor:
-        return self.files[self.index[key].shard].get_tensor(key)
+        stored = self.index[key]
+        with stored.shard.open("rb") as handle:
+            handle.seek(stored.start)
+            data = bytearray(handle.read(stored.nbytes))
+        return torch.frombuffer(data, dtype=TORCH_TYPES[stored.dtype]).reshape(stored.shape)
 
 
 @contextlib.contextmanager
