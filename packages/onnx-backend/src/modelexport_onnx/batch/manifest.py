@@ -43,17 +43,16 @@ SOURCE_KEYS = {"model": str, "output": str, "name": str, "revision": str, "subfo
 #: :class:`ExportRequest` fields a manifest does not set: the batch owns them.
 BATCH_OWNED = {"output_dir", "report", "wait", "record"}
 _FIELD_DEFAULTS = {f.name: f.default for f in fields(ExportRequest) if f.name not in BATCH_OWNED}
-#: An option's type, from its default (``None`` defaults: the option is a string or an integer, said here).
+#: The types of the options whose default is ``None`` (any other: a string); the rest have their default's type.
+_TYPES_WHERE_NONE: dict[str, tuple[type, ...]] = {
+    "opset": (int,),
+    "batch_size": (int,),
+    "sequence_length": (int,),
+    "atol": (float, int),
+    "max_memory": (int, str),  # bytes, or "8G" as on the command line
+}
 _OPTION_TYPES: dict[str, tuple[type, ...]] = {
-    name: (type(default),)
-    if default is not None
-    else (int,)
-    if name in ("opset", "batch_size", "sequence_length")
-    else (int, str)
-    if name == "max_memory"
-    else (float, int)
-    if name == "atol"
-    else (str,)
+    name: (type(default),) if default is not None else _TYPES_WHERE_NONE.get(name, (str,))
     for name, default in _FIELD_DEFAULTS.items()
 }
 
