@@ -75,9 +75,11 @@ def _open_locked(path: Path, wait: bool) -> int:
 def output_locked(output: Path, wait: bool = False, say: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold ``output``'s lock for the block; refuse at once if another process holds it (``wait``: queue).
 
-    The folder's parent is created if needed: the lock file lives there.
+    The folder's parent is created if needed (the lock file lives there), and removed again if the export left
+    nothing in it.
     """
     output = output.expanduser().absolute()
+    created = [folder for folder in output.parents if not folder.exists()]  # deepest first
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -99,3 +101,8 @@ def output_locked(output: Path, wait: bool = False, say: Callable[[str], None] |
         with contextlib.suppress(OSError):
             path.unlink()  # before the lock goes: a waiter re-checks the path and takes a new file
         os.close(descriptor)
+        for folder in created:  # made only to hold the lock: gone again unless something was published in them
+            try:
+                folder.rmdir()
+            except OSError:
+                break
