@@ -28,7 +28,7 @@ _pending: Callable[[], object] | None = None
 
 @contextlib.contextmanager
 def removed_if_interrupted(path: Path) -> Iterator[Path]:
-    """Register ``path`` (a folder, which may not exist yet) for removal if the command is interrupted."""
+    """Register ``path`` (a folder or a file, which may not exist yet) for removal if the command is interrupted."""
     _removable.append(path)
     try:
         yield path
@@ -60,6 +60,9 @@ def run_when_safe(action: Callable[[], object]) -> None:
 
 
 def remove_abandoned() -> None:
-    """Remove every registered folder (from the interrupted command's signal handler)."""
+    """Remove every registered folder and file (from the interrupted command's signal handler)."""
     for path in list(_removable):
-        shutil.rmtree(path, ignore_errors=True)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from modelexport_core.interruption import removed_if_interrupted
+
 from .errors import OutputLockedError, OutputNotWritableError
 
 LOCK_SUFFIX = ".modelexport-lock"
@@ -96,7 +98,10 @@ def output_locked(output: Path, wait: bool = False, say: Callable[[str], None] |
     try:
         os.ftruncate(descriptor, 0)
         os.write(descriptor, _holder_text().encode())
-        yield
+        # Ours now (not while waiting: that file is another export's): the command exits from its signal
+        # handler, past every finally, and removes what is registered.
+        with removed_if_interrupted(path):
+            yield
     finally:
         with contextlib.suppress(OSError):
             path.unlink()  # before the lock goes: a waiter re-checks the path and takes a new file

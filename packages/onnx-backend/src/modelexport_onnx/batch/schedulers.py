@@ -111,7 +111,7 @@ def _ray() -> Any:
         import ray
     except ImportError:
         raise RayNotInstalledError(
-            "--ray needs Ray: pip install \".[ray]\" from a clone (or pip install 'modelexport[ray]')."
+            '--ray needs Ray: pip install -c constraints/pt.txt ".[pt,ray]" from a clone.'
         ) from None
     return ray
 
