@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import replace
@@ -71,7 +70,6 @@ def _run(args: argparse.Namespace) -> int:
     if args.max_memory is not None:  # a model expected to need more than the whole allowance streams its weights
         entries = [replace(e, options={"max_memory": args.max_memory, **e.options}) for e in entries]
     summary_path = Path(args.summary) if args.summary else manifest.with_name(manifest.name + ".summary.json")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # the bar, not every model's warnings (workers inherit it)
     bar = ProgressBar(len(entries))
     events = Events(bar.started_entry, bar.finished_entry)
     started = time.monotonic()
