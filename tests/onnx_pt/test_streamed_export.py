@@ -20,6 +20,11 @@ from modelexport_onnx.streamed import export as streamed_export
 from modelexport_onnx.streamed.weights import checkpoint_index
 from modelexport_onnx.validation import onnx_session
 
+pytestmark = pytest.mark.skipif(
+    int(transformers.__version__.split(".")[0]) < 5,
+    reason="a streamed export traces with TorchScript, which transformers 4.x decoders cannot go through",
+)
+
 #: ~2 GiB of float32 weights: 30 layers of 16.8M parameters.
 BIG = {
     "vocab_size": 1024,

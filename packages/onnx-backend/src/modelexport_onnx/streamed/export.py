@@ -66,6 +66,10 @@ def check_streamable(resolved: Resolved, request: ExportRequest, weights: int) -
         (bool(request.quantize), "--quantize"),
         (request.dtype != "fp32", f"--dtype {request.dtype}"),
         (resolved.pipeline is not None, "a sentence-transformers pipeline"),
+        (
+            _transformers_major() < 5,
+            "transformers 4.x (its decoders only export through dynamo; transformers 5 needed)",
+        ),
     ]
     for refuse, what in refused:
         if refuse:
@@ -73,6 +77,15 @@ def check_streamable(resolved: Resolved, request: ExportRequest, weights: int) -
                 f"{resolved.reference.source} has {limit}: it is exported with its weights streamed, which cannot "
                 f"honour {what}. Drop that option, or raise --max-memory."
             )
+
+
+def _transformers_major() -> int:
+    from importlib import metadata
+
+    try:
+        return int(metadata.version("transformers").split(".")[0])
+    except (metadata.PackageNotFoundError, ValueError):
+        return 5
 
 
 def run_streamed_export(
