@@ -144,6 +144,8 @@ class Run:
             "failed": self.failed,
             "models": {name: vars(o) for name, o in self.outcomes.items()},
             "summary_seconds": None if self.summary is None else self.summary["seconds"],
+            # ours: every model's row of the batch's summary (peak memory, validation error, the export's log lines)
+            "summary_models": None if self.summary is None else self.summary["models"],
         }
 
 
@@ -355,6 +357,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)  # the first N models only: a smoke check
     args = parser.parse_args()
     reference = reference_python(args.optimum_python)
+    load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="modelexport-batch-bench-") as tmp:
         work = Path(tmp)
         models = tiny_models(work / "tiny", args.limit)
@@ -378,6 +381,9 @@ def main() -> None:
             "loop": run_loop(reference, models, work / "out-optimum"),
         }
         numbers = report(models, runs, imports)
+    # Other work on the machine skews wall times (the loop's and ours at different moments): said beside them.
+    numbers["load_average_1min"] = {"start": load_at_start, "end": os.getloadavg()[0]}
+    print(f"load average (1 min): {load_at_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     if args.json:
         args.json.write_text(json.dumps(numbers, indent=2) + "\n")
 

@@ -72,7 +72,8 @@ def run_in_workers(
     results: dict[str, EntryResult] = {}
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no copied locks or threads of ours
     while pending:
-        with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_share_cores, initargs=(threads,)) as pool:
             running: dict[Future[EntryResult], BatchEntry] = {}
             broken = False
             while (pending or running) and not broken:
@@ -104,6 +105,14 @@ def run_in_workers(
                         results[entry.name] = _died(entry, attempts[entry.name])
                         events.finished(results[entry.name])
     return [results[entry.name] for entry in entries]
+
+
+def _share_cores(threads: int) -> None:
+    """A worker's start: its share of the cores, set before torch is imported (torch and its OpenMP read these
+    once). Without it each of N workers runs as many threads as there are cores, and they slow each other down
+    (2 workers on 2 cores: 0.69x the loop's time against 0.59x for one process in turn)."""
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)
 
 
 def _ray() -> Any:
