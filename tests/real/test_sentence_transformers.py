@@ -45,6 +45,20 @@ SENTENCES = [
 ]
 
 
+def embed_like_encode(library_model: Any, graph: Path) -> tuple[dict[str, Any], list[Any], Any, Any]:
+    """:data:`SENTENCES` tokenized by the library, run through ``graph`` in onnxruntime and through ``encode``:
+    the feed, the graph's outputs, the library's embeddings and each sentence's cosine between the two."""
+    features = library_model.preprocess(SENTENCES)
+    feed = {name: features[name].numpy() for name in ("input_ids", "attention_mask", "token_type_ids")}
+    outputs = onnx_session(graph).run(None, feed)
+    expected = library_model.encode(SENTENCES, convert_to_numpy=True)
+    embeddings = outputs[1]
+    cosine = np.sum(embeddings * expected, axis=-1) / (
+        np.linalg.norm(embeddings, axis=-1) * np.linalg.norm(expected, axis=-1)
+    )
+    return feed, outputs, expected, cosine
+
+
 @pytest.fixture(scope="module")
 def minilm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     checkpoint = REAL_CHECKPOINTS["all-MiniLM-L6-v2"]
@@ -88,13 +102,7 @@ def test_default_export_embeds_like_encode(
     assert check["passed"] and check["min_cosine"] >= MIN_COSINE and check["error"] <= check["bound"]
 
     # A consumer: the library's tokenization of other sentences, the graph in onnxruntime.
-    features = library_model.preprocess(SENTENCES)
-    feed = {name: features[name].numpy() for name in ("input_ids", "attention_mask", "token_type_ids")}
-    token_embeddings, embeddings = onnx_session(out / "model.onnx").run(None, feed)
-    expected = library_model.encode(SENTENCES, convert_to_numpy=True)
-    cosine = np.sum(embeddings * expected, axis=-1) / (
-        np.linalg.norm(embeddings, axis=-1) * np.linalg.norm(expected, axis=-1)
-    )
+    feed, (token_embeddings, embeddings), expected, cosine = embed_like_encode(library_model, out / "model.onnx")
     diff = float(np.max(np.abs(embeddings - expected)))
     print(f"MiniLM vs encode on {len(SENTENCES)} sentences: min cosine {cosine.min():.9f}, max abs diff {diff:.2e}")
     assert cosine.min() >= MIN_COSINE and diff < 1e-5
@@ -156,13 +164,7 @@ def test_quantized_export_embeds_like_encode(
     check = json.loads(report.read_text())["quantization"]
     assert check["passed"] and check["scheme"] == "per-channel" and check["size_ratio"] < 0.3
     assert check["inputs"] == "5 sentences tokenized by the model's tokenizer"
-    features = library_model.preprocess(SENTENCES)
-    feed = {name: features[name].numpy() for name in ("input_ids", "attention_mask", "token_type_ids")}
-    _, embeddings = onnx_session(out / "model_quantized.onnx").run(None, feed)
-    expected = library_model.encode(SENTENCES, convert_to_numpy=True)
-    cosine = np.sum(embeddings * expected, axis=-1) / (
-        np.linalg.norm(embeddings, axis=-1) * np.linalg.norm(expected, axis=-1)
-    )
+    _, _, _, cosine = embed_like_encode(library_model, out / "model_quantized.onnx")
     print(f"MiniLM int8 vs encode on {len(SENTENCES)} other sentences: min cosine {cosine.min():.4f}")
     assert cosine.min() >= quantization.MIN_COSINE
 

@@ -14,14 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..cli import _size
-
-
-def _jobs(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
+from ..cli import _positive, _size
 
 
 def register(commands: Any) -> None:
@@ -38,7 +31,7 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("manifest", metavar="MANIFEST", help="the manifest (.toml)")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--jobs", "-j", type=_jobs, default=1, help="worker processes exporting at once (default 1)")
+    where.add_argument("--jobs", "-j", type=_positive, default=1, help="worker processes exporting at once (default 1)")
     where.add_argument(
         "--ray",
         nargs="?",

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,7 +153,6 @@ def validate_streamed(
     index: Any,
     scope: str,
     request: ExportRequest,
-    say: Callable[[str], None] | None = None,
 ) -> Any:
     """Every layer's output and every graph output, onnxruntime by segments against PyTorch by modules."""
     from ..validation import used_dimensions

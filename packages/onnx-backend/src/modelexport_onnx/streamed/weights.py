@@ -78,11 +78,6 @@ def checkpoint_index(directory: Path) -> dict[str, StoredTensor]:
     return index
 
 
-def weight_bytes(directory: Path) -> int:
-    """Bytes of the checkpoint's tensors (without reading them)."""
-    return sum(tensor.nbytes for tensor in checkpoint_index(directory).values())
-
-
 def attach_weights(
     onnx_path: Path, keys: Mapping[str, str], index: Mapping[str, StoredTensor], data_name: str
 ) -> list[str]:
