@@ -27,7 +27,7 @@ from modelexport_onnx.sentence_transformers import (
     read_pipeline,
 )
 from modelexport_onnx.validation import onnx_session
-from tiny_models import save_pt_model
+from sentence_folders import sentence_folder, tiny_bert
 
 from modelexport.cli import main
 
@@ -35,37 +35,6 @@ if os.environ.get("MODELEXPORT_EXPECT_FRAMEWORKS") == "pt":  # the pt session in
     import sentence_transformers  # noqa: F401
 else:
     pytest.importorskip("sentence_transformers")
-
-WORDS = ["a", "man", "is", "eating", "food", "the", "cat", "sat", "on", "mat", "paris", "capital", "of", "france"]
-
-
-def _tiny_bert(directory: Path) -> Path:
-    save_pt_model(transformers.AutoModel, "bert", directory)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
-    (directory / "vocab.txt").write_text("\n".join(vocab + [f"tok{i}" for i in range(99 - len(vocab))]) + "\n")
-    transformers.BertTokenizerFast(vocab_file=str(directory / "vocab.txt")).save_pretrained(directory)
-    return directory
-
-
-def sentence_folder(root: Path, pooling: str | tuple[str, ...], dense: bool = False, normalize: bool = True) -> Path:
-    """A tiny sentence-transformers checkpoint, laid out by the library: transformer, pooling[, dense][, normalize]."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules import Dense, Normalize, Transformer
-    from sentence_transformers.sentence_transformer.modules import Pooling
-
-    transformer = Transformer(str(_tiny_bert(root / "bert")))
-    modules: list[Any] = [transformer, Pooling(32, pooling_mode=pooling)]
-    if dense:
-        import torch
-
-        torch.manual_seed(3)
-        modules.append(Dense(modules[-1].get_embedding_dimension(), 16))
-    if normalize:
-        modules.append(Normalize())
-    folder = root / "sentence"
-    SentenceTransformer(modules=modules, device="cpu").save(str(folder))
-    return folder
-
 
 @pytest.fixture(scope="module")
 def mean_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -178,7 +147,7 @@ def test_pipeline_files_are_read_in_both_formats(tmp_path: Path) -> None:
 
 
 def test_library_sentence_transformers_needs_modules_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    plain = _tiny_bert(tmp_path / "plain")
+    plain = tiny_bert(tmp_path / "plain")
     argv = ["export", "onnx", "-m", str(plain), "--library", "sentence_transformers", str(tmp_path / "o")]
     assert main(argv) == 2
     assert "needs a sentence-transformers checkpoint (modules.json)" in capsys.readouterr().err

@@ -33,7 +33,7 @@ from .export import export_components, reference_runner, resolve_options, valida
 from .fallback import REPORT_HINT, FamilyConstructor, unnamed_type_constructor
 from .generation import GenerationCheck, check_generation
 from .optimize import optimize_model
-from .option_checks import check_model_options, check_plain_options
+from .option_checks import check_fixed_axes, check_model_options, check_plain_options
 from .options import DEFAULT_CONVERTER, ExportOptions
 from .output_lock import output_locked
 from .postprocess import PostprocessReport
@@ -53,7 +53,7 @@ from .shared_weights import share_weights
 from .spectrogram_config import TextToSpectrogramOnnxConfig
 from .spectrogram_generation import SpectrogramCheck, check_spectrogram_generation
 from .speech_synthesis import TextToSpeechOnnxConfig, check_sampling
-from .staging import check_output_dir, staged_directory
+from .staging import RECORD_NAME, check_output_dir, replacement, staged_directory, write_record
 from .streamed.export import run_streamed_export, streaming_needed
 from .validation import ValidationReport, onnx_session, raise_if_failed
 
@@ -205,8 +205,6 @@ class ExportRequest:
     record: dict[str, Any] | None = None
 
 
-#: The record a batch export leaves in its output folder, read to skip the model on a second run.
-RECORD_NAME = "modelexport_export.json"
 
 
 @dataclass(frozen=True)
@@ -272,6 +270,8 @@ def resolve(reference: ModelReference, request: ExportRequest) -> Resolved:
         model_config=reference.config,
         constructor=constructor,
         framework_name=get_framework(framework).display_name,
+        sequence_length=request.sequence_length,
+        with_past=task.uses_past,
     )
     # --- sentence-transformers (modules.json): the whole pipeline, read from its files (.sentence_transformers)
     pipeline = None
@@ -279,6 +279,7 @@ def resolve(reference: ModelReference, request: ExportRequest) -> Resolved:
         require_library()
         pipeline = read_pipeline(reference_reader(reference))
     # --- end
+    check_fixed_axes(request.dynamic_axes, task, pipeline is not None)
     return Resolved(reference, task, framework, model_type, constructor, pipeline, notes)
 
 
@@ -458,6 +459,8 @@ def check_request(request: ExportRequest) -> None:
         report=request.report,
         optimize=request.optimize,
         quantize=request.quantize,
+        batch_size=request.batch_size,
+        sequence_length=request.sequence_length,
     )
 
 
@@ -543,9 +546,9 @@ def _run_locked(
         files = publish_files(reference, transformer_model(model) if resolved.pipeline else model, staging, posts)
         files += [shared.data_file] if shared.data_file else []
         files = sorted([*files, *(quantized.files if quantized is not None else [])])
-        if request.record is not None:  # published with the files, atomically: a record always has its export
-            (staging / RECORD_NAME).write_text(json.dumps({**request.record, "files": files}, indent=2) + "\n")
-        progress.step(7, f"writing {request.output_dir}")
+        write_record(staging, request.record, str(reference.source), files)
+        replaced = replacement(staging, request.output_dir).describe()
+        progress.step(7, f"writing {request.output_dir}" + (f"; {replaced}" if replaced else ""))
     progress.timings["total"] = time.perf_counter() - progress.started
     return MainExportResult(
         request.output_dir,

@@ -198,6 +198,7 @@ def quantize_per_channel(source: Path, target: Path, float_bytes: int) -> list[s
     """onnxruntime's dynamic quantization of ``source`` into ``target``: int8 weights with a scale per output
     channel (per tensor, MiniLM's embeddings keep 0.94 cosine), each activation quantized to uint8 as a whole at
     run time (``MatMulInteger``, ``DynamicQuantizeLinear``); embedding tables too. The files written."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     before = set(os.listdir(target.parent))
@@ -212,6 +213,9 @@ def quantize_per_channel(source: Path, target: Path, float_bytes: int) -> list[s
             reduce_range=True,
             weight_type=QuantType.QInt8,
             use_external_data_format=float_bytes > EXTERNAL_DATA_BYTES,
+            # A fused graph (--optimize O2/O3) has com.microsoft operators whose outputs onnx's shape inference
+            # cannot type; every activation here is float32, so that is the type to assume.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
     return sorted((set(os.listdir(target.parent)) - before) | {target.name})
 

@@ -13,13 +13,17 @@ interruption off until every file is in place.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 from types import FrameType
 
 from modelexport_core.interruption import finishing, removed_if_interrupted
@@ -27,6 +31,66 @@ from modelexport_core.interruption import finishing, removed_if_interrupted
 from .errors import OutputExistsError, OutputNotWritableError
 
 _PARTIAL_MARK = ".modelexport-partial-"
+
+#: The record every export leaves in its output folder: what it was made from and which files it wrote. A later
+#: ``--overwrite`` removes the files of the earlier export that the new one does not write (and only those); a
+#: batch reads it to skip a model exported before with the same options.
+RECORD_NAME = "modelexport_export.json"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("modelexport-onnx")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def write_record(staging: Path, record: Mapping[str, Any] | None, source: str, files: list[str]) -> None:
+    """The export's record in ``staging``, published with its files (a record always has its export)."""
+    content = dict(record) if record is not None else {"source": source, "modelexport_onnx": _version()}
+    (staging / RECORD_NAME).write_text(json.dumps({**content, "files": sorted(files)}, indent=2) + "\n")
+
+
+def recorded_files(folder: Path) -> set[str] | None:
+    """The files the export recorded in ``folder`` wrote (``None``: no readable record there)."""
+    try:
+        record = json.loads((folder / RECORD_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    files = record.get("files") if isinstance(record, dict) else None
+    return {str(name) for name in files} if isinstance(files, list) else None
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """What publishing into an existing folder does beside writing the new files."""
+
+    #: Files the earlier export wrote that this one does not: removed (a stale ``model_quantized.onnx``...).
+    removed: tuple[str, ...] = ()
+    #: Files no export of ours wrote (by its record): kept.
+    kept: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        parts = []
+        if self.removed:
+            parts.append(f"removed {len(self.removed)} file(s) of the earlier export: {', '.join(self.removed)}")
+        if self.kept:
+            parts.append(f"kept {len(self.kept)} file(s) modelexport did not write: {', '.join(self.kept)}")
+        return "; ".join(parts)
+
+
+def replacement(staging: Path, output: Path) -> Replacement:
+    """What publishing ``staging`` into ``output`` removes and keeps, from the two folders' records."""
+    if not output.is_dir():
+        return Replacement()
+    new = recorded_files(staging) or {p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()}
+    new.add(RECORD_NAME)
+    old = recorded_files(output)
+    present = {p.relative_to(output).as_posix() for p in output.rglob("*") if p.is_file()}
+    ours = (old or set()) | {RECORD_NAME}
+    removed = sorted((ours & present) - new)
+    kept = sorted(present - ours - new)
+    return Replacement(tuple(removed), tuple(kept))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -150,6 +214,7 @@ def staged_directory(output: Path, overwrite: bool) -> Iterator[Path]:
 
 
 def _publish(staging: Path, output: Path) -> None:
+    stale = replacement(staging, output).removed
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)  # it was made private
@@ -162,3 +227,6 @@ def _publish(staging: Path, output: Path) -> None:
             target.mkdir(exist_ok=True)
         else:
             os.replace(path, target)
+    for name in stale:
+        with contextlib.suppress(OSError):
+            (output / name).unlink()

@@ -31,7 +31,7 @@ from ..dummy_inputs import EXPORT_SHAPES
 from ..errors import UnsupportedExportOptionError
 from ..export import resolve_options
 from ..memory import expected_bytes
-from ..staging import staged_directory
+from ..staging import replacement, staged_directory, write_record
 from ..validation import Reference, Tolerance, compare_outputs, raise_if_failed
 from .segments import run_by_segments
 from .weights import attach_weights, checkpoint_index
@@ -66,6 +66,10 @@ def check_streamable(resolved: Resolved, request: ExportRequest, weights: int) -
         (request.dtype != "fp32", f"--dtype {request.dtype}"),
         (resolved.pipeline is not None, "a sentence-transformers pipeline"),
         (
+            resolved.task.base != "causal-lm",
+            f"task {resolved.task} (a streamed export checks a decoder-only language model layer by layer: causal-lm)",
+        ),
+        (
             _transformers_major() < 5,
             "transformers 4.x (its decoders only export through dynamo; transformers 5 needed)",
         ),
@@ -91,7 +95,7 @@ def run_streamed_export(
     resolved: Resolved, request: ExportRequest, progress: Progress, weights: int
 ) -> MainExportResult:
     """Steps 2 to 7 of a streamed export (step 1, resolve, is the usual one)."""
-    from ..main_export import RECORD_NAME, MainExportResult, copy_model_files, validation_line
+    from ..main_export import MainExportResult, copy_model_files, validation_line
 
     check_streamable(resolved, request, weights)
     torch_side = importlib.import_module("modelexport_onnx.converters.pt.streamed")
@@ -128,9 +132,9 @@ def run_streamed_export(
         progress.step(6, validation_line(validation))
         raise_if_failed(validation)
         files = sorted(["model.onnx", DATA_NAME, *copy_model_files(directory, model, staging)])
-        if request.record is not None:
-            (staging / RECORD_NAME).write_text(json.dumps({**request.record, "files": files}, indent=2) + "\n")
-        progress.step(7, f"writing {request.output_dir}")
+        write_record(staging, request.record, str(resolved.reference.source), files)
+        replaced = replacement(staging, request.output_dir).describe()
+        progress.step(7, f"writing {request.output_dir}" + (f"; {replaced}" if replaced else ""))
     return MainExportResult(
         request.output_dir, resolved.task, "pt", resolved.model_type, files, validation, progress.timings
     )

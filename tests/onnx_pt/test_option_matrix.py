@@ -1,0 +1,147 @@
+"""Every option that changes the graph, crossed with one tiny model per family: each cell exports and validates,
+or is refused before the model is loaded, with one line that says why.
+
+The matrix is data: a new option is a column of :data:`OPTIONS`, a new family a row of :data:`FAMILIES`, and a
+refusal an entry of :data:`REFUSED` (the words its message must contain). A cell missing from ``REFUSED`` must
+export and validate; a cell in it must raise a :class:`ModelExportError` with exit status 2 before ``load`` runs,
+and leave nothing on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from modelexport_core.errors import ModelExportError
+from modelexport_onnx import main_export as main_export_module
+from modelexport_onnx.main_export import main_export
+from onnx_pt.tiny import TinyPtModels
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model per family: how its folder is made, and the task it is exported for."""
+
+    task: str
+    make: Callable[[TinyPtModels, Path], Path]
+
+
+def _tiny(model_type: str, task: str) -> Callable[[TinyPtModels, Path], Path]:
+    return lambda tiny, root: tiny.directory(model_type, task)
+
+
+def _encoder(tiny: TinyPtModels, root: Path) -> Path:
+    from sentence_folders import tiny_bert
+
+    return tiny_bert(root / "encoder")  # with its tokenizer: --quantize is judged on real sentences
+
+
+def _sentence(tiny: TinyPtModels, root: Path) -> Path:
+    from sentence_folders import sentence_folder
+
+    return sentence_folder(root / "sentence-pipeline", "mean")
+
+
+FAMILIES: dict[str, Family] = {
+    "encoder": Family("feature-extraction", _encoder),
+    "decoder": Family("text-generation-with-past", _tiny("gpt2", "causal-lm-with-past")),
+    "encoder-decoder": Family("text2text-generation-with-past", _tiny("t5", "seq2seq-lm-with-past")),
+    "speech": Family("automatic-speech-recognition-with-past", _tiny("whisper", "speech2seq-lm-with-past")),
+    "vision": Family("image-classification", _tiny("vit", "image-classification")),
+    "sentence": Family("feature-extraction", _sentence),
+}
+
+#: Column name -> ``main_export`` keyword arguments. Pairs are columns too where two options meet in the code.
+OPTIONS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "optimize O1": {"optimize": "O1"},
+    "optimize O2": {"optimize": "O2"},
+    "optimize O3": {"optimize": "O3"},
+    "quantize": {"quantize": "dynamic"},
+    "optimize O2 + quantize": {"optimize": "O2", "quantize": "dynamic"},
+    "dtype fp16": {"dtype": "fp16"},
+    "no dynamic axes": {"dynamic_axes": False},
+    "no dynamic axes + optimize O2": {"dynamic_axes": False, "optimize": "O2"},
+    "exporter torchscript": {"converter": "torchscript"},
+    "exporter dynamo": {"converter": "dynamo"},
+    "library transformers": {"library": "transformers"},
+    "library sentence_transformers": {"library": "sentence_transformers"},
+    "max-memory (streamed)": {"max_memory": 1024},
+}
+
+_FP16 = "fp16"
+_NOT_SENTENCE = "modules.json"
+_STREAMED_DECODERS = "decoder-only language model"
+
+#: (family, column) -> words the refusal must contain. Every other cell exports and validates.
+REFUSED: dict[tuple[str, str], str] = {
+    **{(family, "dtype fp16"): _FP16 for family in FAMILIES},  # float16 needs a CUDA device: none in CI
+    **{(family, "library sentence_transformers"): _NOT_SENTENCE for family in FAMILIES if family != "sentence"},
+    # streamed weights: decoder-only language models, one file, checked layer by layer
+    **{(family, "max-memory (streamed)"): _STREAMED_DECODERS for family in ("encoder", "encoder-decoder", "speech")},
+    ("vision", "max-memory (streamed)"): _STREAMED_DECODERS,
+    ("sentence", "max-memory (streamed)"): "sentence-transformers pipeline",
+    # a cache grows a token a step; a pipeline is checked on sentences of their own lengths
+    **{
+        (family, column): "--no-dynamic-axes cannot export"
+        for family in ("decoder", "encoder-decoder", "speech", "sentence")
+        for column in ("no dynamic axes", "no dynamic axes + optimize O2")
+    },
+}
+
+CELLS = [(family, column) for family in FAMILIES for column in OPTIONS]
+
+
+@pytest.fixture(scope="module")
+def family_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("matrix-models")
+    tiny = TinyPtModels(root / "tiny")
+    return {name: family.make(tiny, root) for name, family in FAMILIES.items()}
+
+
+@pytest.mark.parametrize(("family", "column"), CELLS, ids=[f"{f}-{c}" for f, c in CELLS])
+def test_cell(
+    family: str, column: str, family_dirs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: list[object] = []
+    real_load = main_export_module.load
+
+    def counted_load(*args: Any, **kwargs: Any) -> Any:
+        loads.append(args)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(main_export_module, "load", counted_load)
+    output = tmp_path / "out"
+    kwargs = {"progress": None, "generation_check": True, **OPTIONS[column]}
+    refusal = REFUSED.get((family, column))
+    if refusal is not None:
+        with pytest.raises(ModelExportError) as caught:
+            main_export(family_dirs[family], output, FAMILIES[family].task, **kwargs)
+        message = str(caught.value)
+        assert refusal in message, message
+        assert getattr(caught.value, "exit_code", 2) == 2, message
+        assert "\n" not in message.strip(), message
+        assert not loads, "refused after the model was loaded"
+        assert not output.exists()
+        assert [p.name for p in tmp_path.iterdir()] == [], "something was left beside the output"
+        return
+    result = main_export(family_dirs[family], output, FAMILIES[family].task, **kwargs)
+    assert result.validation.passed, result.validation.summary()
+    assert all((output / name).is_file() for name in result.files)
+    if "quantize" in OPTIONS[column]:
+        assert any(name.endswith("_quantized.onnx") for name in result.files), result.files
+    if OPTIONS[column].get("optimize") in ("O2", "O3") and family in ("encoder", "decoder", "sentence"):
+        assert "Attention" in str(result.validation.to_dict()) or _fused(output), "nothing fused"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "a staging folder or lock was left"
+
+
+def _fused(output: Path) -> bool:
+    import onnx
+
+    domains = {node.domain for node in onnx.load(str(output / "model.onnx"), load_external_data=False).graph.node}
+    return "com.microsoft" in domains
