@@ -36,6 +36,7 @@ if os.environ.get("MODELEXPORT_EXPECT_FRAMEWORKS") == "pt":  # the pt session in
 else:
     pytest.importorskip("sentence_transformers")
 
+
 @pytest.fixture(scope="module")
 def mean_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return sentence_folder(tmp_path_factory.mktemp("mean"), "mean")

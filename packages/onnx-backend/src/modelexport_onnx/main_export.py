@@ -9,7 +9,6 @@ validation passed: the files are built in a staging folder beside it and moved i
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -53,7 +52,7 @@ from .shared_weights import share_weights
 from .spectrogram_config import TextToSpectrogramOnnxConfig
 from .spectrogram_generation import SpectrogramCheck, check_spectrogram_generation
 from .speech_synthesis import TextToSpeechOnnxConfig, check_sampling
-from .staging import RECORD_NAME, check_output_dir, replacement, staged_directory, write_record
+from .staging import check_output_dir, replacement, staged_directory, write_record
 from .streamed.export import run_streamed_export, streaming_needed
 from .validation import ValidationReport, onnx_session, raise_if_failed
 
@@ -203,8 +202,6 @@ class ExportRequest:
     max_memory: int | None = None
     #: Written as :data:`RECORD_NAME` among the published files (a batch's note of what was exported from what).
     record: dict[str, Any] | None = None
-
-
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ class OptimizationReport:
         if self.level not in FUSING_LEVELS:
             return f"{self.level}: {self.nodes_before} -> {self.nodes_after} nodes"
         if self.fusion_failure:
-            return f"{self.level}: onnxruntime's fusions failed on this graph ({self.fusion_failure}), basic rewrites only"
+            failure = self.fusion_failure
+            return f"{self.level}: onnxruntime's fusions failed on this graph ({failure}), basic rewrites only"
         if not self.fused:
             return f"{self.level}: nothing fused (no onnxruntime pattern matches), basic rewrites only"
         fused = ", ".join(f"{count} {op}" for op, count in sorted(self.fused.items()))

@@ -23,8 +23,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 from types import FrameType
+from typing import Any
 
 from modelexport_core.interruption import finishing, removed_if_interrupted
 

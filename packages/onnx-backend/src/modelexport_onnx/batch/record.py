@@ -16,7 +16,7 @@ from typing import Any
 
 from modelexport_core.model_source import ModelReference
 
-from ..main_export import RECORD_NAME
+from ..staging import RECORD_NAME
 from .manifest import BatchEntry
 
 
