@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
-from modelexport_onnx.main_export import RECORD_NAME
+from modelexport_onnx.staging import RECORD_NAME
 from modelexport_onnx.memory import expected_bytes, weight_bytes
 from modelexport_onnx.validation import onnx_session
 
