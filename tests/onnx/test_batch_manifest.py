@@ -52,9 +52,9 @@ def test_defaults_apply_and_paths_are_relative_to_the_manifest(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[[models]]\nmodel = 'bert'\noutput = 'a'\nopset = '17'\n", "opset must be a int, not '17'"),
+        ("[[models]]\nmodel = 'bert'\noutput = 'a'\nopset = '17'\n", "opset must be an int, not '17'"),
         ("[[models]]\nmodel = 'bert'\noutput = 'a'\ndynamic_axes = 'no'\n", "dynamic_axes must be a bool"),
-        ("[[models]]\nmodel = 'bert'\noutput = 'a'\natol = true\n", "atol must be a float or int"),
+        ("[[models]]\nmodel = 'bert'\noutput = 'a'\natol = true\n", "atol must be a float or an int"),
         ("[[models]]\nmodel = 'bert'\noutput = 'a'\noptimise = 'O2'\n", "unknown option 'optimise'"),
         ("[defaults]\nmodel = 'bert'\n[[models]]\nmodel = 'bert'\noutput = 'a'\n", "belongs in a [[models]] entry"),
         ("[[models]]\nmodel = 'bert'\n", "output is missing"),

@@ -145,3 +145,63 @@ def _fused(output: Path) -> bool:
 
     domains = {node.domain for node in onnx.load(str(output / "model.onnx"), load_external_data=False).graph.node}
     return "com.microsoft" in domains
+
+
+def test_overwrite_removes_what_the_earlier_export_wrote_and_keeps_the_rest(
+    family_dirs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A BERT export with its int8 file and tokenizer, overwritten by a GPT-2 export: BERT's files go, a file the
+    user put there stays, and the last progress line names both."""
+    from modelexport.cli import main
+
+    output = tmp_path / "out"
+    assert main(["export", "onnx", "-m", str(family_dirs["encoder"]), "--quantize", "dynamic", str(output)]) == 0
+    assert {"model_quantized.onnx", "vocab.txt", "tokenizer.json"} <= {p.name for p in output.iterdir()}
+    (output / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    decoder = family_dirs["decoder"]
+    assert main(["export", "onnx", "-m", str(decoder), "--task", "causal-lm", "--overwrite", str(output)]) == 0
+    names = {p.name for p in output.iterdir()}
+    assert names == {"config.json", "generation_config.json", "model.onnx", "modelexport_export.json", "notes.txt"}
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("[7/7]"))
+    assert "model_quantized.onnx" in line and "vocab.txt" in line and "kept 1 file(s)" in line and "notes.txt" in line
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("--batch-size", "99999999999999999999", "--batch-size 99999999999999999999 is out of range"),
+        ("--batch-size", "0", "--batch-size"),
+        ("--sequence-length", "65", "its config has 64 positions"),  # the tiny BERT embeds 64
+        ("--sequence-length", "40000", "--sequence-length 40000 is out of range"),
+    ],
+)
+def test_dummy_sizes_refused_before_loading(
+    option: str,
+    value: str,
+    words: str,
+    family_dirs: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelexport.cli import main
+
+    monkeypatch.setattr(main_export_module, "load", lambda *a, **k: pytest.fail("loaded the model"))
+    with pytest.raises(SystemExit) if value == "0" else _no_raise() as exited:
+        code = main(["export", "onnx", "-m", str(family_dirs["encoder"]), option, value, str(tmp_path / "out")])
+    if exited is not None:
+        code = int(exited.value.code or 0)
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert words in err[-1], err
+    assert len(err) == 1 or err[0].startswith("usage:"), err  # argparse's own refusals print its usage first
+    assert not (tmp_path / "out").exists()
+
+
+class _no_raise:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

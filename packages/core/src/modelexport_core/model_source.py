@@ -125,8 +125,10 @@ def read_pipeline_tag(directory: Path) -> str | None:
 
 
 def _classify_hub_error(exc: Exception, model_id: str) -> Exception:
-    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
+    if isinstance(exc, LocalEntryNotFoundError):  # an EntryNotFoundError too: the Hub did not answer, offline
+        return hub.not_cached_error(model_id)
     if isinstance(exc, RepositoryNotFoundError):
         return ModelNotFoundError(f"The Hub has no accessible repository {model_id!r}.")
     if isinstance(exc, EntryNotFoundError):
@@ -259,7 +261,8 @@ class ModelReference:
         snapshot = self.snapshot()
         if snapshot is not None and (snapshot / "config.json").is_file():
             return read_config_file(snapshot)
-        if snapshot is None and hub.is_offline():
+        if snapshot is None and (hub.is_offline() or self.hub_info is None):
+            # the one model-info request failed at once (no network): downloading would retry for half a minute
             raise self._not_cached()
         return read_config_file(self._download_config())
 

@@ -10,10 +10,15 @@ decides whether the result ships.
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
+from modelexport_core import TasksManager
 from modelexport_core.errors import UnknownModelTypeError, UnsupportedTaskError
 from modelexport_core.tasks import Task
 
@@ -48,6 +53,7 @@ class FamilyConstructor:
 
 def unnamed_type_constructor(model_type: str, config: Mapping[str, Any], task: Task) -> FamilyConstructor:
     """The family constructor for ``model_type`` and ``task``, or a clear error when no family fits."""
+    check_transformers_knows(model_type, config)
     family = text_family(config) or media_family(config)
     if family is None:
         raise UnknownModelTypeError(
@@ -60,3 +66,37 @@ def unnamed_type_constructor(model_type: str, config: Mapping[str, Any], task: T
             f"exports {', '.join(family.tasks)}, not {task}. Pass one of those with --task."
         )
     return FamilyConstructor(model_type, family, task)
+
+
+def transformers_model_types() -> str | None:
+    """The source of the installed transformers' table of model types (``configuration_auto.py``), read as text:
+    importing transformers takes seconds, and this runs before anything is loaded. ``None``: not installed."""
+    spec = importlib.util.find_spec("transformers")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    table = Path(next(iter(spec.submodule_search_locations))) / "models" / "auto" / "configuration_auto.py"
+    try:
+        return table.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def check_transformers_knows(model_type: str, config: Mapping[str, Any]) -> None:
+    """Refuse, before loading, a model type that neither the registry nor the installed transformers knows (a typo
+    such as ``bret``) and that brings no code or class of its own to load it by."""
+    if config.get("auto_map") or config.get("architectures"):
+        return  # its own code (--trust-remote-code), or transformers loads it by the class it names
+    table = transformers_model_types()
+    if table is None or re.search(r'\(\s*"' + re.escape(model_type) + r'"\s*,', table):
+        return
+    try:
+        TasksManager.get_supported_tasks_for_model_type(model_type, "onnx")
+    except UnknownModelTypeError as unknown:
+        try:
+            version = metadata.version("transformers")
+        except metadata.PackageNotFoundError:
+            version = "?"
+        raise UnknownModelTypeError(
+            f"{unknown} The installed transformers ({version}) does not know model type {model_type!r} either: fix "
+            "model_type in config.json, or upgrade transformers if the architecture is newer."
+        ) from None

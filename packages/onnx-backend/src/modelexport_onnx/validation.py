@@ -197,7 +197,8 @@ class ValidationReport:
         text = f"max abs diff {self.max_abs_diff:.2e}"
         if worst is not None:
             ratio = (worst.error or 0.0) / (worst.bound or 1.0)
-            text += f"; tightest {worst.name}: {worst.error:.2e} vs bound {worst.bound:.2e} ({ratio:.0%} of it)"
+            share = f"{ratio:.0%} of it" if ratio <= 10 else f"{ratio:.3g} times it"
+            text += f"; tightest {worst.name}: {worst.error:.2e} vs bound {worst.bound:.2e} ({share})"
         return text
 
     def to_dict(self) -> dict[str, Any]:

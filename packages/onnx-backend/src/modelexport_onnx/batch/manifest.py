@@ -97,24 +97,65 @@ def read_manifest(path: Path) -> list[BatchEntry]:
     if not isinstance(defaults, dict):
         raise ManifestError(f"{path}: [defaults] must be a table of options.")
     _check_options(defaults, f"{path} [defaults]", allow_source=False)
-    entries = [
-        _entry(dict(defaults) | dict(model), path.parent, f"{path} model {number}")
-        for number, model in enumerate(models, 1)
-    ]
+    entries = []
+    for number, model in enumerate(models, 1):
+        where = f"{path} model {number}"
+        if not isinstance(model, dict):
+            raise ManifestError(f"{where}: a [[models]] entry must be a table.")
+        entries.append(_entry(dict(defaults) | _cli_names(model, where), path.parent, where))
     _refuse_shared_outputs(entries, path)
     return entries
 
 
+#: The command line's names of options whose :class:`ExportRequest` field is named otherwise: a manifest takes
+#: either (``--exporter`` is ``converter``; ``--no-dynamic-axes = true`` is ``dynamic_axes = false``).
+CLI_NAMES: dict[str, str] = {
+    "exporter": "converter",
+    "no_dynamic_axes": "dynamic_axes",
+    "no_generation_check": "generation_check",
+}
+#: Command-line names that negate their field's boolean.
+_NEGATED = {"no_dynamic_axes", "no_generation_check"}
+#: Options of ``export onnx`` that a batch sets itself, and why (``report``: the batch writes one summary).
+_BATCH_SETS = {
+    "report": "the batch writes one report for all models, MANIFEST.summary.json, with every model's validation",
+    "wait": "the batch waits for nothing: it refuses two entries with one output, and a busy folder fails its model",
+    "json": "the batch prints a table and writes MANIFEST.summary.json",
+}
+_ARTICLES = {"int": "an int", "float": "a float", "str": "a string", "bool": "a boolean (true or false)"}
+
+
+def _cli_names(options: dict[str, Any], where: str) -> dict[str, Any]:
+    """The options with the command line's names (and its dashes) turned into the request's field names."""
+    renamed: dict[str, Any] = {}
+    for key, value in options.items():
+        name = key.replace("-", "_")
+        if name in _BATCH_SETS:
+            raise ManifestError(f"{where}: {key} is not a manifest option: {_BATCH_SETS[name]}.")
+        field_name = CLI_NAMES.get(name, name)
+        if field_name in renamed:
+            raise ManifestError(f"{where}: {key} and {field_name} are the same option; give it once.")
+        if name in _NEGATED:
+            if not isinstance(value, bool):
+                raise ManifestError(f"{where}: {key} must be a boolean (true or false), not {value!r}.")
+            value = not value
+        renamed[field_name] = value
+    return renamed
+
+
 def _check_options(options: dict[str, Any], where: str, *, allow_source: bool) -> None:
     known = {**_OPTION_TYPES, **({k: (v,) for k, v in SOURCE_KEYS.items()} if allow_source else {})}
+    renamed = _cli_names(options, where)
+    options.clear()
+    options.update(renamed)
     for key, value in options.items():
         if key not in known:
             hint = " (it belongs in a [[models]] entry)" if key in SOURCE_KEYS else ""
             raise ManifestError(f"{where}: unknown option {key!r}{hint}; known: {', '.join(sorted(known))}.")
         types = known[key]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            wanted = " or ".join(t.__name__ for t in types)
-            raise ManifestError(f"{where}: {key} must be a {wanted}, not {value!r}.")
+            wanted = " or ".join(_ARTICLES.get(t.__name__, t.__name__) for t in types)
+            raise ManifestError(f"{where}: {key} must be {wanted}, not {value!r}.")
 
 
 def _entry(table: Any, base: Path, where: str) -> BatchEntry:
@@ -150,10 +191,13 @@ def _refuse_shared_outputs(entries: list[BatchEntry], path: Path) -> None:
     names: dict[str, BatchEntry] = {}
     for entry in entries:
         if entry.output in seen:
-            raise ManifestError(
-                f"{path}: models {seen[entry.output].name!r} and {entry.name!r} both write {entry.output}; "
-                "give each model its own output folder."
+            first, second = seen[entry.output], entry
+            which = (
+                f"models {first.name!r} and {second.name!r}"
+                if first.name != second.name
+                else f"two models named {first.name!r} ({first.model} and {second.model})"
             )
+            raise ManifestError(f"{path}: {which} both write {entry.output}; give each model its own output folder.")
         if entry.name in names:
             raise ManifestError(f"{path}: two models are named {entry.name!r}; set name = ... on one of them.")
         seen[entry.output] = names[entry.name] = entry
