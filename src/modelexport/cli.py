@@ -30,6 +30,20 @@ if TYPE_CHECKING:
 COMMANDS_GROUP = "modelexport.commands"
 EXPORT_COMMANDS_GROUP = "modelexport.export_commands"
 EXIT_USAGE = 2
+#: 128 + SIGPIPE, what a shell reports for a writer whose reader went away.
+EXIT_BROKEN_PIPE = 141
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null: its reader is gone, and the interpreter's last flush would fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _report_interruption(exc: KeyboardInterrupt) -> int:
@@ -196,6 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into an exception (here or by a backend)
         return _report_interruption(exc)
+    except BrokenPipeError:  # `modelexport tasks | head`: the reader has all it wanted
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except BaseException as exc:
         from modelexport_core.errors import ModelExportError
 
@@ -218,8 +235,11 @@ def entry() -> None:
     code = main()
     _interrupts.ignore()  # done: a late signal must not cut the flushing below
     logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            code = code or EXIT_BROKEN_PIPE
     os._exit(code)
 
 

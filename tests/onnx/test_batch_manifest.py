@@ -99,3 +99,52 @@ def test_sizes(text: str, size: int) -> None:
 def test_bad_sizes(text: str) -> None:
     with pytest.raises(ValueError):
         parse_size(text)
+
+
+def test_the_command_lines_option_names_are_accepted(tmp_path: Path) -> None:
+    """The README says a manifest takes any option of ``export onnx``: its own names too."""
+    path = write(
+        tmp_path,
+        """
+        [defaults]
+        exporter = "dynamo"
+        no-dynamic-axes = true
+
+        [[models]]
+        model = "bert"
+        output = "a"
+        no_generation_check = true
+
+        [[models]]
+        model = "bert"
+        output = "b"
+        converter = "torchscript"       # the entry's own overrides the defaults, by either name
+        no_dynamic_axes = false
+        """,
+    )
+    first, second = read_manifest(path)
+    assert first.options["converter"] == "dynamo" and first.options["dynamic_axes"] is False
+    assert first.options["generation_check"] is False
+    assert second.options["converter"] == "torchscript" and second.options["dynamic_axes"] is True
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("report = 'r.json'\n", "report is not a manifest option: the batch writes one report"),
+        ("exporter = 'dynamo'\nconverter = 'dynamo'\n", "exporter and converter are the same option"),
+        ("no_dynamic_axes = 'yes'\n", "no_dynamic_axes must be a boolean"),
+    ],
+)
+def test_command_line_names_that_cannot_apply_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, f"[[models]]\nmodel = 'bert'\noutput = 'a'\n{text}")
+    with pytest.raises(ManifestError, match=re.escape(message)):
+        read_manifest(path)
+
+
+def test_two_entries_of_one_name_and_output_say_which(tmp_path: Path) -> None:
+    path = write(tmp_path, "[[models]]\nmodel = 'bert'\noutput = 'dup'\n[[models]]\nmodel = 'org/x'\noutput = 'dup'\n")
+    with pytest.raises(ManifestError) as caught:
+        read_manifest(path)
+    assert "models 'dup' and 'dup'" not in str(caught.value)
+    assert "two models named 'dup'" in str(caught.value)

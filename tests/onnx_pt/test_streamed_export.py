@@ -149,7 +149,12 @@ def test_a_decoder_larger_than_the_memory_allowed_exports_within_it(big: tuple[P
     compared = json.loads(report.read_text())["outputs"]  # every layer's output and the logits, each within bound
     assert [c["name"] for c in compared] == [f"layers.{n}" for n in range(BIG["num_hidden_layers"])] + ["logits"]
     assert all(c["passed"] for c in compared)
-    assert sorted(p.name for p in output.iterdir()) == ["config.json", "model.onnx", "model.onnx_data", "modelexport_export.json"]
+    assert sorted(p.name for p in output.iterdir()) == [
+        "config.json",
+        "model.onnx",
+        "model.onnx_data",
+        "modelexport_export.json",
+    ]
     assert (output / "model.onnx").stat().st_size < 2**20  # the graph; every weight is in the data file
     assert (output / "model.onnx_data").stat().st_size >= weights
 

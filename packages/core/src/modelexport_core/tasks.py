@@ -221,6 +221,20 @@ def task_for_model_type(name: str, registered: Iterable[str]) -> Task:
     return canonical
 
 
+def tasks_meant_by(name: str) -> tuple[Task, ...]:
+    """Every task ``name`` can mean: one for most names; for a name of :data:`MODEL_TYPE_DECIDES` each of its tasks
+    (``automatic-speech-recognition``: ``speech2seq-lm`` and ``audio-ctc``, as optimum answers), with a
+    ``-with-past`` suffix kept where the task has the variant. A question about no model in particular gets all."""
+    canonical = Task.of(name)
+    key = name.strip().lower().replace("_", "-")
+    past = key.endswith(WITH_PAST_SUFFIX)
+    choices = MODEL_TYPE_DECIDES.get(key.removesuffix(WITH_PAST_SUFFIX))
+    if choices is None:
+        return (canonical,)
+    meant = [_CANONICAL.get(Task.of(choice) + WITH_PAST_SUFFIX) if past else Task.of(choice) for choice in choices]
+    return tuple(task for task in meant if task is not None)
+
+
 def get_all_tasks() -> list[Task]:
     """Every canonical task, in task-table order."""
     return list(CANONICAL_TASKS)

@@ -74,14 +74,21 @@ class TasksManager:
     def get_autoclass_name(task: str, framework: str = "pt") -> str | tuple[str, ...]:
         """The AutoClass name(s) of ``task`` for ``framework``, without importing anything."""
         plugin = get_framework(framework, require_available=False)
-        base = Task.of(task).base
         table = plugin.autoclass_table()
-        if base not in table:
+        # a pipeline name for two tasks (automatic-speech-recognition) names the classes of both, in order
+        bases = [t.base for t in _tasks.tasks_meant_by(task) if t.base in table]
+        if not bases:
             supported = ", ".join(t for t in _tasks.CANONICAL_TASKS if t.base in table)
             raise UnsupportedTaskError(
                 f"Task {task!r} has no {plugin.display_name} model class. {plugin.display_name} supports: {supported}."
             )
-        return table[base]
+        if len(bases) == 1:
+            return table[bases[0]]
+        names: list[str] = []
+        for base in bases:
+            value = table[base]
+            names += [value] if isinstance(value, str) else list(value)
+        return tuple(dict.fromkeys(names))
 
     @staticmethod
     def get_model_class_for_task(
@@ -269,9 +276,9 @@ class TasksManager:
     @staticmethod
     def get_supported_model_type_for_task(task: str, exporter: str) -> list[str]:
         """Model types that ``exporter`` can export for ``task``."""
-        canonical = Task.of(task)
+        meant = set(_tasks.tasks_meant_by(task))  # a pipeline name for two tasks: the model types of both
         ensure_backend_loaded(exporter)
-        return sorted({e.model_type for e in registry.all_entries(exporter) if e.task == canonical})
+        return sorted({e.model_type for e in registry.all_entries(exporter) if e.task in meant})
 
     @staticmethod
     def get_exporter_config_constructor(

@@ -169,6 +169,29 @@ def register(export_commands: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if not args.json:
+        return _export(args)
+    try:
+        return _export(args)
+    except Exception as exc:
+        from modelexport_core.errors import ModelExportError
+
+        # the one JSON document says what failed; the command's error line still goes to stderr
+        code = int(getattr(exc, "exit_code", 2)) if isinstance(exc, ModelExportError) else 1
+        report = getattr(exc, "report", None)
+        document: dict[str, Any] = {
+            "error": {"type": type(exc).__name__, "message": str(exc), "exit_code": code},
+            "model": args.model,
+            "output_dir": args.output,
+        }
+        if report is not None and hasattr(report, "to_dict"):
+            document["validation"] = report.to_dict()
+        print(json.dumps(document, indent=2))
+        sys.stdout.flush()
+        raise
+
+
+def _export(args: argparse.Namespace) -> int:
     from .main_export import main_export
 
     # With --json, stdout carries the one JSON document and nothing else: progress lines, and anything

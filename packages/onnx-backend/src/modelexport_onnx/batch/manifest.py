@@ -128,13 +128,15 @@ _ARTICLES = {"int": "an int", "float": "a float", "str": "a string", "bool": "a 
 def _cli_names(options: dict[str, Any], where: str) -> dict[str, Any]:
     """The options with the command line's names (and its dashes) turned into the request's field names."""
     renamed: dict[str, Any] = {}
+    given: dict[str, str] = {}
     for key, value in options.items():
         name = key.replace("-", "_")
         if name in _BATCH_SETS:
             raise ManifestError(f"{where}: {key} is not a manifest option: {_BATCH_SETS[name]}.")
         field_name = CLI_NAMES.get(name, name)
         if field_name in renamed:
-            raise ManifestError(f"{where}: {key} and {field_name} are the same option; give it once.")
+            raise ManifestError(f"{where}: {given[field_name]} and {key} are the same option; give it once.")
+        given[field_name] = key
         if name in _NEGATED:
             if not isinstance(value, bool):
                 raise ManifestError(f"{where}: {key} must be a boolean (true or false), not {value!r}.")
