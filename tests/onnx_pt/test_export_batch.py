@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
-from modelexport_onnx.staging import RECORD_NAME
 from modelexport_onnx.memory import expected_bytes, weight_bytes
+from modelexport_onnx.staging import RECORD_NAME
 from modelexport_onnx.validation import onnx_session
 
 BATCH = [sys.executable, "-m", "modelexport", "export-batch"]
