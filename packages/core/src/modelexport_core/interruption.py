@@ -17,11 +17,14 @@ as usual.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 _removable: list[Path] = []
+_stoppers: list[Callable[[], object]] = []
 _finishing = 0
 _pending: Callable[[], object] | None = None
 
@@ -50,6 +53,25 @@ def finishing() -> Iterator[None]:
             action()
 
 
+def exit_on_signals(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
+    """End this process on ``signals`` after removing what is registered (:func:`remove_abandoned`), never in the
+    middle of a :func:`finishing` block: for a worker process of the command (its export batch), which has no
+    line to print and must not publish after its parent said ``interrupted``."""
+
+    def handler(signum: int, frame: object) -> None:
+        for each in signals:
+            signal.signal(each, signal.SIG_IGN)
+
+        def leave() -> None:
+            remove_abandoned()
+            os._exit(128 + signum)
+
+        run_when_safe(leave)
+
+    for signum in signals:
+        signal.signal(signum, handler)
+
+
 def run_when_safe(action: Callable[[], object]) -> None:
     """Run ``action`` (the command's exit) now, or at the end of the :func:`finishing` block under way."""
     global _pending
@@ -59,8 +81,25 @@ def run_when_safe(action: Callable[[], object]) -> None:
         action()
 
 
+@contextlib.contextmanager
+def stopped_if_interrupted(stop: Callable[[], object]) -> Iterator[None]:
+    """Register ``stop`` (end the worker processes or tasks the block started, and wait for them) to run first
+    if the command is interrupted: whatever they would publish after the ``interrupted`` line is never written."""
+    _stoppers.append(stop)
+    try:
+        yield
+    finally:
+        _stoppers.remove(stop)
+
+
 def remove_abandoned() -> None:
-    """Remove every registered folder and file (from the interrupted command's signal handler)."""
+    """Stop what the command started, then remove every registered folder and file (from the interrupted
+    command's signal handler)."""
+    for stop in reversed(list(_stoppers)):
+        try:
+            stop()
+        except Exception:  # the command is leaving: what could not be stopped is not worth a traceback now
+            pass
     for path in list(_removable):
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)

@@ -111,3 +111,27 @@ def output_locked(output: Path, wait: bool = False, say: Callable[[str], None] |
                 folder.rmdir()
             except OSError:
                 break
+
+
+def remove_unheld_lock(output: Path) -> bool:
+    """Remove ``output``'s lock file if no process holds it (left by a worker killed before it could remove it);
+    whether it was removed."""
+    import fcntl
+
+    path = lock_path(output.expanduser().absolute())
+    try:
+        descriptor = os.open(path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        return False
+    try:
+        path.unlink()
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)
+    return True
