@@ -33,6 +33,11 @@ def _staging_started(out: Path) -> bool:
     return any("modelexport-partial" in p.name for p in out.iterdir())
 
 
+def _a_second_passed() -> bool:
+    time.sleep(1.0)
+    return True
+
+
 def _published(out: Path) -> bool:
     return any((out / name / "model.onnx").exists() for name in NAMES)
 
@@ -100,7 +105,7 @@ def _resumes(manifest: Path, options: list[str]) -> None:
 @pytest.mark.parametrize(
     ("signum", "when"),
     [
-        (signal.SIGINT, lambda out: False if time.sleep(1.0) else True),  # while the workers import torch
+        (signal.SIGINT, lambda out: _a_second_passed()),  # while the workers import torch
         (signal.SIGTERM, _staging_started),  # mid-export
         (signal.SIGTERM, _published),  # between two models
     ],

@@ -96,10 +96,8 @@ def remove_abandoned() -> None:
     """Stop what the command started, then remove every registered folder and file (from the interrupted
     command's signal handler)."""
     for stop in reversed(list(_stoppers)):
-        try:
+        with contextlib.suppress(Exception):  # the command is leaving: no traceback for what could not be stopped
             stop()
-        except Exception:  # the command is leaving: what could not be stopped is not worth a traceback now
-            pass
     for path in list(_removable):
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
