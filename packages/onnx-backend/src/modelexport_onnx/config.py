@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 from modelexport_core.errors import UnsupportedTaskError
 from modelexport_core.tasks import Task
 
-from .cache_names import PAST_PREFIX, PRESENT_PREFIX, Attention, cache_names
+from .cache_names import PAST_PREFIX, PRESENT_PREFIX, Attention, CacheName, cache_names
 from .dummy_inputs import EXPORT_SHAPES, FLOAT_KINDS, DummyShapes, generate_array
 
 AxisNames = dict[int, str]
@@ -498,6 +498,18 @@ def vision_of(vision: bool | Vision | None) -> Vision | None:
     return vision
 
 
+def by_layer(specs: list[InputSpec]) -> list[InputSpec]:
+    """Cache specs ordered by layer, self-attention before cross-attention, key before value (stable otherwise)."""
+
+    def position(spec: InputSpec) -> tuple[int, int, int]:
+        cached = CacheName.parse(spec.name)
+        if cached is None:
+            return (-1, 0, 0)
+        return (cached.layer, 0 if cached.attention in (None, "decoder") else 1, cached.index)
+
+    return sorted(specs, key=position)
+
+
 class Seq2SeqOnnxConfig(OnnxConfig):
     """Encoder-decoder text and speech models, exported as ``encoder_model``, ``decoder_model`` and, with past,
     ``decoder_with_past_model`` (the files ONNX Runtime generation loops of optimum-style exports read).
@@ -640,6 +652,12 @@ class Seq2SeqOnnxConfig(OnnxConfig):
         axes = ("batch_size", n.num_kv_heads, length, n.head_dim)
         return [InputSpec(name.named(prefix), "float", axes) for name in cache_names(n.num_layers, attention)]
 
+    def _layered_cache(self, prefix: str, decoder_length: str, encoder_length: str) -> list[InputSpec]:
+        """Self- and cross-attention caches, layer by layer (``{i}.decoder.key``, ``{i}.decoder.value``,
+        ``{i}.encoder.key``, ``{i}.encoder.value``): optimum's order, which its ``ORTModelForSeq2SeqLM`` and
+        ``ORTModelForSpeechSeq2Seq`` read the outputs by (all decoder layers first fails there in a MatMul)."""
+        return by_layer(self._cache(prefix, "decoder", decoder_length) + self._cache(prefix, "encoder", encoder_length))
+
     def input_specs(self) -> list[InputSpec]:
         states = self._encoder_states()
         if self.part in (None, "encoder"):
@@ -677,7 +695,7 @@ class Seq2SeqOnnxConfig(OnnxConfig):
         if self.part == "decoder":
             hidden = self.encoder_hidden_size()
             return [*specs, InputSpec("encoder_hidden_states", "float", ("batch_size", states, hidden))]
-        return specs + self._cache(PAST_PREFIX, "decoder", _PAST_DEC) + self._cache(PAST_PREFIX, "encoder", states)
+        return specs + self._layered_cache(PAST_PREFIX, _PAST_DEC, states)
 
     @property
     def outputs(self) -> dict[str, AxisNames]:
@@ -696,7 +714,7 @@ class Seq2SeqOnnxConfig(OnnxConfig):
         main = "last_hidden_state" if self.task.startswith("default") else "logits"  # base model: decoder states
         outputs: dict[str, AxisNames] = {main: {0: "batch_size", 1: _DEC}}
         if self.part == "decoder" and self.uses_past:
-            for spec in self._cache(PRESENT_PREFIX, "decoder", _DEC) + self._cache(PRESENT_PREFIX, "encoder", states):
+            for spec in self._layered_cache(PRESENT_PREFIX, _DEC, states):
                 outputs[spec.name] = {0: "batch_size", 2: str(spec.axes[2])}
         elif self.part == "decoder_with_past":
             for spec in self._cache(PRESENT_PREFIX, "decoder", _TOTAL_DEC):

@@ -35,7 +35,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 from .cache_names import PAST_PREFIX, PRESENT_PREFIX, Attention, cache_names
-from .config import AxisNames, InputSpec, OnnxConfig
+from .config import AxisNames, InputSpec, OnnxConfig, by_layer
 
 #: The files of a text-to-spectrogram export, by role.
 Component = Literal["encoder", "decoder", "decoder_with_past", "postnet"]
@@ -125,6 +125,10 @@ class TextToSpectrogramOnnxConfig(OnnxConfig):
         axes = ("batch_size", n.num_heads, length, n.head_dim)
         return [InputSpec(name.named(prefix), "float", axes) for name in cache_names(n.num_layers, attention)]
 
+    def _layered_cache(self, prefix: str, decoder_length: str, encoder_length: str) -> list[InputSpec]:
+        """Self- and cross-attention caches layer by layer, as the encoder-decoders (optimum's order)."""
+        return by_layer(self._cache(prefix, "decoder", decoder_length) + self._cache(prefix, "encoder", encoder_length))
+
     def input_specs(self) -> list[InputSpec]:
         if self.component in (None, "encoder"):
             return [
@@ -143,7 +147,7 @@ class TextToSpectrogramOnnxConfig(OnnxConfig):
         if self.component == "decoder":
             hidden = self._size("hidden_size")
             return [*specs, InputSpec("encoder_hidden_states", "float", ("batch_size", _ENC, hidden))]
-        return specs + self._cache(PAST_PREFIX, "decoder", _PAST_DEC) + self._cache(PAST_PREFIX, "encoder", _ENC)
+        return specs + self._layered_cache(PAST_PREFIX, _PAST_DEC, _ENC)
 
     @property
     def outputs(self) -> dict[str, AxisNames]:
@@ -156,7 +160,7 @@ class TextToSpectrogramOnnxConfig(OnnxConfig):
             "stop_probabilities": {0: "batch_size", 1: _DEC_FRAMES},
         }
         if self.component == "decoder" and self.uses_past:
-            for spec in self._cache(PRESENT_PREFIX, "decoder", _DEC) + self._cache(PRESENT_PREFIX, "encoder", _ENC):
+            for spec in self._layered_cache(PRESENT_PREFIX, _DEC, _ENC):
                 outputs[spec.name] = {0: "batch_size", 2: str(spec.axes[2])}
         elif self.component == "decoder_with_past":
             for spec in self._cache(PRESENT_PREFIX, "decoder", _TOTAL_DEC):
