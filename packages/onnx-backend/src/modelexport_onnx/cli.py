@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from .layout import LAYOUTS
 from .options import CONVERTERS, DEFAULT_CONVERTER, DTYPES, OPTIMIZATION_LEVELS, QUANTIZATION_MODES
 
 
@@ -164,6 +165,15 @@ def register(export_commands: Any) -> None:
         "whole pipeline (outputs token_embeddings, sentence_embedding; checked against SentenceTransformer.encode), "
         "transformers the transformers model alone (default auto: sentence_transformers where modules.json is)",
     )
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="auto",
+        help="where the files go, for the program that loads them: flat (onnxruntime, optimum's ORTModel classes), "
+        "transformers.js (onnx/ subfolder, its file names, one merged decoder for encoder-decoders), "
+        "sentence-transformers (onnx/model.onnx beside the checkpoint's modules, for backend='onnx'); default auto: "
+        "sentence-transformers for a sentence-transformers checkpoint exported with --library transformers, else flat",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON at the end")
     parser.set_defaults(handler=_run)
 
@@ -220,6 +230,7 @@ def _export(args: argparse.Namespace) -> int:
             library=args.library,
             wait=args.wait,
             max_memory=args.max_memory,
+            layout=args.layout,
             progress=lambda line: print(line, flush=True),
         )
     if args.json:

@@ -31,6 +31,7 @@ from .errors import OutputNotWritableError, ValidationError
 from .export import export_components, reference_runner, resolve_options, validate_components
 from .fallback import REPORT_HINT, FamilyConstructor, unnamed_type_constructor
 from .generation import GenerationCheck, check_generation
+from .layout import apply_layout, check_layout
 from .optimize import optimize_model
 from .option_checks import check_fixed_axes, check_model_options, check_plain_options
 from .options import DEFAULT_CONVERTER, ExportOptions
@@ -198,6 +199,8 @@ class ExportRequest:
     library: str = "auto"
     #: ``--wait``: queue behind another export writing the same output directory instead of failing at once.
     wait: bool = False
+    #: ``--layout``: where the files go and their names, for the program that loads them (:mod:`.layout`).
+    layout: str = "auto"
     #: ``--max-memory`` (bytes): an export expected to peak beyond it streams the weights (:mod:`.streamed.export`).
     max_memory: int | None = None
     #: Written as :data:`RECORD_NAME` among the published files (a batch's note of what was exported from what).
@@ -217,6 +220,8 @@ class Resolved:
     pipeline: SentencePipeline | None = None
     #: What the user should know about this export (a model type in no row of the table...).
     notes: tuple[str, ...] = ()
+    #: The layout the files are written in (:mod:`.layout`; never ``auto``).
+    layout: str = "flat"
 
     @property
     def unnamed(self) -> bool:
@@ -272,12 +277,14 @@ def resolve(reference: ModelReference, request: ExportRequest) -> Resolved:
     )
     # --- sentence-transformers (modules.json): the whole pipeline, read from its files (.sentence_transformers)
     pipeline = None
-    if chosen_library(request.library, reference.files, task, framework) == "sentence_transformers":
+    library = chosen_library(request.library, reference.files, task, framework)
+    if library == "sentence_transformers":
         require_library()
         pipeline = read_pipeline(reference_reader(reference))
     # --- end
     check_fixed_axes(request.dynamic_axes, task, pipeline is not None)
-    return Resolved(reference, task, framework, model_type, constructor, pipeline, notes)
+    layout = check_layout(request.layout, task, library, reference.files, request.dtype)
+    return Resolved(reference, task, framework, model_type, constructor, pipeline, notes, layout)
 
 
 def load(resolved: Resolved, request: ExportRequest) -> Any:
@@ -413,6 +420,7 @@ def main_export(
     library: str = "auto",
     wait: bool = False,
     max_memory: int | None = None,
+    layout: str = "auto",
     progress: Callable[[str], None] | None = print,
 ) -> MainExportResult:
     """Export ``model_name_or_path`` (local directory, Hub id or resolved reference) to ONNX in ``output``, validated.
@@ -441,6 +449,7 @@ def main_export(
         library=library,
         wait=wait,
         max_memory=max_memory,
+        layout=layout,
     )
     check_request(request)  # before the model reference is even looked at
     return run_export(ModelReference.resolve(model_name_or_path, subfolder, revision, cache_dir), request, progress)
@@ -543,9 +552,13 @@ def _run_locked(
         files = publish_files(reference, transformer_model(model) if resolved.pipeline else model, staging, posts)
         files += [shared.data_file] if shared.data_file else []
         files = sorted([*files, *(quantized.files if quantized is not None else [])])
+        files = apply_layout(
+            resolved.layout, staging, list(config.components()), files, reference.local_directory(), request.dtype
+        )
         write_record(staging, request.record, str(reference.source), files)
         replaced = replacement(staging, request.output_dir).describe()
-        progress.step(7, f"writing {request.output_dir}" + (f"; {replaced}" if replaced else ""))
+        laid = f" in the {resolved.layout} layout" if resolved.layout != "flat" else ""
+        progress.step(7, f"writing {request.output_dir}{laid}" + (f"; {replaced}" if replaced else ""))
     progress.timings["total"] = time.perf_counter() - progress.started
     return MainExportResult(
         request.output_dir,

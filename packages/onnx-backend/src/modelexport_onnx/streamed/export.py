@@ -64,6 +64,7 @@ def check_streamable(resolved: Resolved, request: ExportRequest, weights: int) -
         (bool(request.quantize), "--quantize"),
         (request.dtype != "fp32", f"--dtype {request.dtype}"),
         (resolved.pipeline is not None, "a sentence-transformers pipeline"),
+        (resolved.layout != "flat", f"--layout {resolved.layout} (the flat layout only)"),
         (
             resolved.task.base != "causal-lm",
             f"task {resolved.task} (a streamed export checks a decoder-only language model layer by layer: causal-lm)",
