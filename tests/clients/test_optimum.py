@@ -86,8 +86,8 @@ def test_encoders(family: str, tiny_dirs: dict[str, Path], tmp_path: Path) -> No
 
 
 def test_real_whisper_base_transcribes_as_pytorch(whisper_base: Path, tmp_path: Path) -> None:
-    """openai/whisper-base exported with its cache (default options otherwise): ORTModelForSpeechSeq2Seq.generate transcribes real speech
-    to PyTorch's very tokens and text."""
+    """openai/whisper-base exported with its cache (default options otherwise): ORTModelForSpeechSeq2Seq.generate
+    transcribes real speech to PyTorch's very tokens and text."""
     from ct2_checkpoint import read_wav_mono16k
     from real_inputs import DATA
     from transformers import WhisperFeatureExtractor
