@@ -76,7 +76,12 @@ def run_in_workers(
     pending = sorted(entries, key=lambda e: needs[e.name], reverse=True)
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no copied locks or threads of ours
     _quiet_resource_tracker()
-    with stopped_if_interrupted(lambda: (stop_workers(), remove_leftovers(entries))):
+
+    def stop() -> None:
+        stop_workers()
+        remove_leftovers(entries)
+
+    with stopped_if_interrupted(stop):
         return _run_pools(entries, jobs, max_memory, events, needs, pending, context)
 
 
