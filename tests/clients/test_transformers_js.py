@@ -127,3 +127,17 @@ def test_real_minilm_embeddings(minilm: Path, tmp_path: Path) -> None:
     cosines = np.sum(got * expected, axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1))
     assert cosines.min() > 0.99999, cosines
     np.testing.assert_allclose(got, expected, atol=2e-5)
+
+
+def test_real_smollm2_generates_pytorchs_tokens(smollm2: Path, tmp_path: Path) -> None:
+    """SmolLM2-135M-Instruct (30 layers, grouped-query attention) exported for transformers.js: its greedy tokens on
+    real prompts are PyTorch's."""
+    from transformers import AutoTokenizer
+
+    out = _export(smollm2, tmp_path / "smollm2", "text-generation-with-past")
+    tokenizer = AutoTokenizer.from_pretrained(smollm2, padding_side="left")
+    encoded = tokenizer(["The capital of France is", "def fibonacci(n):\n    "], return_tensors="np", padding=True)
+    prompts = {name: encoded[name].astype(np.int64).tolist() for name in ("input_ids", "attention_mask")}
+    got = run_transformers_js({"kind": "causal-lm", "model": str(out), **prompts, "max_new_tokens": NEW_TOKENS})
+    expected = _torch_greedy(smollm2, "causal-lm-with-past", prompts)
+    assert got["tokens"] == expected, (tokenizer.batch_decode(got["tokens"]), tokenizer.batch_decode(expected))

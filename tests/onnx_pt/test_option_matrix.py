@@ -69,9 +69,18 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "no dynamic axes + optimize O2": {"dynamic_axes": False, "optimize": "O2"},
     "exporter torchscript": {"converter": "torchscript"},
     "exporter dynamo": {"converter": "dynamo"},
+    "exporter tf2onnx": {"converter": "tf2onnx"},
     "library transformers": {"library": "transformers"},
     "library sentence_transformers": {"library": "sentence_transformers"},
     "max-memory (streamed)": {"max_memory": 1024},
+    "layout transformers.js": {"layout": "transformers.js"},
+    "layout transformers.js + quantize": {"layout": "transformers.js", "quantize": "dynamic"},
+    "layout transformers.js + optimize O2": {"layout": "transformers.js", "optimize": "O2"},
+    "layout sentence-transformers": {"layout": "sentence-transformers"},
+    "library transformers + layout sentence-transformers": {
+        "library": "transformers",
+        "layout": "sentence-transformers",
+    },
 }
 
 _FP16 = "fp16"
@@ -86,6 +95,19 @@ REFUSED: dict[tuple[str, str], str] = {
     **{(family, "max-memory (streamed)"): _STREAMED_DECODERS for family in ("encoder", "encoder-decoder", "speech")},
     ("vision", "max-memory (streamed)"): _STREAMED_DECODERS,
     ("sentence", "max-memory (streamed)"): "sentence-transformers pipeline",
+    **{(family, "exporter tf2onnx"): "does not convert PyTorch models" for family in FAMILIES},
+    # the sentence-transformers layout holds a sentence-transformers checkpoint's transformer, nothing else
+    **{
+        (family, "layout sentence-transformers"): "--layout sentence-transformers needs"
+        for family in FAMILIES
+        if family != "sentence"
+    },
+    **{
+        (family, "library transformers + layout sentence-transformers"): "--layout sentence-transformers needs"
+        for family in FAMILIES
+        if family != "sentence"
+    },
+    ("sentence", "layout sentence-transformers"): "export it with --library transformers",
     # a cache grows a token a step; a pipeline is checked on sentences of their own lengths
     **{
         (family, column): "--no-dynamic-axes cannot export"
@@ -135,6 +157,9 @@ def test_cell(
     assert all((output / name).is_file() for name in result.files)
     if "quantize" in OPTIONS[column]:
         assert any(name.endswith("_quantized.onnx") for name in result.files), result.files
+    if OPTIONS[column].get("layout") or (family == "sentence" and column == "library transformers"):
+        onnx_files = [name for name in result.files if name.endswith(".onnx")]
+        assert onnx_files and all(name.startswith("onnx/") for name in onnx_files), result.files
     if OPTIONS[column].get("optimize") in ("O2", "O3") and family in ("encoder", "decoder", "sentence"):
         assert "Attention" in str(result.validation.to_dict()) or _fused(output), "nothing fused"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "a staging folder or lock was left"

@@ -75,8 +75,27 @@ def test_default_export_is_the_pipeline(mean_folder: Path, tmp_path: Path, capsy
 
 
 def test_library_transformers_keeps_the_plain_export(mean_folder: Path, tmp_path: Path) -> None:
+    """The transformer alone, in the layout sentence-transformers' ONNX backend reads (``onnx/model.onnx`` beside
+    the modules), or flat when asked."""
     assert main(["export", "onnx", "-m", str(mean_folder), "--library", "transformers", str(tmp_path / "o")]) == 0
-    assert [o.name for o in onnx.load(str(tmp_path / "o" / "model.onnx")).graph.output] == ["last_hidden_state"]
+    assert [o.name for o in onnx.load(str(tmp_path / "o" / "onnx" / "model.onnx")).graph.output] == [
+        "last_hidden_state"
+    ]
+    assert (tmp_path / "o" / "modules.json").is_file() and (tmp_path / "o" / "1_Pooling" / "config.json").is_file()
+    flat = [
+        "export",
+        "onnx",
+        "-m",
+        str(mean_folder),
+        "--library",
+        "transformers",
+        "--layout",
+        "flat",
+        str(tmp_path / "f"),
+    ]
+    assert main(flat) == 0
+    assert [o.name for o in onnx.load(str(tmp_path / "f" / "model.onnx")).graph.output] == ["last_hidden_state"]
+    assert not (tmp_path / "f" / "modules.json").exists()
 
 
 @pytest.mark.parametrize(

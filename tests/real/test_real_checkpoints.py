@@ -146,7 +146,7 @@ def test_real_checkpoint(name: str, shared_root: Path, tmp_path: Path) -> None:
     # 1. Default options: the export validates against the bound derived from the model.
     # The transformers model alone: the mutations below run against its last_hidden_state (MiniLM is also a
     # sentence-transformers checkpoint, whose default export is the whole pipeline: test_sentence_transformers.py).
-    result = main_export(directory, out, checkpoint.task, library="transformers", progress=None)
+    result = main_export(directory, out, checkpoint.task, library="transformers", layout="flat", progress=None)
     report = result.validation
     assert report.passed, report.table()
     assert all(c.bound_source and c.error is not None and c.error <= c.bound for c in report.outputs)

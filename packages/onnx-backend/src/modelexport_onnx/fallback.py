@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -53,7 +54,6 @@ class FamilyConstructor:
 
 def unnamed_type_constructor(model_type: str, config: Mapping[str, Any], task: Task) -> FamilyConstructor:
     """The family constructor for ``model_type`` and ``task``, or a clear error when no family fits."""
-    check_transformers_knows(model_type, config)
     family = text_family(config) or media_family(config)
     if family is None:
         raise UnknownModelTypeError(
@@ -86,7 +86,13 @@ def check_transformers_knows(model_type: str, config: Mapping[str, Any]) -> None
     such as ``bret``) and that brings no code or class of its own to load it by."""
     if config.get("auto_map") or config.get("architectures"):
         return  # its own code (--trust-remote-code), or transformers loads it by the class it names
-    table = transformers_model_types()
+    imported = sys.modules.get("transformers.models.auto.configuration_auto")
+    if imported is not None:  # already imported (a program that registered its own config classes): ask it
+        if model_type in getattr(imported, "CONFIG_MAPPING", {}):
+            return
+        table = ""
+    else:
+        table = transformers_model_types()
     if table is None or re.search(r'\(\s*"' + re.escape(model_type) + r'"\s*,', table):
         return
     try:

@@ -29,7 +29,7 @@ from .converters import converter_for
 from .dummy_inputs import EXPORT_SHAPES
 from .errors import OutputNotWritableError, ValidationError
 from .export import export_components, reference_runner, resolve_options, validate_components
-from .fallback import REPORT_HINT, FamilyConstructor, unnamed_type_constructor
+from .fallback import REPORT_HINT, FamilyConstructor, check_transformers_knows, unnamed_type_constructor
 from .generation import GenerationCheck, check_generation
 from .layout import apply_layout, check_layout
 from .optimize import optimize_model
@@ -263,6 +263,7 @@ def resolve(reference: ModelReference, request: ExportRequest) -> Resolved:
         check_framework_supported(model_type, task, framework)
     else:  # no row names it: tried through the family its config fits, and validation decides
         unnamed = unnamed_type_constructor(model_type, reference.config, task)
+        check_transformers_knows(model_type, reference.config)  # a typo (bret) fails here, not in the loader
         constructor, notes = unnamed, (unnamed.note,)
     check_model_options(  # still before loading: importing torch and transformers alone takes seconds
         opset=request.opset,
