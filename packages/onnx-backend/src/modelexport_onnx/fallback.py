@@ -87,6 +87,7 @@ def check_transformers_knows(model_type: str, config: Mapping[str, Any]) -> None
     if config.get("auto_map") or config.get("architectures"):
         return  # its own code (--trust-remote-code), or transformers loads it by the class it names
     imported = sys.modules.get("transformers.models.auto.configuration_auto")
+    table: str | None
     if imported is not None:  # already imported (a program that registered its own config classes): ask it
         if model_type in getattr(imported, "CONFIG_MAPPING", {}):
             return
