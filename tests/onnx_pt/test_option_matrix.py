@@ -127,6 +127,13 @@ REFUSED: dict[tuple[str, str], str] = {
 #: The pt session runs every cell; the pt_tf session (transformers 4.57, where decoders trace through dynamo) the
 #: columns where options meet, for every family.
 SAMPLED = ("defaults", "optimize O2 + quantize", "layout transformers.js", "no dynamic axes")
+#: Families whose graphs onnxruntime's transformer fusions match (BERT's patterns; GPT-2's on the TorchScript graph
+#: of transformers 5: transformers 4.57's decoders trace through dynamo, whose graph they do not match, and the
+#: export then says nothing fused).
+FUSING_FAMILIES = ("encoder", "sentence") + (
+    ("decoder",) if os.environ.get("MODELEXPORT_EXPECT_FRAMEWORKS") == "pt" else ()
+)
+
 CELLS = [
     (family, column)
     for family in FAMILIES
@@ -176,8 +183,8 @@ def test_cell(
     if OPTIONS[column].get("layout") or (family == "sentence" and column == "library transformers"):
         onnx_files = [name for name in result.files if name.endswith(".onnx")]
         assert onnx_files and all(name.startswith("onnx/") for name in onnx_files), result.files
-    if OPTIONS[column].get("optimize") in ("O2", "O3") and family in ("encoder", "decoder", "sentence"):
-        assert "Attention" in str(result.validation.to_dict()) or _fused(output), "nothing fused"
+    if OPTIONS[column].get("optimize") in ("O2", "O3") and family in FUSING_FAMILIES:
+        assert _fused(output), "nothing fused"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "a staging folder or lock was left"
 
 
