@@ -33,7 +33,7 @@ TRANSFORMERS_JS_SUFFIXES = {"fp32": "", "fp16": "_fp16", "quantized": "_quantize
 
 #: Tasks whose export transformers.js runs as written: one file, or an encoder-decoder with its cache (its
 #: generation loop feeds the cache back: a decoder without one would be given the last token alone).
-_TRANSFORMERS_JS_GENERATING = {"causal-lm", "default", "seq2seq-lm", "speech2seq-lm", "vision2seq-lm"}
+_TRANSFORMERS_JS_GENERATING = {"causal-lm", "seq2seq-lm", "speech2seq-lm", "vision2seq-lm"}
 _TRANSFORMERS_JS_UNSUPPORTED = {"text-to-audio"}
 
 MODULES_FILE = "modules.json"
@@ -60,7 +60,7 @@ def check_layout(layout: str, task: str, library: str, files: list[str], dtype: 
                 f"--layout transformers.js does not hold {task} exports (several models chained by our own loop); "
                 "use the default layout."
             )
-        if base in _TRANSFORMERS_JS_GENERATING - {"default"} and not task.endswith("-with-past"):
+        if base in _TRANSFORMERS_JS_GENERATING and not task.endswith("-with-past"):
             raise UnsupportedExportOptionError(
                 f"--layout transformers.js needs {task}-with-past: transformers.js generates with a cache, feeding "
                 f"the model one new token a step. Export --task {task}-with-past."
@@ -94,8 +94,9 @@ def apply_layout(
     return files
 
 
-def _onnx_files(files: list[str]) -> list[str]:
-    return [name for name in files if name.endswith(".onnx")]
+def _model_file(name: str) -> bool:
+    """An ONNX file or the external weights of one (``model.onnx_data``, ``shared_weights.onnx_data``)."""
+    return name.endswith((".onnx", "_data"))
 
 
 def _transformers_js(staging: Path, components: list[str], files: list[str], dtype: str) -> list[str]:
@@ -108,9 +109,9 @@ def _transformers_js(staging: Path, components: list[str], files: list[str], dty
     if any(name.endswith("_quantized.onnx") for name in files):
         variants.append(("quantized", "_quantized"))
     large: dict[str, int] = {}
+    parts = [name for name in components if name != "decoder_with_past_model"]  # merged into decoder_model's
     for variant, ours in variants:
         suffix = TRANSFORMERS_JS_SUFFIXES[variant]
-        parts = [name for name in components if name != "decoder_with_past_model"]
         for part in parts:
             source = staging / f"{part}{ours}.onnx"
             if part == "decoder_model" and "decoder_with_past_model" in components:
@@ -123,12 +124,11 @@ def _transformers_js(staging: Path, components: list[str], files: list[str], dty
             if data is not None:
                 written.append(f"onnx/{data}")
                 large[target.name] = 1
-    for name in _onnx_files(files) + [n for n in files if n.endswith("_data") or n.endswith(".onnx_data")]:
+    for name in filter(_model_file, files):
         (staging / name).unlink(missing_ok=True)
     if large:
         _declare_external_data(staging / "config.json", large)
-    others = [name for name in files if not name.endswith((".onnx", ".onnx_data", "_data"))]
-    return sorted(others + written)
+    return sorted([name for name in files if not _model_file(name)] + written)
 
 
 def _declare_external_data(config_path: Path, files: Mapping[str, int]) -> None:
@@ -144,10 +144,9 @@ def _sentence_transformers(staging: Path, files: list[str], source: Path | None)
     folder = staging / "onnx"
     folder.mkdir()
     moved = []
-    for name in files:
-        if name.endswith((".onnx", ".onnx_data", "_data")):
-            (staging / name).rename(folder / name)
-            moved.append(f"onnx/{name}")
+    for name in filter(_model_file, files):
+        (staging / name).rename(folder / name)
+        moved.append(f"onnx/{name}")
     kept = [name for name in files if f"onnx/{name}" not in moved]
     if source is None:
         return sorted(kept + moved)

@@ -30,13 +30,13 @@ from modelexport_core.model_source import ModelReference
 
 from .config import AxisNames, InputSpec, OnnxConfig
 from .errors import UnsupportedExportOptionError
+from .layout import MODULES_FILE
 
 if TYPE_CHECKING:
     from .validation import Tolerance
 
 #: ``--library`` values: ``auto`` picks ``sentence_transformers`` when the folder has ``modules.json``.
 LIBRARIES = ("auto", "transformers", "sentence_transformers")
-MODULES_FILE = "modules.json"
 
 PoolingMode = Literal["cls", "max", "mean", "mean_sqrt_len_tokens"]
 #: Pooling modes the graph implements, in the order the library concatenates legacy boolean modes.

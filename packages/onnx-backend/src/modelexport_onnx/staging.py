@@ -38,7 +38,7 @@ _PARTIAL_MARK = ".modelexport-partial-"
 RECORD_NAME = "modelexport_export.json"
 
 
-def _version() -> str:
+def onnx_backend_version() -> str:
     try:
         return metadata.version("modelexport-onnx")
     except metadata.PackageNotFoundError:
@@ -47,17 +47,23 @@ def _version() -> str:
 
 def write_record(staging: Path, record: Mapping[str, Any] | None, source: str, files: list[str]) -> None:
     """The export's record in ``staging``, published with its files (a record always has its export)."""
-    content = dict(record) if record is not None else {"source": source, "modelexport_onnx": _version()}
+    content = dict(record) if record is not None else {"source": source, "modelexport_onnx": onnx_backend_version()}
     (staging / RECORD_NAME).write_text(json.dumps({**content, "files": sorted(files)}, indent=2) + "\n")
 
 
-def recorded_files(folder: Path) -> set[str] | None:
-    """The files the export recorded in ``folder`` wrote (``None``: no readable record there)."""
+def read_record(folder: Path) -> dict[str, Any] | None:
+    """The record of the export in ``folder`` (``None``: none, or unreadable)."""
     try:
         record = json.loads((folder / RECORD_NAME).read_text())
     except (OSError, ValueError):
         return None
-    files = record.get("files") if isinstance(record, dict) else None
+    return record if isinstance(record, dict) else None
+
+
+def recorded_files(folder: Path) -> set[str] | None:
+    """The files the export recorded in ``folder`` wrote (``None``: no readable record there)."""
+    record = read_record(folder)
+    files = record.get("files") if record is not None else None
     return {str(name) for name in files} if isinstance(files, list) else None
 
 

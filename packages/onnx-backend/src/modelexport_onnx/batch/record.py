@@ -9,22 +9,13 @@ and modification times (reading every weight byte to hash it would cost as much 
 from __future__ import annotations
 
 import hashlib
-import json
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from modelexport_core.model_source import ModelReference
 
-from ..staging import RECORD_NAME
+from ..staging import onnx_backend_version, read_record
 from .manifest import BatchEntry
-
-
-def _version() -> str:
-    try:
-        return metadata.version("modelexport-onnx")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def folder_fingerprint(directory: Path) -> str:
@@ -56,17 +47,13 @@ def wanted_record(entry: BatchEntry, reference: ModelReference) -> dict[str, Any
         "subfolder": entry.subfolder,
         "revision": source_revision(reference),
         "options": options,
-        "modelexport_onnx": _version(),
+        "modelexport_onnx": onnx_backend_version(),
     }
 
 
 def previous_record(output: Path) -> dict[str, Any] | None:
     """The record of an earlier batch export in ``output`` (``None``: none, or unreadable)."""
-    try:
-        record = json.loads((output / RECORD_NAME).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
+    return read_record(output)
 
 
 def is_current(previous: dict[str, Any] | None, wanted: dict[str, Any], output: Path) -> bool:
