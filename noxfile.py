@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "core", "pt", "tf", "pt_tf", "clients"]
+nox.options.sessions = ["lint", "core", "pt", "tf", "pt_tf", "clients", "timm"]
 nox.options.error_on_missing_interpreters = True
 
 PYTHON = "3.11"
@@ -19,10 +19,11 @@ TEST_TOOLS = ["pytest", "pytest-xdist", "hatchling"]
 
 #: The repository's own packages each extra brings (besides core and the facade).
 LOCAL_PACKAGES = {
-    "onnx": "./packages/onnx-backend",
+    "onnx": ("./packages/pipeline", "./packages/onnx-backend"),
     "pt": "./packages/pt",
     "tf": "./packages/tf",
-    "all": ("./packages/pt", "./packages/tf", "./packages/onnx-backend"),
+    "timm": "./packages/pipeline",
+    "all": ("./packages/pt", "./packages/tf", "./packages/pipeline", "./packages/onnx-backend"),
 }
 
 
@@ -121,13 +122,35 @@ def clients(session: nox.Session) -> None:
     _pytest(session, "pt", "tests/clients", MODELEXPORT_CLIENTS="1", MODELEXPORT_EXPECT_REAL="1")
 
 
+@nox.session(python=PYTHON)
+def timm(session: nox.Session) -> None:
+    """timm models (tests/timm): timm needs torchvision, which has no CPU build matching the local CPU torch, so
+    this session takes PyPI's torch 2.14.1 + torchvision 0.29.1 (CUDA builds; they run on CPU) and a sample of the
+    timm walk (the whole walk: tools/timm_walk.py)."""
+    _install(session, "timm", "pt,onnx,timm")
+    session.install("-c", "constraints/timm.txt", "pillow", "scikit-learn")  # the photograph validated on
+    _pytest(session, "pt", "tests/timm", MODELEXPORT_EXPECT_TIMM="1")
+
+
 #: Every package's sources and the facade: mypy checks them all, strict (see pyproject.toml's [tool.mypy]).
 TYPED_SOURCES = (
     "packages/core/src",
     "packages/pt/src",
     "packages/tf/src",
+    "packages/pipeline/src",
     "packages/onnx-backend/src",
     "src",
+)
+
+
+#: The packages import-linter reads (installed without their dependencies: it parses, never imports).
+LAYERED_PACKAGES = (
+    "./packages/core",
+    "./packages/pt",
+    "./packages/tf",
+    "./packages/pipeline",
+    "./packages/onnx-backend",
+    ".",
 )
 
 
@@ -138,7 +161,9 @@ def lint(session: nox.Session) -> None:
     The frameworks are not installed: mypy treats them as ``Any`` everywhere (pyproject.toml), so the
     answer is the same here as in a developer's environment that has them.
     """
-    session.install("-c", "constraints/lint.txt", "ruff", "mypy", "./packages/core")
+    session.install("-c", "constraints/lint.txt", "ruff", "mypy", "import-linter", "./packages/core")
+    session.install("--no-deps", "--no-cache-dir", "--force-reinstall", *LAYERED_PACKAGES)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", *TYPED_SOURCES)
+    session.run("lint-imports")  # the layering contracts of .importlinter

@@ -173,7 +173,7 @@ def assert_onnx_names(directory: Path, config: Any) -> None:
 def assert_cache_by_layer(names: list[str], where: str = "") -> None:
     """Cache inputs and outputs come layer by layer, self-attention before cross-attention, key before value:
     optimum's order, which its ORTModel classes read the outputs by."""
-    from modelexport_onnx.cache_names import CacheName
+    from modelexport_pipeline.cache_names import CacheName
 
     cached = [c for c in (CacheName.parse(name) for name in names) if c is not None]
     order = [(c.layer, 0 if c.attention in (None, "decoder") else 1, c.index) for c in cached]

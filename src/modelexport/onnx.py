@@ -20,8 +20,8 @@ _LAZY = {
     "MainExportResult": "modelexport_onnx.main_export",
     "OnnxConfig": "modelexport_onnx.config",
     "TextEncoderOnnxConfig": "modelexport_onnx.config",
-    "ValidationError": "modelexport_onnx.errors",
-    "ExportError": "modelexport_onnx.errors",
+    "ValidationError": "modelexport_pipeline.errors",
+    "ExportError": "modelexport_pipeline.errors",
 }
 
 

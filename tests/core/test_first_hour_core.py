@@ -96,7 +96,7 @@ def test_a_mistyped_model_type_suggests_the_known_ones_before_loading(
 
 @onnx_backend
 def test_a_bound_far_exceeded_reads_as_a_multiple() -> None:
-    from modelexport_onnx.validation import OutputCheck, Tolerance, ValidationReport
+    from modelexport_pipeline.checks import OutputCheck, Tolerance, ValidationReport
 
     check = OutputCheck("logits", [1], [1], 7.45e-6, False, error=7.45e-6, bound=1e-30)
     report = ValidationReport(Tolerance(), {"batch_size": 1}, [check])

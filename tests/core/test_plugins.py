@@ -90,13 +90,13 @@ def test_concurrent_first_use_loads_each_plugin_once(monkeypatch: pytest.MonkeyP
 
     fresh = plugin_module.Plugins(ExporterConfigRegistry())  # first use, without touching the process's plugins
     calls: list[str] = []
-    original = plugin_module._load_entry_point
+    original = plugin_module.load_checked
 
-    def counting(ep):  # type: ignore[no-untyped-def]
+    def counting(ep, check, interface):  # type: ignore[no-untyped-def]
         calls.append(f"{ep.group}:{ep.name}:{ep.value}")
-        return original(ep)
+        return original(ep, check, interface)
 
-    monkeypatch.setattr(plugin_module, "_load_entry_point", counting)
+    monkeypatch.setattr(plugin_module, "load_checked", counting)
     barrier = threading.Barrier(8)
     results: list[object] = []
     errors: list[BaseException] = []

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-from modelexport_onnx.batch.manifest import ManifestError, read_manifest
-from modelexport_onnx.memory import parse_size
+from modelexport_pipeline.batch.manifest import ManifestError, read_manifest
+from modelexport_pipeline.memory import parse_size
 
 from modelexport.cli import main
 
@@ -46,7 +46,7 @@ def test_defaults_apply_and_paths_are_relative_to_the_manifest(tmp_path: Path) -
     assert second.model == "org/some-model" and second.output == Path("/abs/gpt2") and second.name == "gpt2"
     assert second.options == {"optimize": "O2", "opset": 18, "dynamic_axes": False}
     request = first.request(overwrite=True, record={"x": 1})
-    assert request.output_dir == first.output and request.overwrite and request.opset == 17
+    assert request.output_dir == first.output and request.overwrite and request.options["opset"] == 17
 
 
 @pytest.mark.parametrize(

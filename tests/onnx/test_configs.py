@@ -9,7 +9,7 @@ pytest.importorskip("modelexport_onnx")
 
 from modelexport_core import TasksManager, UnsupportedTaskError
 from modelexport_onnx.config import TextEncoderOnnxConfig
-from modelexport_onnx.dummy_inputs import EXPORT_SHAPES, DummyShapes, validation_shapes_for
+from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES, DummyShapes, validation_shapes_for
 
 VALIDATION_SHAPES = validation_shapes_for(EXPORT_SHAPES)
 

@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 from modelexport_onnx.converters import converter_for
-from modelexport_onnx.errors import ExportError
+from modelexport_pipeline.errors import ExportError
 
 
 def test_unknown_framework_has_no_converter() -> None:

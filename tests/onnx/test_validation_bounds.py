@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from modelexport_onnx.generation import GenerationCheck, _first_difference
-from modelexport_onnx.validation import (
+from modelexport_pipeline.checks import (
     ABSOLUTE_FLOOR,
     FLOAT64_FACTOR,
     RELATIVE_BOUND,

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
-from modelexport_onnx.memory import expected_bytes, weight_bytes
-from modelexport_onnx.staging import RECORD_NAME
 from modelexport_onnx.validation import onnx_session
+from modelexport_pipeline.memory import expected_bytes, weight_bytes
+from modelexport_pipeline.staging import RECORD_NAME
 
 BATCH = [sys.executable, "-m", "modelexport", "export-batch"]
 

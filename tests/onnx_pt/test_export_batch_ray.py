@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from modelexport_onnx.batch.schedulers import RAY_NICENESS
+from modelexport_pipeline.batch.schedulers import RAY_NICENESS
 from test_export_batch import _kill_when_staging, manifest, no_partial_files, statuses
 
 from modelexport.cli import main

@@ -16,10 +16,11 @@ import torch
 import transformers
 from modelexport_core import TasksManager
 from modelexport_onnx.converters.pt.attention import eager_attention
-from modelexport_onnx.errors import ValidationError
+from modelexport_onnx.generation import GenerationCheck
 from modelexport_onnx.main_export import main_export
 from modelexport_onnx.optimize import optimize_model
 from modelexport_onnx.validation import onnx_session
+from modelexport_pipeline.errors import ValidationError
 from tiny_models import save_pt_model
 
 
@@ -67,7 +68,7 @@ def test_o2_fuses_a_decoders_rms_norms_and_generates_the_same_tokens(llama: Path
     layers = transformers.AutoConfig.from_pretrained(llama).num_hidden_layers
     ops = _ops(tmp_path / "out" / "model.onnx")
     assert ops["SimplifiedLayerNormalization"] + ops["SkipSimplifiedLayerNormalization"] == 2 * layers + 1
-    generation = result.validation.generation
+    generation = result.validation.check_of(GenerationCheck)
     assert generation is not None and generation.passed
 
 

@@ -23,8 +23,8 @@ import pytest
 import transformers
 from modelexport_onnx.converters import converter_for
 from modelexport_onnx.converters.pt import gpu_visible, torchscript_max_opset
-from modelexport_onnx.errors import OutputNotWritableError, UnsupportedExportOptionError
 from modelexport_onnx.option_checks import check_model_options
+from modelexport_pipeline.errors import OutputNotWritableError, UnsupportedExportOptionError
 from tiny_models import save_pt_model
 
 from modelexport.cli import main
@@ -203,7 +203,7 @@ def test_report_that_cannot_be_written_late_is_a_typed_error(
     bert: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The folder was writable when checked; the write itself fails (disk full, folder removed...)."""
-    from modelexport_onnx.validation import ValidationReport
+    from modelexport_pipeline.checks import ValidationReport
 
     def fail(self: ValidationReport, path: Path) -> None:
         raise OSError(28, "No space left on device")

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 from modelexport_core.errors import ModelExportError
-from modelexport_onnx import main_export as main_export_module
 from modelexport_onnx.main_export import main_export
+from modelexport_pipeline import run as pipeline_run
 from onnx_pt.tiny import TinyPtModels
 
 pytestmark = pytest.mark.slow
@@ -154,13 +154,13 @@ def test_cell(
     family: str, column: str, family_dirs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loads: list[object] = []
-    real_load = main_export_module.load
+    real_load = pipeline_run.load_model
 
     def counted_load(*args: Any, **kwargs: Any) -> Any:
         loads.append(args)
         return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(main_export_module, "load", counted_load)
+    monkeypatch.setattr(pipeline_run, "load_model", counted_load)
     output = tmp_path / "out"
     kwargs = {"progress": None, "generation_check": True, **OPTIONS[column]}
     refusal = REFUSED.get((family, column))
@@ -236,7 +236,7 @@ def test_dummy_sizes_refused_before_loading(
 ) -> None:
     from modelexport.cli import main
 
-    monkeypatch.setattr(main_export_module, "load", lambda *a, **k: pytest.fail("loaded the model"))
+    monkeypatch.setattr(pipeline_run, "load_model", lambda *a, **k: pytest.fail("loaded the model"))
     with pytest.raises(SystemExit) if value == "0" else _no_raise() as exited:
         code = main(["export", "onnx", "-m", str(family_dirs["encoder"]), option, value, str(tmp_path / "out")])
     if exited is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import transformers
-from modelexport_onnx.output_lock import lock_path
+from modelexport_pipeline.output_lock import lock_path
 from tiny_models import save_pt_model
 
 EXPORT = [sys.executable, "-m", "modelexport", "export", "onnx"]
@@ -23,7 +23,7 @@ EXPORT = [sys.executable, "-m", "modelexport", "export", "onnx"]
 HOLDER = """
 import sys
 from pathlib import Path
-from modelexport_onnx.output_lock import output_locked
+from modelexport_pipeline.output_lock import output_locked
 with output_locked(Path(sys.argv[1])):
     print("holding", flush=True)
     sys.stdin.read()

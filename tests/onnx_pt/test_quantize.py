@@ -17,10 +17,10 @@ import onnx
 import pytest
 import transformers
 from modelexport_onnx import quantize as quantization
-from modelexport_onnx.errors import UnsupportedExportOptionError, ValidationError
 from modelexport_onnx.main_export import main_export
 from modelexport_onnx.quantize import QuantizationCheck, row_cosines, top1_agreement
 from modelexport_onnx.validation import onnx_session
+from modelexport_pipeline.errors import UnsupportedExportOptionError, ValidationError
 from onnx import numpy_helper
 from tiny_models import save_pt_model
 

@@ -25,9 +25,10 @@ import numpy as np
 import onnx
 import pytest
 from modelexport_core import TasksManager, UnknownModelTypeError
-from modelexport_onnx.dummy_inputs import EXPORT_SHAPES
 from modelexport_onnx.export import export_components, reference_runner, resolve_options, validate_components
-from modelexport_onnx.validation import Tolerance, ValidationReport, compare_outputs, onnx_session, run_onnx
+from modelexport_onnx.validation import onnx_session, run_onnx
+from modelexport_pipeline.checks import Tolerance, ValidationReport, compare_outputs
+from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES
 from onnx_pt.tiny import TinyPtModels
 from real_inputs import ctc_greedy, photograph, photograph_patches, photograph_path, speech_waveform
 

@@ -16,11 +16,11 @@ from modelexport_core.registry import registry
 from modelexport_onnx.architectures import HAND_WRITTEN
 from modelexport_onnx.converters.pt import converter as pt_converter
 from modelexport_onnx.converters.pt import dynamo_refusal
-from modelexport_onnx.errors import ExportError, UnsupportedExportOptionError
 from modelexport_onnx.export import export, export_components, resolve_options, validate_components
 from modelexport_onnx.options import DEFAULT_CONVERTER
 from modelexport_onnx.spectrogram_config import TextToSpectrogramOnnxConfig
 from modelexport_onnx.validation import onnx_session
+from modelexport_pipeline.errors import ExportError, UnsupportedExportOptionError
 from onnx_pt.tiny import TinyPtModels, generation_check, spectrogram_check
 
 TasksManager.get_supported_backends()  # make sure the registry is filled before collection

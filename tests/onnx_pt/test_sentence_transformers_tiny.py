@@ -16,17 +16,17 @@ import numpy as np
 import onnx
 import pytest
 import transformers
-from modelexport_onnx.errors import UnsupportedExportOptionError, ValidationError
-from modelexport_onnx.sentence_transformers import (
+from modelexport_onnx.sentence_transformers import SentenceCheck
+from modelexport_onnx.validation import onnx_session
+from modelexport_pipeline.errors import UnsupportedExportOptionError, ValidationError
+from modelexport_pipeline.libraries.sentence_transformers import (
     CHECK_SENTENCES,
     NormalizeStep,
-    SentenceCheck,
     SentencePipeline,
     folder_reader,
     pooling_modes,
     read_pipeline,
 )
-from modelexport_onnx.validation import onnx_session
 from sentence_folders import sentence_folder, tiny_bert
 
 from modelexport.cli import main
@@ -126,7 +126,8 @@ def test_a_misread_pipeline_fails_the_export(
     mean_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Our pipeline without its Normalize: step 6's numeric check passes (graph = our module), encode's does not."""
-    from modelexport_onnx import main_export as steps
+    from modelexport_onnx import backend as steps
+    from modelexport_onnx.main_export import main_export
 
     read = steps.read_pipeline
 
@@ -136,7 +137,7 @@ def test_a_misread_pipeline_fails_the_export(
 
     monkeypatch.setattr(steps, "read_pipeline", without_normalize)
     with pytest.raises(ValidationError, match="Sentence-embedding check failed") as failure:
-        steps.main_export(str(mean_folder), tmp_path / "o", progress=None)
+        main_export(str(mean_folder), tmp_path / "o", progress=None)
     report = failure.value.report
     check = report.check_of(SentenceCheck)
     assert all(c.passed for c in report.outputs) and check is not None and not check.passed

@@ -71,8 +71,8 @@ def test_a_misplaced_step_passes_validation_but_not_the_loop(
     """A step module reading its frames in the wrong order is its own reference, so every file validates;
     chained against transformers' ``generate`` its spectrogram differs."""
     from modelexport_onnx.converters.pt.spectrogram import reference_spectrogram
-    from modelexport_onnx.dummy_inputs import EXPORT_SHAPES, validation_shapes_for
     from modelexport_onnx.export import validate_components
+    from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES, validation_shapes_for
 
     original = spectrogram.prenet_states
     monkeypatch.setattr(

@@ -16,10 +16,10 @@ import onnx
 import pytest
 import torch
 import transformers
-from modelexport_onnx.dummy_inputs import EXPORT_SHAPES, validation_shapes_for
 from modelexport_onnx.export import export, reference_runner, validate_export
 from modelexport_onnx.speech_synthesis import TextToSpeechOnnxConfig, check_sampling
 from modelexport_onnx.validation import onnx_session, run_onnx
+from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES, validation_shapes_for
 from mutations import Graph, perturbed_conv_weight
 from onnx import helper, numpy_helper
 from tiny_models import TINY_CONFIGS, build_pt_model

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 import transformers
-from modelexport_onnx.errors import ValidationError
 from modelexport_onnx.main_export import main_export
 from modelexport_onnx.streamed import export as streamed_export
 from modelexport_onnx.streamed.weights import checkpoint_index
 from modelexport_onnx.validation import onnx_session
+from modelexport_pipeline.errors import ValidationError
 
 pytestmark = pytest.mark.skipif(
     int(transformers.__version__.split(".")[0]) < 5,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modelexport_onnx import main_export as steps
+from modelexport_onnx.backend import OnnxPlan
 
 from modelexport.cli import main
 
@@ -89,20 +89,20 @@ def test_an_unnamed_type_that_fails_says_what_was_tried(
     validation; the error says the type was tried through a family, and how to report it."""
     import torch
 
-    convert = steps.convert
+    convert = OnnxPlan.convert
 
-    def convert_another_model(model: Any, *args: Any) -> Any:
+    def convert_another_model(plan: OnnxPlan, model: Any, *args: Any) -> Any:
         weight = model.lm_head.weight
         with torch.no_grad():
             saved = weight.clone()
             weight.mul_(1.5)
         try:
-            return convert(model, *args)
+            return convert(plan, model, *args)
         finally:
             with torch.no_grad():
                 weight.copy_(saved)
 
-    monkeypatch.setattr(steps, "convert", convert_another_model)
+    monkeypatch.setattr(OnnxPlan, "convert", convert_another_model)
     out = tmp_path / "onnx"
     argv = ["export", "onnx", "-m", str(remote_code_model), str(out), "--task", "causal-lm", "--trust-remote-code"]
     assert main(argv) == 1

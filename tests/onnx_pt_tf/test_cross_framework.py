@@ -17,10 +17,10 @@ import pytest
 from modelexport_core import TasksManager
 from modelexport_core.plugins import get_framework
 from modelexport_core.registry import registry
-from modelexport_onnx.dummy_inputs import EXPORT_SHAPES, validation_shapes_for
 from modelexport_onnx.export import export_components, resolve_options
 from modelexport_onnx.generation import check_generation, greedy_generate, padded_prompts
 from modelexport_onnx.validation import onnx_session
+from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES, validation_shapes_for
 from tiny_models import save_pt_model
 
 TasksManager.get_supported_tasks_for_model_type("bert", "onnx")

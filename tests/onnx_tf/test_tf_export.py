@@ -14,12 +14,12 @@ import transformers
 from modelexport_core import TasksManager
 from modelexport_core.errors import UnsupportedTaskError
 from modelexport_core.plugins import get_framework
+from modelexport_onnx.backend import check_framework_supported
 from modelexport_onnx.converters.tf import freezing, model_calls, op_handlers
-from modelexport_onnx.errors import ExportError
 from modelexport_onnx.export import export, resolve_options
 from modelexport_onnx.generation import check_generation
-from modelexport_onnx.main_export import check_framework_supported
 from modelexport_onnx.validation import onnx_session
+from modelexport_pipeline.errors import ExportError
 from onnx_tf.tiny import TinyTfModels, export_tf
 from packaging.version import Version
 from tiny_models import TINY_CONFIGS

@@ -21,12 +21,14 @@ import pytest
 from ct2_checkpoint import read_wav_mono16k
 from modelexport_core import TasksManager
 from modelexport_core.plugins import get_framework
-from modelexport_onnx.dummy_inputs import EXPORT_SHAPES, validation_shapes_for
 from modelexport_onnx.export import reference_runner, validate_components
-from modelexport_onnx.generation import check_generation
-from modelexport_onnx.main_export import logits_bound, main_export
+from modelexport_onnx.generation import GenerationCheck, check_generation
+from modelexport_onnx.kinds.generation import logits_bound
+from modelexport_onnx.main_export import main_export
 from modelexport_onnx.quantize import quantize_export
-from modelexport_onnx.validation import Tolerance, compare_outputs, onnx_session, run_onnx, used_dimensions
+from modelexport_onnx.validation import onnx_session, run_onnx, used_dimensions
+from modelexport_pipeline.checks import Tolerance, compare_outputs
+from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES, validation_shapes_for
 from mutations import MUTATIONS, NotApplicable, mutate
 from real_inputs import photograph
 from real_models import REAL_CHECKPOINTS, RealCheckpoint, checkpoint_dir
@@ -152,7 +154,8 @@ def test_real_checkpoint(name: str, shared_root: Path, tmp_path: Path) -> None:
     assert all(c.bound_source and c.error is not None and c.error <= c.bound for c in report.outputs)
     assert all(c.bound_source.startswith(("float64", "floor")) for c in report.outputs if c.bound_source)
     if checkpoint.task.endswith("-with-past"):
-        assert report.generation is not None and report.generation.equal, report.generation
+        generation = report.check_of(GenerationCheck)
+        assert generation is not None and generation.equal, generation
 
     model = TasksManager.get_model_from_task(checkpoint.task, directory, framework="pt")
     config = TasksManager.get_exporter_config_constructor("onnx", task=checkpoint.task, model_type=result.model_type)(

@@ -18,17 +18,17 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
-from modelexport_onnx.errors import ValidationError
-from modelexport_onnx.sentence_transformers import (
+from modelexport_onnx.sentence_transformers import SentenceCheck
+from modelexport_onnx.validation import onnx_session
+from modelexport_pipeline.errors import ValidationError
+from modelexport_pipeline.libraries.sentence_transformers import (
     MIN_COSINE,
     NormalizeStep,
     PoolingStep,
-    SentenceCheck,
     SentencePipeline,
     folder_reader,
     read_pipeline,
 )
-from modelexport_onnx.validation import onnx_session
 from real_models import REAL_CHECKPOINTS, checkpoint_dir
 
 from modelexport.cli import main
@@ -125,12 +125,13 @@ def test_a_pipeline_that_is_not_the_checkpoints_fails(
 ) -> None:
     """The graph is exported from a misread pipeline: it matches our own module (step 6's numeric check
     passes), but not the library's ``encode``, so the export fails and nothing is written."""
-    from modelexport_onnx import main_export as steps
+    from modelexport_onnx import backend as steps
+    from modelexport_onnx.main_export import main_export
 
     read = steps.read_pipeline
     monkeypatch.setattr(steps, "read_pipeline", lambda reader: broken(read(reader)))
     with pytest.raises(ValidationError, match="Sentence-embedding check failed") as failure:
-        steps.main_export(str(minilm), tmp_path / "o", progress=None)
+        main_export(str(minilm), tmp_path / "o", progress=None)
     report = failure.value.report
     assert report.outputs and all(c.passed for c in report.outputs)
     check = report.check_of(SentenceCheck)

@@ -285,7 +285,16 @@ def _task_of_class(cls: type, model: Any) -> Task:
 
 
 def infer_task(reference: ModelReference) -> Task:
-    """The canonical task of a resolved model: its config and model card, or what the Hub says of it."""
+    """The canonical task of a resolved model: its library's answer (timm's folders say it their own way), for
+    transformers its config and model card, or what the Hub says of it."""
+    library = reference.library
+    if library.registry_library != library.name or library.name == "transformers":
+        return infer_transformers_task(reference)  # its own model types: transformers' reading (sentence-transformers)
+    return library.infer_task(reference)
+
+
+def infer_transformers_task(reference: ModelReference) -> Task:
+    """The canonical task of a transformers model: its config and model card, or what the Hub says of it."""
     directory = reference.source.directory
     if directory is not None:
         return _task_of_directory(directory, reference.config, repr(reference.source.reference))

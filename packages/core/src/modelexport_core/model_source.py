@@ -20,6 +20,7 @@ from typing import Any
 from . import hub
 from .errors import HubUnavailableError, InvalidModelConfigError, InvalidModelIdError, ModelNotFoundError
 from .hub import HubModelInfo
+from .libraries import LibraryPlugin, config_problem, detect_library
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.DOTALL)
 _PIPELINE_TAG = re.compile(r"^pipeline_tag\s*:\s*['\"]?([A-Za-z0-9_-]+)['\"]?\s*$", re.MULTILINE)
@@ -84,11 +85,12 @@ def parse_config_text(text: str, where: str) -> dict[str, Any]:
         raise InvalidModelConfigError(f"{where} is not valid JSON ({exc.msg} at line {exc.lineno}).") from exc
     if not isinstance(config, dict):
         raise InvalidModelConfigError(f"{where} must hold a JSON object, not {type(config).__name__}.")
-    model_type = config.get("model_type")
-    if not isinstance(model_type, str) or not model_type:
+    problem = config_problem(config)  # every installed library is asked: timm's configs have no model_type
+    if problem is not None:
         raise InvalidModelConfigError(
-            f"{where} has no 'model_type': it is not a transformers model configuration "
-            "(save the model with `save_pretrained`, which writes it)."
+            f"{where}: {problem}, so it is not a model configuration modelexport reads "
+            "(save a transformers model with `save_pretrained`, a timm model with `timm.models.push_to_hf_hub`'s "
+            "`save_for_hf`, which write it)."
         )
     return config
 
@@ -293,8 +295,14 @@ class ModelReference:
 
     @property
     def model_type(self) -> str:
-        """The ``model_type`` of :attr:`config` (checked to be a non-empty string)."""
-        return str(self.config["model_type"])
+        """The model's type in the registry: the ``model_type`` of :attr:`config`, or what its library calls it
+        (timm: ``default-timm-config``)."""
+        return self.library.model_type(self.config)
+
+    @cached_property
+    def library(self) -> LibraryPlugin:
+        """The library whose model this is (sentence-transformers, timm, transformers...), from its files."""
+        return detect_library(self.files, self.config_at_hand())
 
     def snapshot(self, *, within_subfolder: bool = True) -> Path | None:
         """The cached Hub snapshot (in the subfolder unless told otherwise); ``None`` if not cached.

@@ -19,7 +19,7 @@ TensorFlow or transformers. The state lives in a :class:`Plugins` object: the pr
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
 
@@ -94,24 +94,38 @@ class _EntryPointCache:
         if self._entry_points is None:
             with self._lock:
                 if self._entry_points is None:
-                    found = metadata.entry_points(group=self.group)
-                    # Several installs of one distribution on sys.path repeat an entry: keep one.
-                    unique = {(ep.name, ep.value): ep for ep in found}
-                    self._entry_points = tuple(unique.values())
+                    self._entry_points = entry_points_of(self.group)
         return self._entry_points
 
     def names(self) -> list[str]:
         return sorted({ep.name for ep in self.entry_points()})
 
 
-def _load_entry_point(ep: metadata.EntryPoint) -> Any:
+def load_checked(ep: metadata.EntryPoint, check: Callable[[Any], bool], interface: str) -> Any:
+    """The object ``ep`` names, loaded and then checked (as opentelemetry checks ``issubclass`` after
+    ``ep.load()``): one loader for every group, so a broken or wrong plugin is named the same way everywhere.
+
+    ``check`` says whether the object fits; ``interface`` is what the message says it should have provided.
+    """
     try:
-        return ep.load()
+        loaded = ep.load()
     except Exception as exc:  # a broken plugin must say which one it is
         raise PluginLoadError(
             f"The {ep.group} plugin {ep.name!r} ({ep.value}) failed to load: "
             f"{type(exc).__name__}: {exc}. Reinstall or upgrade the package that provides it."
         ) from exc
+    if not check(loaded):
+        raise PluginLoadError(
+            f"The {ep.group} plugin {ep.name!r} ({ep.value}) does not provide {interface}. "
+            "Reinstall or upgrade the package that provides it."
+        )
+    return loaded
+
+
+def entry_points_of(group: str) -> tuple[metadata.EntryPoint, ...]:
+    """The entry points of ``group``, one per (name, value) even where a distribution is on sys.path twice."""
+    unique = {(ep.name, ep.value): ep for ep in metadata.entry_points(group=group)}
+    return tuple(unique.values())
 
 
 class Plugins:
@@ -124,6 +138,20 @@ class Plugins:
         self._lock = threading.RLock()
         self._frameworks: dict[str, FrameworkPlugin] | None = None
         self._loaded_backends: set[str] = set()
+        #: Backend name -> the object of its own package's entry point (the first to register).
+        self._backends: dict[str, BackendPlugin] = {}
+
+    def backend(self, name: str) -> BackendPlugin:
+        """The backend object of ``name`` (its own package's entry point), registered first if need be."""
+        self.ensure_backend_loaded(name)
+        plugin = self._backends.get(name)
+        if plugin is None:
+            known = ", ".join(self.backend_names()) or "none"
+            raise BackendNotInstalledError(
+                f"Backend {name!r} has registrations but no installed package exports through it (installed "
+                f"backends: {known}). {install_hint(name)}"
+            )
+        return plugin
 
     def frameworks(self) -> dict[str, FrameworkPlugin]:
         """Framework name -> plugin object, loaded and checked once."""
@@ -132,13 +160,12 @@ class Plugins:
                 if self._frameworks is None:
                     found: dict[str, FrameworkPlugin] = {}
                     for ep in self.framework_entry_points.entry_points():
-                        plugin = _load_entry_point(ep)
-                        if not isinstance(plugin, FrameworkPlugin):
-                            raise PluginLoadError(
-                                f"The framework plugin {ep.name!r} ({ep.value}) does not provide "
-                                "the FrameworkPlugin interface (name, weight_files, autoclass_table, "
-                                "is_available, load_model, generate, ...)."
-                            )
+                        plugin = load_checked(
+                            ep,
+                            lambda obj: isinstance(obj, FrameworkPlugin),
+                            "the FrameworkPlugin interface (name, weight_files, autoclass_table, is_available, "
+                            "load_model, generate, ...)",
+                        )
                         found.setdefault(ep.name, plugin)
                     self._frameworks = found
         return self._frameworks
@@ -168,13 +195,14 @@ class Plugins:
             # The package named after the backend registers first, third-party additions after.
             entries.sort(key=lambda ep: (ep.dist is None or ep.dist.name != DISTRIBUTION_PREFIX + name, ep.value))
             for ep in entries:
-                plugin = _load_entry_point(ep)
-                if not isinstance(plugin, BackendPlugin):
-                    raise PluginLoadError(
-                        f"The backend plugin {ep.name!r} ({ep.value}) does not provide register(registry): "
-                        "a modelexport.backends entry point names an object that registers its export configs."
-                    )
+                plugin = load_checked(
+                    ep,
+                    lambda obj: isinstance(obj, BackendPlugin),
+                    "register(registry): a modelexport.backends entry point names an object that registers its "
+                    "export configs",
+                )
                 plugin.register(self.registry)
+                self._backends.setdefault(name, plugin)  # entries are sorted: the backend's own package first
             self._loaded_backends.add(name)
 
 
@@ -252,6 +280,11 @@ def get_framework(name: str, *, require_available: bool = True) -> FrameworkPlug
 def backend_names() -> list[str]:
     """Names of the backends some installed package provides (nothing is imported)."""
     return plugins.backend_names()
+
+
+def get_backend(name: str) -> BackendPlugin:
+    """The object of backend ``name``'s own entry point (what the pipeline checks against its ``Backend``)."""
+    return plugins.backend(name)
 
 
 def ensure_backend_loaded(name: str) -> None:

@@ -36,6 +36,8 @@ class RegistryEntry:
     frameworks: frozenset[str] | None = None
     #: What a user should know about this export (a fixed image size, the converter chosen...).
     notes: tuple[str, ...] = ()
+    #: The model library whose model types these are (optimum's ``library_name``).
+    library: str = "transformers"
 
     def supports_framework(self, framework: str | None) -> bool:
         return framework is None or self.frameworks is None or framework in self.frameworks
@@ -46,7 +48,8 @@ class ExporterConfigRegistry:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._entries: dict[str, dict[str, dict[str, RegistryEntry]]] = {}
+        #: (backend, library) -> model type -> task -> entry.
+        self._entries: dict[tuple[str, str], dict[str, dict[str, RegistryEntry]]] = {}
 
     def register(
         self,
@@ -57,6 +60,7 @@ class ExporterConfigRegistry:
         *,
         frameworks: Iterable[str] | None = None,
         notes: Iterable[str] = (),
+        library: str = "transformers",
     ) -> None:
         """Register ``constructor`` for each task of ``model_type`` on ``backend``.
 
@@ -69,31 +73,33 @@ class ExporterConfigRegistry:
         if not task_list:
             raise ValueError(f"Registering {model_type!r} for backend {backend!r} needs at least one task.")
         with self._lock:
-            per_type = self._entries.setdefault(backend, {}).setdefault(normalized, {})
+            per_type = self._entries.setdefault((backend, library), {}).setdefault(normalized, {})
             for task in task_list:
-                per_type[task] = RegistryEntry(backend, normalized, task, constructor, allowed, tuple(notes))
+                per_type[task] = RegistryEntry(backend, normalized, task, constructor, allowed, tuple(notes), library)
 
     def has_backend(self, backend: str) -> bool:
-        return backend in self._entries
+        return any(key[0] == backend for key in self._entries)
 
     def backends(self) -> list[str]:
         """Backends with registrations: those of installed packages loaded so far and those added by hand."""
         with self._lock:
-            return sorted(self._entries)
+            return sorted({backend for backend, _ in self._entries})
 
-    def model_types(self, backend: str) -> list[str]:
-        return sorted(self._entries.get(backend, {}))
+    def model_types(self, backend: str, library: str = "transformers") -> list[str]:
+        return sorted(self._entries.get((backend, library), {}))
 
-    def entries_for(self, backend: str, model_type: str) -> dict[str, RegistryEntry] | None:
-        per_type = self._entries.get(backend, {}).get(normalize_model_type(model_type))
+    def entries_for(
+        self, backend: str, model_type: str, library: str = "transformers"
+    ) -> dict[str, RegistryEntry] | None:
+        per_type = self._entries.get((backend, library), {}).get(normalize_model_type(model_type))
         return dict(per_type) if per_type is not None else None
 
-    def all_entries(self, backend: str) -> list[RegistryEntry]:
-        return [e for per_type in self._entries.get(backend, {}).values() for e in per_type.values()]
+    def all_entries(self, backend: str, library: str = "transformers") -> list[RegistryEntry]:
+        return [e for per_type in self._entries.get((backend, library), {}).values() for e in per_type.values()]
 
-    def unregister_model_type(self, backend: str, model_type: str) -> None:
+    def unregister_model_type(self, backend: str, model_type: str, library: str = "transformers") -> None:
         with self._lock:
-            self._entries.get(backend, {}).pop(normalize_model_type(model_type), None)
+            self._entries.get((backend, library), {}).pop(normalize_model_type(model_type), None)
 
 
 @runtime_checkable
@@ -112,7 +118,7 @@ registry = ExporterConfigRegistry()
 
 
 def register_exporter_config(
-    backend: str, model_type: str, *tasks: str, frameworks: Iterable[str] | None = None
+    backend: str, model_type: str, *tasks: str, frameworks: Iterable[str] | None = None, library: str = "transformers"
 ) -> Callable[[C], C]:
     """Decorator registering an export-config class (or factory) for ``model_type``.
 
@@ -123,7 +129,7 @@ def register_exporter_config(
     """
 
     def decorator(constructor: C) -> C:
-        registry.register(backend, model_type, tasks, constructor, frameworks=frameworks)
+        registry.register(backend, model_type, tasks, constructor, frameworks=frameworks, library=library)
         return constructor
 
     return decorator

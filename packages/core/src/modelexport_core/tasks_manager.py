@@ -15,6 +15,7 @@ from . import hub
 from . import inference as _inference
 from . import tasks as _tasks
 from .errors import PluginLoadError, UnknownModelTypeError, UnsupportedTaskError, did_you_mean
+from .libraries import DEFAULT_LIBRARY, get_library
 from .model_source import ModelReference
 from .plugins import ModelClassResolver, backend_names, ensure_backend_loaded, framework_plugins, get_framework
 from .registry import ConfigConstructor, RegistryEntry, bind_task, normalize_model_type, registry
@@ -98,9 +99,13 @@ class TasksManager:
         model_class_name: str | None = None,
         library: str = "transformers",
     ) -> type:
-        """The transformers class that loads models for ``task`` in ``framework``."""
-        if library != "transformers":
-            raise UnsupportedTaskError(f"Only the 'transformers' library is supported, not {library!r}.")
+        """The transformers class that loads models for ``task`` in ``framework`` (the other libraries load their
+        own models: :meth:`get_model_from_task` with ``library_name``)."""
+        if library.replace("-", "_") != DEFAULT_LIBRARY:
+            raise UnsupportedTaskError(
+                f"{library} models are loaded by their library, not through a transformers class: "
+                f"TasksManager.get_model_from_task(task, model, library_name={library!r})."
+            )
         plugin = get_framework(framework)
         if model_class_name is not None:
             return plugin.resolve_class(model_class_name)
@@ -155,6 +160,7 @@ class TasksManager:
         framework: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         trust_remote_code: bool = False,
+        library_name: str | None = None,
         **model_kwargs: Any,
     ) -> Any:
         """Load ``model`` with the class of ``task`` (``None`` or ``"auto"``: inferred).
@@ -164,6 +170,11 @@ class TasksManager:
         is set, and pickled weights load with torch's ``weights_only``.
         """
         reference = ModelReference.resolve(model, subfolder, revision, cache_dir)
+        if library_name is not None and library_name.replace("-", "_") != DEFAULT_LIBRARY:
+            plugin = get_library(library_name)
+            library_task = plugin.infer_task(reference) if task in (None, "auto") else Task.of(str(task))
+            framework_name = _framework.determine_framework(reference, framework=framework)
+            return plugin.load(reference, library_task, framework_name, trust_remote_code=trust_remote_code)
         # The model type tells which class loads it; a Hub model's config is not fetched for that alone.
         config = reference.config_at_hand() or {}
         canonical = (
@@ -218,11 +229,27 @@ class TasksManager:
         return backend_names()
 
     @staticmethod
-    def _entries_for_model_type(model_type: str, exporter: str) -> dict[str, RegistryEntry]:
+    def _library_view(library_name: str | None) -> tuple[str, str | None, tuple[str, ...]]:
+        """Where a library's model types live in the registry: (registry library, the one model type every
+        model of the library has, or ``None``; the tasks the library exports, empty for all)."""
+        if library_name is None or library_name.replace("-", "_") == DEFAULT_LIBRARY:
+            return DEFAULT_LIBRARY, None, ()  # answered without any library plugin installed (core + a backend)
+        plugin = get_library(library_name)
+        return plugin.registry_library, plugin.default_model_type, plugin.tasks
+
+    @staticmethod
+    def _entries_for_model_type(
+        model_type: str, exporter: str, library_name: str | None = None
+    ) -> dict[str, RegistryEntry]:
         ensure_backend_loaded(exporter)
-        entries = registry.entries_for(exporter, model_type)
+        library, default_type, tasks = TasksManager._library_view(library_name)
+        entries = registry.entries_for(exporter, model_type, library)
+        if entries is None and default_type is not None:  # timm: every model exports through one config
+            entries = registry.entries_for(exporter, default_type, library)
+        if entries is not None and tasks:
+            entries = {task: entry for task, entry in entries.items() if task in tasks}
         if entries is None:
-            known = registry.model_types(exporter)
+            known = registry.model_types(exporter, library)
             listing = (
                 f"Supported model types: {', '.join(known)}."
                 if len(known) <= LISTED_MODEL_TYPES
@@ -247,12 +274,14 @@ class TasksManager:
         With ``framework``, only tasks that framework can load (its AutoClass table has them and
         the registry entry does not exclude it).
         """
-        entries = TasksManager._entries_for_model_type(model_type, exporter)
-        table = get_framework(framework, require_available=False).autoclass_table() if framework else None
+        entries = TasksManager._entries_for_model_type(model_type, exporter, library_name)
+        table = None
+        if framework and TasksManager._library_view(library_name)[0] == DEFAULT_LIBRARY:
+            table = get_framework(framework, require_available=False).autoclass_table()
         result: dict[str, ConfigConstructor] = {}
         for entry in TasksManager._in_task_order(entries):
             if framework is not None and (
-                not entry.supports_framework(framework) or Task.of(entry.task).base not in (table or {})
+                not entry.supports_framework(framework) or (table is not None and Task.of(entry.task).base not in table)
             ):
                 continue
             result[entry.task] = bind_task(entry)
@@ -274,11 +303,30 @@ class TasksManager:
         return [entries[task] for task in sorted(entries, key=lambda t: order.get(t, len(order)))]
 
     @staticmethod
-    def get_supported_model_type_for_task(task: str, exporter: str) -> list[str]:
-        """Model types that ``exporter`` can export for ``task``."""
+    def get_supported_model_type_for_task(task: str, exporter: str, library_name: str | None = None) -> list[str]:
+        """Model types that ``exporter`` can export for ``task`` (of the library ``library_name``, optimum's name;
+        transformers by default)."""
         meant = set(_tasks.tasks_meant_by(task))  # a pipeline name for two tasks: the model types of both
+        library, _, tasks = TasksManager._library_view(library_name)
+        if tasks:
+            meant &= set(tasks)
         ensure_backend_loaded(exporter)
-        return sorted({e.model_type for e in registry.all_entries(exporter) if e.task in meant})
+        return sorted({e.model_type for e in registry.all_entries(exporter, library) if e.task in meant})
+
+    @staticmethod
+    def infer_library_from_model(
+        model: str | os.PathLike[str] | ModelReference,
+        subfolder: str = "",
+        revision: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        library_name: str | None = None,
+    ) -> str:
+        """The library of a local folder, Hub id or :class:`ModelReference` (optimum's names: ``transformers``,
+        ``sentence_transformers``, ``timm``...), from its files: ``library_name`` when given."""
+        if library_name is not None:
+            return get_library(library_name).name
+        reference = ModelReference.resolve(model, subfolder, revision, cache_dir)
+        return reference.library.name
 
     @staticmethod
     def get_exporter_config_constructor(
@@ -304,11 +352,13 @@ class TasksManager:
             model_type = getattr(config, "model_type", None)
             if model_type is None:
                 raise UnknownModelTypeError("Pass model_type, or a loaded model whose config has a model_type.")
-        entries = TasksManager._entries_for_model_type(model_type, exporter)
+        entries = TasksManager._entries_for_model_type(model_type, exporter, library_name)
         canonical = _tasks.task_for_model_type(task, entries)
         entry = entries.get(canonical)
         if entry is None:
-            supported = ", ".join(TasksManager.get_supported_tasks_for_model_type(model_type, exporter))
+            supported = ", ".join(
+                TasksManager.get_supported_tasks_for_model_type(model_type, exporter, library_name=library_name)
+            )
             raise UnsupportedTaskError(
                 f"{exporter} cannot export model type {normalize_model_type(model_type)!r} for task {task!r}. "
                 f"Supported tasks for it: {supported}."

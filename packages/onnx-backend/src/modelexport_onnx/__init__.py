@@ -17,7 +17,7 @@ _LAZY = {
     "OnnxConfig": "modelexport_onnx.config",
     "TextEncoderOnnxConfig": "modelexport_onnx.config",
     "InputSpec": "modelexport_onnx.config",
-    "DummyShapes": "modelexport_onnx.dummy_inputs",
+    "DummyShapes": "modelexport_pipeline.dummy_inputs",
 }
 
 

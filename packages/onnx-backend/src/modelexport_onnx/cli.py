@@ -14,24 +14,10 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from modelexport_pipeline.arguments import positive, size
+
 from .layout import LAYOUTS
 from .options import CONVERTERS, DEFAULT_CONVERTER, DTYPES, OPTIMIZATION_LEVELS, QUANTIZATION_MODES
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
-
-
-def _size(text: str) -> int:
-    from .memory import parse_size
-
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _tolerance(text: str) -> float:
@@ -97,7 +83,7 @@ def register(export_commands: Any) -> None:
     parser.add_argument("--model", "-m", required=True, help="local model directory or Hugging Face Hub id")
     parser.add_argument("--task", default="auto", help="task to export (default: inferred from the model)")
     parser.add_argument("--framework", help="framework to load the model with (pt, tf; default: detected)")
-    parser.add_argument("--opset", type=_positive, help="ONNX opset (default: the architecture's, 18 with dynamo)")
+    parser.add_argument("--opset", type=positive, help="ONNX opset (default: the architecture's, 18 with dynamo)")
     parser.add_argument(
         "--atol",
         type=_tolerance,
@@ -116,9 +102,9 @@ def register(export_commands: Any) -> None:
         action="store_false",
         help="freeze every dimension to the dummy input's size",
     )
-    parser.add_argument("--batch-size", type=_positive, help="batch size of the traced dummy input (default 2)")
+    parser.add_argument("--batch-size", type=positive, help="batch size of the traced dummy input (default 2)")
     parser.add_argument(
-        "--sequence-length", type=_positive, help="sequence length of the traced dummy input (default 16)"
+        "--sequence-length", type=positive, help="sequence length of the traced dummy input (default 16)"
     )
     parser.add_argument("--dtype", choices=DTYPES, default="fp32", help="weights and activations type")
     parser.add_argument(
@@ -143,7 +129,7 @@ def register(export_commands: Any) -> None:
     )
     parser.add_argument(
         "--max-memory",
-        type=_size,
+        type=size,
         metavar="SIZE",
         help="memory the export may use, e.g. 8G: a model expected to need more is traced without its weights, which "
         "are streamed from its safetensors shards into model.onnx_data, and validated layer by layer",

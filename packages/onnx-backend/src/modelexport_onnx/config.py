@@ -17,9 +17,8 @@ from typing import Any, ClassVar, Literal
 
 from modelexport_core.errors import UnsupportedTaskError
 from modelexport_core.tasks import Task
-
-from .cache_names import PAST_PREFIX, PRESENT_PREFIX, Attention, CacheName, cache_names
-from .dummy_inputs import EXPORT_SHAPES, FLOAT_KINDS, DummyShapes, generate_array
+from modelexport_pipeline.cache_names import PAST_PREFIX, PRESENT_PREFIX, Attention, CacheName, cache_names
+from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES, FLOAT_KINDS, DummyShapes, generate_array
 
 AxisNames = dict[int, str]
 #: The files of an encoder-decoder export, each exported with a config of its own.

@@ -15,16 +15,17 @@ from typing import Any
 
 from modelexport_core import TasksManager
 from modelexport_core.interruption import finishing
+from modelexport_pipeline.checks import Reference, Tolerance, ValidationReport, raise_if_failed
+from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES, DummyShapes, validation_shapes_for
+from modelexport_pipeline.errors import ExportError, UnsupportedExportOptionError
+from modelexport_pipeline.staging import staging_folder
 
 from .config import OnnxConfig
 from .converters import converter_for
-from .dummy_inputs import EXPORT_SHAPES, DummyShapes, validation_shapes_for
-from .errors import ExportError, UnsupportedExportOptionError
 from .option_checks import check_opset_floor
 from .options import CONVERTERS, DEFAULT_CONVERTER, DTYPES, ExportOptions
 from .postprocess import PostprocessReport, postprocess
-from .staging import staging_folder
-from .validation import Reference, Tolerance, ValidationReport, raise_if_failed, validate
+from .validation import validate
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from .cache_names import is_past, is_present, past_for_present
+from modelexport_pipeline.cache_names import is_past, is_present, past_for_present
+from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES
+
 from .config import OnnxConfig
-from .dummy_inputs import EXPORT_SHAPES
 
 
 def positions_from_mask(mask: Any) -> Any:

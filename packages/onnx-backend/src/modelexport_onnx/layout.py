@@ -24,7 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import UnsupportedExportOptionError
+from modelexport_pipeline.errors import UnsupportedExportOptionError
+from modelexport_pipeline.libraries.sentence_transformers import MODULES_FILE
 
 LAYOUTS = ("auto", "flat", "transformers.js", "sentence-transformers")
 
@@ -36,7 +37,6 @@ TRANSFORMERS_JS_SUFFIXES = {"fp32": "", "fp16": "_fp16", "quantized": "_quantize
 _TRANSFORMERS_JS_GENERATING = {"causal-lm", "seq2seq-lm", "speech2seq-lm", "vision2seq-lm"}
 _TRANSFORMERS_JS_UNSUPPORTED = {"text-to-audio"}
 
-MODULES_FILE = "modules.json"
 #: A sentence-transformers checkpoint's own files beside its modules' folders.
 SENTENCE_FILES = ("modules.json", "config_sentence_transformers.json", "sentence_bert_config.json", "README.md")
 

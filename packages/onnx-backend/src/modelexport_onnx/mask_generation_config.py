@@ -26,8 +26,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
+from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES, DummyShapes
+
 from .config import AxisNames, InputSpec, NormalizedConfig, OnnxConfig, pixel_values_spec
-from .dummy_inputs import EXPORT_SHAPES, DummyShapes
 
 #: The files of a mask-generation export, each exported with a config of its own.
 Component = Literal["vision_encoder", "prompt_encoder_mask_decoder"]
@@ -173,12 +174,3 @@ class MaskGenerationOnnxConfig(OnnxConfig):
             else:
                 inputs[spec.name] = rng.standard_normal(size=shape).astype(self.dtype_of(spec.kind))
         return inputs
-
-    def pt_export_module(self, model: Any) -> Any:
-        """The module the PyTorch converter traces and runs for this file (``wrappers.wrapper_for`` asks)."""
-        from .converters import import_heavy
-
-        module = import_heavy("pt", "modelexport_onnx.converters.pt.mask_generation")
-        if self.component == "prompt_encoder_mask_decoder":
-            return module.PromptMaskDecoder(model, self)
-        return module.VisionEncoder(model, self)

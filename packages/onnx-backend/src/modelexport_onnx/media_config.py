@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
+from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES, DummyShapes
+
 from .config import AxisNames, InputSpec, OnnxConfig, pixel_values_spec
-from .dummy_inputs import EXPORT_SHAPES, DummyShapes
 
 #: How an audio model reads sound:
 #: ``waveform``: ``input_values`` (batch, samples), any length;

@@ -17,8 +17,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from .cache_names import PAST_PREFIX, is_present, past_for_present
-from .errors import ExportError
+from modelexport_pipeline.cache_names import PAST_PREFIX, is_present, past_for_present
+from modelexport_pipeline.errors import ExportError
 
 USE_CACHE_BRANCH = "use_cache_branch"
 

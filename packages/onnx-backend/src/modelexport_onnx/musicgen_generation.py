@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .cache_names import is_present, past_for_present
+from modelexport_pipeline.cache_names import is_present, past_for_present
 
 
 def delay_pattern(num_codebooks: int, audio_channels: int, length: int, pad_token_id: int) -> Any:

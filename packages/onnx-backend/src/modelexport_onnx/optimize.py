@@ -19,8 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelexport_pipeline.errors import UnsupportedExportOptionError
+
 from .config import DecoderOnnxConfig, OnnxConfig, Seq2SeqOnnxConfig
-from .errors import UnsupportedExportOptionError
 from .options import OPTIMIZATION_LEVELS
 from .postprocess import save
 

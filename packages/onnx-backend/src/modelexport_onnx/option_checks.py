@@ -12,15 +12,15 @@ can tell precisely (``resolve_options``, CUDA for fp16).
 from __future__ import annotations
 
 import importlib.util
-import math
 import os
 from collections.abc import Callable, Mapping
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
+from modelexport_core.versions import version_text
+from modelexport_pipeline.errors import UnsupportedExportOptionError
+from modelexport_pipeline.option_checks import check_sequence_length, check_shared_options
+
 from .converters import Converter
-from .errors import OutputNotWritableError, UnsupportedExportOptionError
 from .options import CONVERTERS, DTYPES, OPTIMIZATION_LEVELS, QUANTIZATION_MODES
 
 
@@ -35,97 +35,18 @@ def check_plain_options(
     batch_size: int | None = None,
     sequence_length: int | None = None,
 ) -> None:
-    """The options that need no model: tolerance, dtype, converter (``--exporter``) name, report path,
-    optimization level, quantization mode and the dummy input's sizes."""
-    check_dummy_size("--batch-size", batch_size, MAX_BATCH_SIZE)
-    check_dummy_size("--sequence-length", sequence_length, MAX_SEQUENCE_LENGTH)
+    """The options that need no model: the shared ones (tolerance, report path, dummy sizes), then the ONNX
+    ones: dtype, converter (``--exporter``) name, optimization level and quantization mode."""
+    check_shared_options(atol=atol, report=report, batch_size=batch_size, sequence_length=sequence_length)
     if converter not in CONVERTERS:
         raise UnsupportedExportOptionError(f"Unknown exporter {converter!r}; choose one of {', '.join(CONVERTERS)}.")
     if dtype not in DTYPES:
         raise UnsupportedExportOptionError(f"Unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}.")
-    if atol is not None and not (math.isfinite(atol) and atol >= 0):
-        raise UnsupportedExportOptionError(
-            f"--atol {atol} is not a tolerance: give a finite number >= 0 (such as 1e-4), or leave it out to "
-            "use a bound derived from the model."
-        )
     if optimize is not None and optimize not in OPTIMIZATION_LEVELS:
         raise UnsupportedExportOptionError(
             f"Unknown optimization level {optimize!r}; choose one of {', '.join(OPTIMIZATION_LEVELS)}."
         )
     check_quantize_option(quantize, dtype)
-    if report is not None:
-        check_report_path(report)
-
-
-#: The largest dummy batch traced: every row is a copy of the model's activations in memory at once.
-MAX_BATCH_SIZE = 1024
-#: The largest dummy sequence traced (a model's own position limit, where its config says, is checked with the model).
-MAX_SEQUENCE_LENGTH = 32768
-
-#: Model types whose position ids start after the padding id (RoBERTa's scheme): ``pad_token_id + 1`` positions of
-#: ``max_position_embeddings`` are never a token's.
-PADDING_OFFSET_POSITIONS = frozenset(
-    {"roberta", "xlm-roberta", "camembert", "longformer", "xlm-roberta-xl", "data2vec-text", "roberta-prelayernorm"}
-)
-
-
-def check_dummy_size(option: str, value: int | None, largest: int) -> None:
-    """A dummy input size: a whole number from 1 to ``largest`` (a typo of 20 digits fails here, not in torch)."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= largest:
-        raise UnsupportedExportOptionError(
-            f"{option} {value} is out of range: give a whole number from 1 to {largest} (or leave it out)."
-        )
-
-
-def position_limit(model_config: Mapping[str, Any]) -> int | None:
-    """How many token positions the model embeds, from its ``config.json`` (``None``: no fixed table)."""
-    text = model_config.get("text_config")
-    config = text if isinstance(text, Mapping) and "max_position_embeddings" in text else model_config
-    for key in ("max_position_embeddings", "n_positions"):
-        value = config.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            if str(config.get("model_type", model_config.get("model_type", ""))) in PADDING_OFFSET_POSITIONS:
-                pad = config.get("pad_token_id")
-                value -= (pad if isinstance(pad, int) else 1) + 1
-            return value
-    return None
-
-
-def check_sequence_length(sequence_length: int | None, model_config: Mapping[str, Any], with_past: bool) -> None:
-    """Refuse a dummy sequence (with a cache: plus the cached positions) longer than the model's position table."""
-    limit = position_limit(model_config)
-    if sequence_length is None or limit is None:
-        return
-    from .dummy_inputs import EXPORT_SHAPES
-
-    past = EXPORT_SHAPES.past_sequence_length + 1 if with_past else 0  # validation's cache is one longer
-    if sequence_length + past > limit:
-        most = limit - past
-        cached = f" with {past} cached positions" if past else ""
-        raise UnsupportedExportOptionError(
-            f"--sequence-length {sequence_length} is longer than this model embeds: its config has {limit} "
-            f"positions{cached}. Give --sequence-length {most} or less (or leave it out)."
-        )
-
-
-def check_fixed_axes(dynamic_axes: bool, task: str, sentence_pipeline: bool) -> None:
-    """``--no-dynamic-axes`` freezes every dimension, so it cannot meet what needs a dimension to vary: a cache that
-    grows a token a step, or a sentence-transformers pipeline checked against ``encode`` on sentences of their own
-    lengths."""
-    if dynamic_axes:
-        return
-    if task.endswith("-with-past"):
-        raise UnsupportedExportOptionError(
-            f"--no-dynamic-axes cannot export {task}: its cache grows by a token each step, so its length cannot be "
-            f"frozen. Export {task.removesuffix('-with-past')} with fixed axes, or keep dynamic axes."
-        )
-    if sentence_pipeline:
-        raise UnsupportedExportOptionError(
-            "--no-dynamic-axes cannot export a sentence-transformers pipeline, which is checked against encode on "
-            "sentences of their own lengths: keep dynamic axes, or add --library transformers for the model alone."
-        )
 
 
 def check_quantize_option(quantize: str | None, dtype: str) -> None:
@@ -145,24 +66,6 @@ def check_quantize_option(quantize: str | None, dtype: str) -> None:
         raise UnsupportedExportOptionError(
             f'--quantize {quantize} needs onnxruntime: pip install ".[onnx]" (from a clone).'
         )
-
-
-def check_report_path(report: str | os.PathLike[str]) -> None:
-    """Refuse a ``--report`` path that cannot be written: a directory, a missing or read-only folder.
-
-    The report is written after validation, minutes into a large export: a bad path must fail first.
-    """
-    path = Path(report).expanduser().absolute()
-    if path.is_dir():
-        raise OutputNotWritableError(
-            f"--report {report} is a directory; give a file path, such as {path / 'report.json'}."
-        )
-    if not path.parent.is_dir():
-        raise OutputNotWritableError(
-            f"--report {report}: the folder {path.parent} does not exist; create it first or choose another path."
-        )
-    if not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise OutputNotWritableError(f"--report {report} cannot be written (permission denied); choose another path.")
 
 
 def check_model_options(
@@ -201,8 +104,8 @@ def check_model_options(
         newest = onnx_max_opset()
         if opset > newest:
             raise UnsupportedExportOptionError(
-                f"--opset {opset} is newer than the installed onnx ({_version('onnx')}) knows: use --opset {newest} "
-                "or lower."
+                f"--opset {opset} is newer than the installed onnx ({version_text('onnx')}) knows: "
+                f"use --opset {newest} or lower."
             )
     model_type = str(model_config.get("model_type", "") or "")
     framework_converter.check_options(opset=opset, name=chosen, dtype=dtype, model_type=model_type)
@@ -233,10 +136,3 @@ def onnx_max_opset() -> int:
     import onnx.defs
 
     return int(onnx.defs.onnx_opset_version())
-
-
-def _version(distribution: str) -> str:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "not installed"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .dummy_inputs import EXPORT_SHAPES, DummyShapes, validation_shapes_for
+from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES, DummyShapes, validation_shapes_for
 
 #: The conversion paths (``--exporter`` on the command line): ``torchscript`` and ``dynamo`` convert
 #: PyTorch models, ``tf2onnx`` TensorFlow ones; ``auto`` lets the framework's converter choose.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ExportError
+from modelexport_pipeline.errors import ExportError
 
 if TYPE_CHECKING:
     from .config import OnnxConfig

@@ -33,9 +33,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .cache_names import is_past, is_present
+from modelexport_pipeline.cache_names import is_past, is_present
+from modelexport_pipeline.dummy_inputs import DummyShapes
+
 from .config import DecoderOnnxConfig, OnnxConfig, Seq2SeqOnnxConfig
-from .dummy_inputs import DummyShapes
 from .generation import greedy_generate_seq2seq, positions_from_mask
 from .sentence_transformers import CHECK_SENTENCES
 from .shared_weights import share_weights

@@ -34,7 +34,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from .cache_names import PAST_PREFIX, PRESENT_PREFIX, Attention, cache_names
+from modelexport_pipeline.cache_names import PAST_PREFIX, PRESENT_PREFIX, Attention, cache_names
+
 from .config import AxisNames, InputSpec, OnnxConfig, by_layer
 
 #: The files of a text-to-spectrogram export, by role.
@@ -167,13 +168,6 @@ class TextToSpectrogramOnnxConfig(OnnxConfig):
                 outputs[spec.name] = {0: "batch_size", 2: _TOTAL_DEC}
         return outputs
 
-    def pt_export_module(self, model: Any) -> Any:
-        """The module the PyTorch converter traces and runs for this file (``wrappers.wrapper_for`` asks)."""
-        from .converters import import_heavy
-
-        module = import_heavy("pt", "modelexport_onnx.converters.pt.spectrogram").spectrogram_module(model, self)
-        return module
-
 
 class VocoderOnnxConfig(OnnxConfig):
     """A vocoder (SpeechT5's HiFi-GAN, a separate checkpoint; FastSpeech2-Conformer's is the same network):
@@ -199,10 +193,3 @@ class VocoderOnnxConfig(OnnxConfig):
     @property
     def outputs(self) -> dict[str, AxisNames]:
         return {"waveform": {0: "batch_size", 1: "num_samples"}}
-
-    def pt_export_module(self, model: Any) -> Any:
-        """The vocoder as the PyTorch converter traces and runs it (``wrappers.wrapper_for`` asks)."""
-        from .converters import import_heavy
-
-        module = import_heavy("pt", "modelexport_onnx.converters.pt.spectrogram").Vocoder(model)
-        return module

@@ -19,10 +19,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from .cache_names import is_present, past_for_present
-from .dummy_inputs import EXPORT_SHAPES
+from modelexport_pipeline.cache_names import is_present, past_for_present
+from modelexport_pipeline.checks import OutputCheck, Reference, Tolerance, compare_outputs
+from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES
+
 from .spectrogram_config import TextToSpectrogramOnnxConfig
-from .validation import OutputCheck, Reference, Tolerance, compare_outputs, run_onnx
+from .validation import run_onnx
 
 #: Decoder steps of the check (each predicts ``reduction_factor`` frames).
 SPECTROGRAM_CHECK_STEPS = 10

@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES, DummyShapes, generate_array
+
 from .config import AxisNames, InputSpec, OnnxConfig
-from .dummy_inputs import EXPORT_SHAPES, DummyShapes, generate_array
 
 _TEXT_AXES = ("batch_size", "sequence_length")
 #: The synthesis controls that are graph inputs, in graph order: float32 scalars.
@@ -95,12 +96,6 @@ class TextToSpeechOnnxConfig(OnnxConfig):
             else:
                 inputs[spec.name] = generate_array(spec.kind, shape, self._tokens_config, self.dtype_of(spec.kind), rng)
         return inputs
-
-    def pt_export_module(self, model: Any) -> Any:
-        """The module the PyTorch converter traces and runs for this config (``wrappers.wrapper_for`` asks)."""
-        from .converters import import_heavy
-
-        return import_heavy("pt", "modelexport_onnx.converters.pt.speech_synthesis").SynthesisModule(model, self)
 
 
 #: The sampled waveform's loudness (root mean square over each row's samples) against PyTorch's: within this

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
+from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES, DummyShapes, generate_array
+
 from .config import AxisNames, InputSpec, NormalizedConfig, OnnxConfig, Seq2SeqOnnxConfig, _dotted
-from .dummy_inputs import EXPORT_SHAPES, DummyShapes, generate_array
 
 #: The files of a MusicGen export, in the order they run.
 MusicgenPart = Literal["encoder", "decoder", "decoder_with_past", "encodec_decode"]
@@ -142,12 +143,3 @@ class MusicgenOnnxConfig(Seq2SeqOnnxConfig):
             else:
                 inputs[spec.name] = generate_array(spec.kind, shape, self._tokens_config, dtype, rng)
         return inputs
-
-    def pt_export_module(self, model: Any) -> Any:
-        """The module the PyTorch converter traces and runs for this file (``wrappers.wrapper_for`` asks)."""
-        from .converters import import_heavy
-
-        module = import_heavy("pt", "modelexport_onnx.converters.pt.musicgen")
-        if self.musicgen_part == "encodec_decode":
-            return module.EncodecDecodeModule(model)
-        return module.part_wrapper(model, self)

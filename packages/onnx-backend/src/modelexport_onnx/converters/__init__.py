@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from modelexport_core.plugins import install_hint
-
-from ..errors import ExportError
+from modelexport_pipeline.errors import ExportError
 
 if TYPE_CHECKING:
+    from modelexport_pipeline.checks import Reference
+
     from ..config import OnnxConfig
     from ..options import ExportOptions
-    from ..validation import Reference
 
 
 @runtime_checkable
@@ -77,6 +77,20 @@ class Converter(Protocol):
     def run_reference(self, model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> Reference:
         """The framework's own outputs for ONNX-named numpy inputs, under the ONNX output names:
         in float32 as exported and, where the framework can, in float64 (validation's reference)."""
+        ...
+
+    def kind_module(self, name: str) -> Any:
+        """The converter's module for a special kind (:mod:`..kinds`): what it exports and its reference runs."""
+        ...
+
+
+@runtime_checkable
+class StreamsWeights(Protocol):
+    """A converter that can export a model larger than memory: traced without its weights, which go from the
+    checkpoint's shards into the file, and validated layer by layer (``--max-memory``; :mod:`..streamed`)."""
+
+    def streaming(self) -> Any:
+        """The module with the framework's side of a streamed export (skeleton, layers, convert, reference)."""
         ...
 
 

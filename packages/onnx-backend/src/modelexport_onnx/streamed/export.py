@@ -19,24 +19,29 @@ before anything is loaded.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelexport_core import TasksManager
+from modelexport_core.versions import major_version
+from modelexport_pipeline.checks import Reference, Tolerance, compare_outputs, raise_if_failed
+from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES
+from modelexport_pipeline.errors import UnsupportedExportOptionError
+from modelexport_pipeline.memory import expected_bytes
+from modelexport_pipeline.staging import staged_directory
 
-from ..dummy_inputs import EXPORT_SHAPES
-from ..errors import UnsupportedExportOptionError
+from ..converters import StreamsWeights, converter_for
 from ..export import resolve_options
-from ..memory import expected_bytes
-from ..staging import replacement, staged_directory, write_record
-from ..validation import Reference, Tolerance, compare_outputs, raise_if_failed
 from .segments import run_by_segments
 from .weights import attach_weights, checkpoint_index
 
 if TYPE_CHECKING:
-    from ..main_export import ExportRequest, MainExportResult, Progress, Resolved
+    from modelexport_pipeline.backend import ExportResult
+    from modelexport_pipeline.progress import Progress
+    from modelexport_pipeline.request import ExportRequest, Resolved
+
+    from ..backend import OnnxPlan
 
 DATA_NAME = "model.onnx_data"
 
@@ -53,24 +58,25 @@ def streaming_needed(resolved: Resolved, request: ExportRequest) -> int | None:
     return weights if expected_bytes(weights) > request.max_memory else None
 
 
-def check_streamable(resolved: Resolved, request: ExportRequest, weights: int) -> None:
+def check_streamable(plan: OnnxPlan, weights: int) -> None:
     """Refuse, before loading anything, what a streamed export cannot do."""
+    resolved, request, asked = plan.resolved, plan.request, plan.options_asked
     allowed = (request.max_memory or 0) / 2**30
     limit = f"{weights / 2**30:.2f} GiB of weights, more than --max-memory {allowed:.2f} GiB allows"
     refused = [
         (resolved.framework != "pt", f"framework {resolved.framework} (PyTorch only)"),
-        (request.converter not in ("auto", "torchscript"), f"--exporter {request.converter} (torchscript only)"),
-        (bool(request.optimize), "--optimize"),
-        (bool(request.quantize), "--quantize"),
+        (asked.converter not in ("auto", "torchscript"), f"--exporter {asked.converter} (torchscript only)"),
+        (bool(asked.optimize), "--optimize"),
+        (bool(asked.quantize), "--quantize"),
         (request.dtype != "fp32", f"--dtype {request.dtype}"),
-        (resolved.pipeline is not None, "a sentence-transformers pipeline"),
-        (resolved.layout != "flat", f"--layout {resolved.layout} (the flat layout only)"),
+        (plan.pipeline is not None, "a sentence-transformers pipeline"),
+        (plan.layout != "flat", f"--layout {plan.layout} (the flat layout only)"),
         (
             resolved.task.base != "causal-lm",
             f"task {resolved.task} (a streamed export checks a decoder-only language model layer by layer: causal-lm)",
         ),
         (
-            _transformers_major() < 5,
+            (major_version("transformers") or 5) < 5,
             "transformers 4.x (its decoders only export through dynamo; transformers 5 needed)",
         ),
     ]
@@ -82,23 +88,14 @@ def check_streamable(resolved: Resolved, request: ExportRequest, weights: int) -
             )
 
 
-def _transformers_major() -> int:
-    from importlib import metadata
-
-    try:
-        return int(metadata.version("transformers").split(".")[0])
-    except (metadata.PackageNotFoundError, ValueError):
-        return 5
-
-
-def run_streamed_export(
-    resolved: Resolved, request: ExportRequest, progress: Progress, weights: int
-) -> MainExportResult:
+def run_streamed_export(plan: OnnxPlan, progress: Progress, weights: int) -> ExportResult:
     """Steps 2 to 7 of a streamed export (step 1, resolve, is the usual one)."""
-    from ..main_export import MainExportResult, copy_model_files, validation_line
+    from modelexport_pipeline.backend import ExportResult
+    from modelexport_pipeline.run import copy_model_files, publish, validation_line
 
-    check_streamable(resolved, request, weights)
-    torch_side = importlib.import_module("modelexport_onnx.converters.pt.streamed")
+    resolved, request = plan.resolved, plan.request
+    check_streamable(plan, weights)
+    torch_side = streaming_side(resolved.framework)
     directory = resolved.reference.require_local_directory()
     index = checkpoint_index(directory)
     model_class = TasksManager.get_model_class_for_task(resolved.task, "pt", model_type=resolved.model_type)
@@ -109,14 +106,18 @@ def run_streamed_export(
         f"{expected_bytes(weights) / 2**30:.2f} GiB > --max-memory {(request.max_memory or 0) / 2**30:.2f} GiB: "
         "streamed from the checkpoint)",
     )
-    config = resolved.constructor(model.config)
+    config = plan.constructor(model.config)
     if len(config.components()) != 1:
         raise UnsupportedExportOptionError(
             f"{resolved.model_type} exports several files; a streamed export writes one. Raise --max-memory."
         )
     shapes = EXPORT_SHAPES.with_sizes(batch_size=request.batch_size, sequence_length=request.sequence_length)
     options = resolve_options(
-        config, opset=request.opset, converter="torchscript", dynamic_axes=request.dynamic_axes, shapes=shapes
+        config,
+        opset=plan.options_asked.opset,
+        converter="torchscript",
+        dynamic_axes=request.dynamic_axes,
+        shapes=shapes,
     )
     options = replace(options, streamed=True)
     progress.step(3, f"export config {type(config).__name__}: inputs {', '.join(config.inputs)}; opset {options.opset}")
@@ -124,29 +125,26 @@ def run_streamed_export(
     with staged_directory(request.output_dir, request.overwrite) as staging:
         progress.step(4, "exporting with torchscript, weights as inputs")
         onnx_path = staging / "model.onnx"
-        torch_side_convert(model, config, onnx_path, options)
-        wrapper_keys = torch_side.checkpoint_keys(_wrapper(model, config), model, index)
+        torch_side.convert_weightless(model, config, onnx_path, options)
+        wrapper_keys = torch_side.checkpoint_keys(torch_side.export_wrapper(model, config), model, index)
         attach_weights(onnx_path, wrapper_keys, index, DATA_NAME)
         progress.step(5, f"weights streamed from {len({t.shard for t in index.values()})} shard(s) into {DATA_NAME}")
         validation = validate_streamed(onnx_path, model, config, options, index, scope.rsplit(".", 1)[-1], request)
         progress.step(6, validation_line(validation))
         raise_if_failed(validation)
-        files = sorted(["model.onnx", DATA_NAME, *copy_model_files(directory, model, staging)])
-        write_record(staging, request.record, str(resolved.reference.source), files)
-        replaced = replacement(staging, request.output_dir).describe()
-        progress.step(7, f"writing {request.output_dir}" + (f"; {replaced}" if replaced else ""))
-    return MainExportResult(
+        files = sorted(["model.onnx", DATA_NAME, *copy_model_files(directory, model.config, staging)])
+        publish(staging, request, resolved, files, progress, plan.layout)
+    return ExportResult(
         request.output_dir, resolved.task, "pt", resolved.model_type, files, validation, progress.timings
     )
 
 
-def torch_side_convert(model: Any, config: Any, path: Path, options: Any) -> None:
-    with importlib.import_module("modelexport_onnx.converters.pt.streamed").weightless_shape_inference():
-        importlib.import_module("modelexport_onnx.converters.pt.convert").convert(model, config, path, options)
-
-
-def _wrapper(model: Any, config: Any) -> Any:
-    return importlib.import_module("modelexport_onnx.converters.pt.wrappers").wrapper_for(model, config)
+def streaming_side(framework: str) -> Any:
+    """The framework's side of a streamed export, from its converter (refused where it has none)."""
+    converter = converter_for(framework)
+    if not isinstance(converter, StreamsWeights):
+        raise UnsupportedExportOptionError(f"The {framework} converter cannot stream weights: raise --max-memory.")
+    return converter.streaming()
 
 
 def validate_streamed(
@@ -164,7 +162,7 @@ def validate_streamed(
     shapes = options.validation_shapes
     inputs = config.generate_dummy_inputs(shapes)
     onnx_run = run_by_segments(onnx_path, inputs, scope)
-    torch_side = importlib.import_module("modelexport_onnx.converters.pt.streamed")
+    torch_side = streaming_side("pt")
     layers, outputs = torch_side.streamed_reference(model, config, inputs, index)
     names = [f"{scope}.{number}" for number in range(len(onnx_run.layer_outputs))]
     reference = Reference(

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import onnx
-
-from ..errors import ExportError
+from modelexport_pipeline.errors import ExportError
 
 
 @dataclass

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
-
-from ..errors import ExportError
+from modelexport_pipeline.errors import ExportError
 
 #: safetensors dtype -> ONNX element type; the bytes are the same layout in both.
 ONNX_TYPES = {

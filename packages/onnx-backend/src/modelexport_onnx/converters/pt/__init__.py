@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelexport_core.registry import normalize_model_type
+from modelexport_pipeline.errors import UnsupportedExportOptionError
 
 from ...config import DecoderOnnxConfig, OnnxConfig
-from ...errors import UnsupportedExportOptionError
 from .. import import_heavy
 
 if TYPE_CHECKING:
+    from modelexport_pipeline.checks import Reference
+
     from ...options import ExportOptions
-    from ...validation import Reference
 
 #: The dynamo exporter emits opset 18 at least and converts down poorly: it is its floor.
 DYNAMO_MIN_OPSET = 18
@@ -138,6 +139,12 @@ class PyTorchConverter:
     def run_reference(self, model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> Reference:
         reference: Reference = import_heavy(self.framework, f"{__name__}.convert").run_reference(model, config, inputs)
         return reference
+
+    def kind_module(self, name: str) -> Any:
+        return import_heavy(self.framework, f"{__name__}.{name}")
+
+    def streaming(self) -> Any:
+        return import_heavy(self.framework, f"{__name__}.streamed")
 
 
 converter = PyTorchConverter()

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from modelexport_pipeline.checks import Reference
+from modelexport_pipeline.errors import ExportError
 
 from ...config import OnnxConfig
-from ...errors import ExportError
 from ...options import ExportOptions
 from ...postprocess import PROTOBUF_LIMIT
-from ...validation import Reference
 from . import dynamo_only_reason
 from .attention import eager_attention
 from .dynamo_translations import translation_table

@@ -79,3 +79,10 @@ class PromptMaskDecoder(torch.nn.Module):
         if self.high_resolution:  # SAM 2: masks, scores, the output tokens, whether the object is there
             return iou_scores, masks, decoded[3]
         return iou_scores, masks
+
+
+def export_module(model: Any, config: Any) -> Any:
+    """What the PyTorch converter traces and runs for one of SAM's files."""
+    if config.component == "prompt_encoder_mask_decoder":
+        return PromptMaskDecoder(model, config)
+    return VisionEncoder(model, config)

@@ -43,3 +43,10 @@ class EncodecDecodeModule(torch.nn.Module):
     def _decode(self, audio_codes: torch.Tensor) -> torch.Tensor:
         values: torch.Tensor = self.audio_encoder.decode(audio_codes, [None]).audio_values
         return values
+
+
+def export_module(model: Any, config: Any) -> Any:
+    """What the PyTorch converter traces and runs for one of MusicGen's files."""
+    if config.musicgen_part == "encodec_decode":
+        return EncodecDecodeModule(model)
+    return part_wrapper(model, config)

@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-
-from ...sentence_transformers import (
+from modelexport_pipeline.libraries.sentence_transformers import (
     DenseStep,
     NormalizeStep,
     PoolingMode,
     PoolingStep,
-    SentenceEmbeddingOnnxConfig,
     TransformerStep,
 )
+
+from ...sentence_transformers import SentenceEmbeddingOnnxConfig
 from .float64 import float64_unavailable, float64_weights
 
 
@@ -115,3 +115,8 @@ def library_embeddings(model: Any, sentences: list[str]) -> LibraryEmbeddings:
         except Exception as error:
             no_float64 = f"the float64 run failed: {type(error).__name__}: {str(error).strip()[:200]}"
     return LibraryEmbeddings(inputs, encoded, float64, no_float64)
+
+
+def export_module(model: Any, config: Any) -> Any:
+    """What the PyTorch converter traces and runs for a sentence-transformers pipeline (the sentence kind's)."""
+    return SentencePipelineModule(model, config)

@@ -14,11 +14,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
+from modelexport_pipeline.cache_names import CacheName
+from modelexport_pipeline.checks import Reference
+from modelexport_pipeline.errors import ExportError
 
-from ...cache_names import CacheName
-from ...errors import ExportError
 from ...spectrogram_config import TextToSpectrogramOnnxConfig
-from ...validation import Reference
 from .float64 import float64_unavailable, float64_weights
 from .wrappers import (
     _cache_argument,
@@ -209,3 +209,10 @@ def reference_spectrogram(model: torch.nn.Module, inputs: Mapping[str, Any], ste
     if no_float64 is not None:
         return Reference(float32, None, no_float64)
     return Reference(float32, {"spectrogram": _generate(model, inputs, steps, float64=True)})
+
+
+def export_module(model: Any, config: Any) -> Any:
+    """What the PyTorch converter traces and runs for one file of a text-to-spectrogram export, or the vocoder."""
+    if isinstance(config, TextToSpectrogramOnnxConfig):
+        return spectrogram_module(model, config)
+    return Vocoder(model)

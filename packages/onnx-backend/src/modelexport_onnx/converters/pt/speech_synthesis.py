@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from modelexport_pipeline.errors import ExportError
 
-from ...errors import ExportError
 from ...speech_synthesis import CONTROLS, TextToSpeechOnnxConfig
 
 
@@ -48,3 +48,8 @@ class SynthesisModule(torch.nn.Module):
             for name, value in saved.items():
                 setattr(model, name, value)
         return tuple(outputs[name] for name in self.output_names)
+
+
+def export_module(model: Any, config: Any) -> Any:
+    """What the PyTorch converter traces and runs for speech synthesis (noise as an input)."""
+    return SynthesisModule(model, config)

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from modelexport_pipeline.errors import ExportError
 
 from ...config import OnnxConfig
-from ...errors import ExportError
 from ...streamed.weights import StoredTensor
 
 
@@ -186,3 +186,18 @@ def _parameter_keys(model: torch.nn.Module, index: Mapping[str, StoredTensor]) -
     by_name = checkpoint_keys(model, model, index)
     parameters = dict(model.named_parameters(remove_duplicate=False))
     return [(parameters[name], key) for name, key in by_name.items()]
+
+
+def convert_weightless(model: Any, config: Any, path: Any, options: Any) -> None:
+    """The model traced into ``path`` with its weights left out (they are streamed in afterwards)."""
+    from .convert import convert
+
+    with weightless_shape_inference():
+        convert(model, config, path, options)
+
+
+def export_wrapper(model: Any, config: Any) -> Any:
+    """The module the converter traces for ``config`` (whose parameters name the checkpoint's tensors)."""
+    from .wrappers import wrapper_for
+
+    return wrapper_for(model, config)

@@ -9,17 +9,19 @@ run eagerly, give the reference outputs validation compares against.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from modelexport_pipeline.cache_names import CacheName, is_past
+from modelexport_pipeline.errors import ExportError
 from transformers.modeling_outputs import BaseModelOutput
 
-from ...cache_names import CacheName, is_past
 from ...config import OnnxConfig, Seq2SeqOnnxConfig
-from ...errors import ExportError
+from ...kinds import export_module_name
 
 
 def _cache_argument(model: torch.nn.Module) -> str:
@@ -169,12 +171,10 @@ def encoder_states(hidden: torch.Tensor) -> EncoderStates:
 
 def wrapper_for(model: torch.nn.Module, config: OnnxConfig) -> torch.nn.Module:
     """The module to trace (and run) for ``config``: one file of an encoder-decoder, or the whole model."""
-    # --- a config that builds its own module (sentence-transformers pipelines: modelexport_onnx.sentence_transformers)
-    own_module = getattr(config, "pt_export_module", None)
+    own_module = export_module_name(config, "pt")  # a special kind's own module (kinds/)
     if own_module is not None:
-        module: torch.nn.Module = own_module(model)
+        module: torch.nn.Module = importlib.import_module(f"{__package__}.{own_module}").export_module(model, config)
         return module
-    # --- end
     if config.part is not None:
         return _Seq2SeqPartWrapper(model, config)
     return _ExportWrapper(model, config)

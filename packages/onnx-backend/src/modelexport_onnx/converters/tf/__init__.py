@@ -11,13 +11,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...errors import UnsupportedExportOptionError
+from modelexport_pipeline.errors import UnsupportedExportOptionError
+
 from .. import import_heavy
 
 if TYPE_CHECKING:
+    from modelexport_pipeline.checks import Reference
+
     from ...config import OnnxConfig
     from ...options import ExportOptions
-    from ...validation import Reference
 
 TF2ONNX = "tf2onnx"
 _FP16 = "--dtype fp16 needs PyTorch on a CUDA GPU; TensorFlow models export in fp32 only (the default)."
@@ -58,12 +60,15 @@ class TensorFlowConverter:
         import_heavy(self.framework, f"{__name__}.conversion").convert(model, config, path, options)
 
     def run_reference(self, model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> Reference:
-        from ...validation import Reference
+        from modelexport_pipeline.checks import Reference
 
         outputs: Mapping[str, Any] = import_heavy(self.framework, f"{__name__}.model_calls").eager_outputs(
             model, config, inputs
         )
         return Reference(outputs, None, NO_FLOAT64)
+
+    def kind_module(self, name: str) -> Any:
+        return import_heavy(self.framework, f"{__name__}.{name}")
 
 
 converter = TensorFlowConverter()

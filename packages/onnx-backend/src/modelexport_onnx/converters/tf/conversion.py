@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import onnx
 import tf2onnx
+from modelexport_pipeline.errors import ExportError
 
 from ...config import OnnxConfig
-from ...errors import ExportError
 from ...options import ExportOptions
 from ...postprocess import PROTOBUF_LIMIT, name_undeclared_dims, order_outputs
 from . import not_tf2onnx, op_handlers

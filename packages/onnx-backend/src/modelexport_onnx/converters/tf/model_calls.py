@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 from modelexport_core.registry import normalize_model_type
+from modelexport_pipeline.cache_names import PARTS, CacheName, is_past, is_present
+from modelexport_pipeline.errors import ExportError
 
-from ...cache_names import PARTS, CacheName, is_past, is_present
 from ...config import OnnxConfig
-from ...errors import ExportError
 
 #: Decoders whose TensorFlow cache is one tensor per layer, keys and values stacked on a leading
 #: axis of 2 (``(2, batch, heads, length, head_dim)``); the others keep a ``(key, value)`` pair.

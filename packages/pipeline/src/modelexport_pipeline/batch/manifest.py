@@ -25,8 +25,9 @@ from typing import Any
 
 from modelexport_core.errors import ModelExportError
 
-from ..main_export import ExportRequest
+from ..backend import export_backend
 from ..memory import parse_size
+from ..request import ExportRequest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,11 +42,10 @@ class ManifestError(ModelExportError, ValueError):
 #: Options of an entry that are not :class:`ExportRequest` fields: where the model comes from.
 SOURCE_KEYS = {"model": str, "output": str, "name": str, "revision": str, "subfolder": str, "cache_dir": str}
 #: :class:`ExportRequest` fields a manifest does not set: the batch owns them.
-BATCH_OWNED = {"output_dir", "report", "wait", "record"}
+BATCH_OWNED = {"output_dir", "report", "wait", "record", "options"}
 _FIELD_DEFAULTS = {f.name: f.default for f in fields(ExportRequest) if f.name not in BATCH_OWNED}
 #: The types of the options whose default is ``None`` (any other: a string); the rest have their default's type.
 _TYPES_WHERE_NONE: dict[str, tuple[type, ...]] = {
-    "opset": (int,),
     "batch_size": (int,),
     "sequence_length": (int,),
     "atol": (float, int),
@@ -74,7 +74,9 @@ class BatchEntry:
         options = dict(self.options)
         if overwrite is not None:
             options["overwrite"] = overwrite or bool(options.get("overwrite"))
-        return ExportRequest(output_dir=self.output, record=record, **options)
+        shared = {key: value for key, value in options.items() if key in _OPTION_TYPES}
+        own = {key: value for key, value in options.items() if key not in _OPTION_TYPES}
+        return ExportRequest(output_dir=self.output, record=record, options=own, **shared)
 
 
 def read_manifest(path: Path) -> list[BatchEntry]:
@@ -145,8 +147,23 @@ def _cli_names(options: dict[str, Any], where: str) -> dict[str, Any]:
     return renamed
 
 
+def _backend_options(name: object, where: str) -> dict[str, tuple[type, ...]]:
+    """The options of the backend an entry exports to (``backend = "onnx"`` by default) and their types."""
+    if not isinstance(name, str):
+        raise ManifestError(f"{where}: backend must be a string, not {name!r}.")
+    try:
+        return dict(export_backend(name).option_types)
+    except ModelExportError as error:
+        raise ManifestError(f"{where}: {error}") from None
+
+
 def _check_options(options: dict[str, Any], where: str, *, allow_source: bool) -> None:
-    known = {**_OPTION_TYPES, **({k: (v,) for k, v in SOURCE_KEYS.items()} if allow_source else {})}
+    backend = options.get("backend", _FIELD_DEFAULTS["backend"])
+    known = {
+        **_OPTION_TYPES,
+        **_backend_options(backend, where),
+        **({k: (v,) for k, v in SOURCE_KEYS.items()} if allow_source else {}),
+    }
     renamed = _cli_names(options, where)
     options.clear()
     options.update(renamed)

@@ -15,8 +15,8 @@ from typing import Any
 from modelexport_core.errors import ModelExportError
 from modelexport_core.model_source import ModelReference
 
-from ..main_export import run_export
 from ..memory import expected_bytes, peak_bytes, reset_peak, weight_bytes
+from ..run import run_export
 from .manifest import BatchEntry
 from .record import is_current, previous_record, wanted_record
 

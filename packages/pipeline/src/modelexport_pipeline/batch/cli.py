@@ -14,14 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..cli import _positive, _size
+from ..arguments import positive, size
 
 
 def register(commands: Any) -> None:
     """Add ``export-batch`` to ``modelexport``."""
     parser = commands.add_parser(
         "export-batch",
-        help="export every model a manifest lists to ONNX (resumable; in parallel or on Ray)",
+        help="export every model a manifest lists (resumable; in parallel or on Ray)",
         description="Export every model of MANIFEST (TOML: a [defaults] table and one [[models]] table per model "
         "with model, output and any option of 'export onnx') to ONNX, each validated and published atomically as "
         "'export onnx' does. A model that fails is reported and the others go on; a second run skips every model "
@@ -31,7 +31,7 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("manifest", metavar="MANIFEST", help="the manifest (.toml)")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--jobs", "-j", type=_positive, default=1, help="worker processes exporting at once (default 1)")
+    where.add_argument("--jobs", "-j", type=positive, default=1, help="worker processes exporting at once (default 1)")
     where.add_argument(
         "--ray",
         nargs="?",
@@ -42,7 +42,7 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--max-memory",
-        type=_size,
+        type=size,
         metavar="SIZE",
         help="memory the workers may use together, e.g. 16G (default: no limit); models start by expected memory",
     )

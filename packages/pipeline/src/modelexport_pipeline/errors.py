@@ -1,4 +1,4 @@
-"""Errors of the ONNX backend; all are :class:`~modelexport_core.ModelExportError`."""
+"""Errors of an export, whatever the backend; all are :class:`~modelexport_core.ModelExportError`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from modelexport_core.errors import ModelExportError
 
 if TYPE_CHECKING:
-    from .validation import ValidationReport
+    from .checks import ValidationReport
 
 
 class ExportError(ModelExportError):

@@ -14,7 +14,8 @@ from typing import Any
 
 from modelexport_core.model_source import ModelReference
 
-from ..staging import onnx_backend_version, read_record
+from ..backend import export_backend
+from ..staging import backend_stamp, read_record
 from .manifest import BatchEntry
 
 
@@ -42,12 +43,13 @@ def source_revision(reference: ModelReference) -> str:
 def wanted_record(entry: BatchEntry, reference: ModelReference) -> dict[str, Any]:
     """What the output's record says once this entry is exported now."""
     options = {k: v for k, v in sorted(entry.options.items()) if k != "overwrite"}
+    backend = export_backend(str(entry.options.get("backend", "onnx")))
     return {
         "source": entry.model,
         "subfolder": entry.subfolder,
         "revision": source_revision(reference),
         "options": options,
-        "modelexport_onnx": onnx_backend_version(),
+        **backend_stamp(backend.name, backend.distribution),
     }
 
 

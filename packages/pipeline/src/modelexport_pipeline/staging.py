@@ -21,12 +21,12 @@ import signal
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from modelexport_core.interruption import finishing, removed_if_interrupted
+from modelexport_core.versions import version_text
 
 from .errors import OutputExistsError, OutputNotWritableError
 
@@ -38,17 +38,22 @@ _PARTIAL_MARK = ".modelexport-partial-"
 RECORD_NAME = "modelexport_export.json"
 
 
-def onnx_backend_version() -> str:
-    try:
-        return metadata.version("modelexport-onnx")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def write_record(staging: Path, record: Mapping[str, Any] | None, source: str, files: list[str]) -> None:
+def write_record(
+    staging: Path,
+    record: Mapping[str, Any] | None,
+    source: str,
+    files: list[str],
+    backend: str = "onnx",
+    distribution: str = "modelexport-onnx",
+) -> None:
     """The export's record in ``staging``, published with its files (a record always has its export)."""
-    content = dict(record) if record is not None else {"source": source, "modelexport_onnx": onnx_backend_version()}
+    content = dict(record) if record is not None else {"source": source, **backend_stamp(backend, distribution)}
     (staging / RECORD_NAME).write_text(json.dumps({**content, "files": sorted(files)}, indent=2) + "\n")
+
+
+def backend_stamp(backend: str, distribution: str) -> dict[str, str]:
+    """Which backend wrote an export, at which version: a record's key (a newer backend redoes a batch's export)."""
+    return {"backend": backend, distribution.replace("-", "_"): version_text(distribution)}
 
 
 def read_record(folder: Path) -> dict[str, Any] | None:

@@ -1,0 +1,297 @@
+"""The ONNX backend as the pipeline sees it: its option checks, and the plan of one export.
+
+The pipeline (:mod:`modelexport_pipeline.run`) resolves the model, holds the lock, loads, stages, validates
+and publishes; this module says what is ONNX: the export config per (model type, task), the converter of the
+model's framework, post-processing and ``--optimize``, validation in onnxruntime and the kinds' follow-up checks,
+``--quantize`` and the layouts. The ``modelexport.backends`` entry point ``onnx`` names :data:`backend`, which
+also registers the architecture table into core's registry.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelexport_core import TasksManager
+from modelexport_core.errors import UnsupportedTaskError
+from modelexport_core.registry import ConfigConstructor, ExporterConfigRegistry
+from modelexport_pipeline.backend import Converted, ExportResult
+from modelexport_pipeline.checks import ValidationReport
+from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES
+from modelexport_pipeline.libraries.sentence_transformers import (
+    SentencePipeline,
+    read_pipeline,
+    reference_reader,
+    require_library,
+    transformer_model,
+)
+from modelexport_pipeline.libraries.timm import TIMM_MODEL_TYPE
+from modelexport_pipeline.option_checks import check_fixed_axes
+from modelexport_pipeline.progress import Progress
+from modelexport_pipeline.request import ExportRequest, Resolved
+from modelexport_pipeline.run import copy_model_files, model_type_known
+
+from .config import OnnxConfig
+from .converters import Converter, converter_for
+from .export import export_components, resolve_options, validate_components
+from .fallback import REPORT_HINT, check_transformers_knows, unnamed_type_constructor
+from .kinds import FollowUp, follow_up_checks
+from .layout import apply_layout, check_layout
+from .optimize import optimize_model
+from .option_checks import check_model_options, check_plain_options
+from .options import DEFAULT_CONVERTER, ExportOptions
+from .quantize import quantize_export
+from .sentence_transformers import SentenceEmbeddingOnnxConfig
+from .shared_weights import share_weights
+
+
+@dataclass(frozen=True)
+class OnnxOptions:
+    """The ONNX backend's own options of a request (:attr:`ExportRequest.options`)."""
+
+    opset: int | None = None
+    #: The conversion path (``--exporter``): ``auto``, ``torchscript``, ``dynamo`` or ``tf2onnx``.
+    converter: str = DEFAULT_CONVERTER
+    optimize: str | None = None
+    #: ``--quantize``: ``dynamic`` adds int8 files beside the validated float ones (see :mod:`.quantize`).
+    quantize: str | None = None
+
+    @classmethod
+    def of(cls, request: ExportRequest) -> OnnxOptions:
+        unknown = sorted(set(request.options) - set(OPTION_TYPES))
+        if unknown:
+            raise UnsupportedTaskError(
+                f"The onnx backend has no option {', '.join(unknown)}; its options: {', '.join(sorted(OPTION_TYPES))}."
+            )
+        return cls(**request.options)
+
+
+#: The ONNX options and their types (for a batch manifest's checks).
+OPTION_TYPES: Mapping[str, tuple[type, ...]] = {
+    "opset": (int,),
+    "converter": (str,),
+    "optimize": (str,),
+    "quantize": (str,),
+}
+
+
+def check_framework_supported(model_type: str, task: str, framework: str) -> None:
+    """Refuse, before loading anything, a pair the registry exports from other frameworks only."""
+    supported = TasksManager.get_supported_tasks_for_model_type(model_type, "onnx", framework=framework)
+    if task in supported:
+        return
+    offered = ", ".join(supported) if supported else "no task"
+    raise UnsupportedTaskError(
+        f"{model_type} {task} does not export from {framework}: from {framework}, {model_type} exports {offered}. "
+        "Export it from the other framework's weights (--framework pt or tf), or pick one of those tasks."
+    )
+
+
+@dataclass
+class OnnxPlan:
+    """One ONNX export, planned before loading; it keeps the export config and options once the model is loaded."""
+
+    resolved: Resolved
+    request: ExportRequest
+    options_asked: OnnxOptions
+    constructor: ConfigConstructor
+    converter: Converter
+    layout: str
+    notes: tuple[str, ...] = ()
+    #: The sentence-transformers pipeline exported whole (``None``: the model alone).
+    pipeline: SentencePipeline | None = None
+    unnamed: bool = False
+    config: OnnxConfig | None = None
+    options: ExportOptions | None = None
+    posts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        return f"sentence-transformers pipeline {self.pipeline.describe()}" if self.pipeline else ""
+
+    def export_unloaded(self, progress: Progress) -> ExportResult | None:
+        from .streamed.export import run_streamed_export, streaming_needed
+
+        weights = streaming_needed(self.resolved, self.request)
+        if weights is None:
+            return None
+        return run_streamed_export(self, progress, weights)
+
+    def configure(self, model: Any) -> str:
+        if self.pipeline is not None:  # the transformer's own config, with the pipeline's outputs
+            config: OnnxConfig = SentenceEmbeddingOnnxConfig(
+                self.constructor(transformer_model(model).config), self.pipeline
+            )
+        elif self.resolved.library.name == "timm":
+            config = self.constructor(self.resolved.reference.config)
+        else:
+            config = self.constructor(model.config)
+        request = self.request
+        shapes = EXPORT_SHAPES.with_sizes(batch_size=request.batch_size, sequence_length=request.sequence_length)
+        self.config, self.options = (
+            config,
+            resolve_options(
+                config,
+                opset=self.options_asked.opset,
+                converter=self.options_asked.converter,
+                dynamic_axes=request.dynamic_axes,
+                dtype=request.dtype,
+                shapes=shapes,
+                framework=self.resolved.framework,
+            ),
+        )
+        return (
+            f"export config {type(config).__name__}: inputs {', '.join(config.inputs)}; "
+            f"outputs {', '.join(config.outputs)}; opset {self.options.opset}"
+        )
+
+    def _configured(self) -> tuple[OnnxConfig, ExportOptions]:
+        assert self.config is not None and self.options is not None, "configure() first"
+        return self.config, self.options
+
+    def converting(self) -> str:
+        _, options = self._configured()
+        shapes = options.shapes
+        return f"exporting with {options.converter} (batch {shapes.batch_size}, sequence {shapes.sequence_length})"
+
+    def convert(self, model: Any, staging: Path) -> Converted:
+        config, options = self._configured()
+        self.posts = posts = export_components(
+            model, config, staging, options, self.resolved.framework, staging / ".work"
+        )
+        shutil.rmtree(staging / ".work", ignore_errors=True)
+        data_files = [p.external_data for p in posts.values() if p.external_data]
+        extra = f"; weights in {', '.join(data_files)}" if data_files else ""
+        extra += optimize(staging, config, self.options_asked.optimize)
+        shared = share_weights(staging, list(config.components()))
+        extra += f"; {shared.describe()}" if shared.data_file else ""
+        line = (
+            f"post-processed {', '.join(f'{name}.onnx' for name in posts)}: "
+            f"{sum(len(p.renamed_dims) for p in posts.values())} dimension symbols renamed, "
+            f"{sum(p.removed_initializers for p in posts.values())} duplicate initializers removed{extra}"
+        )
+        source = self.resolved.reference.local_directory()
+        copied = copy_model_files(
+            source, transformer_model(model).config if self.pipeline else getattr(model, "config", None), staging
+        )
+        files = [*(f"{name}.onnx" for name in posts), *data_files, *copied]
+        files += [shared.data_file] if shared.data_file else []
+        return Converted(sorted(files), line)
+
+    def validate(self, model: Any, staging: Path) -> ValidationReport:
+        config, options = self._configured()
+        request = self.request
+        validation = validate_components(
+            model, config, staging, self.resolved.framework, options.validation_shapes, request.atol
+        )
+        run = FollowUp(staging, config, model, self.resolved.framework, options, validation, request.generation_check)
+        validation.checks.extend(follow_up_checks(run))
+        return validation
+
+    def failure_hint(self) -> str | None:
+        return f"{self.notes[0]}, and it failed. {REPORT_HINT}" if self.unnamed and self.notes else None
+
+    def finish(self, model: Any, staging: Path, validation: ValidationReport, files: list[str]) -> list[str]:
+        config, options = self._configured()
+        source = self.resolved.reference.local_directory()
+        if self.options_asked.quantize:
+            quantized = quantize_export(staging, config, self.options_asked.quantize, source, options.validation_shapes)
+            validation.checks.append(quantized)
+            if quantized.passed:
+                files = sorted([*files, *quantized.files])
+        if not validation.passed:
+            return files
+        return apply_layout(self.layout, staging, list(config.components()), files, source, self.request.dtype)
+
+
+def optimize(staging: Path, config: OnnxConfig, level: str | None) -> str:
+    """onnxruntime's graph optimization of every file, in place, before validation; what it did."""
+    if not level:
+        return ""
+    reports = {
+        name: optimize_model(staging / f"{name}.onnx", level, part) for name, part in config.components().items()
+    }
+    return "; optimized " + ", ".join(f"{name}.onnx {report.describe()}" for name, report in reports.items())
+
+
+class OnnxBackend:
+    """The ``onnx`` backend: its architecture table for core's registry, and its exports for the pipeline."""
+
+    name = "onnx"
+    distribution = "modelexport-onnx"
+    option_types = OPTION_TYPES
+
+    def register(self, registry: ExporterConfigRegistry) -> None:
+        from .registration import backend as table
+        from .timm_config import TIMM_TASKS, TimmOnnxConfig
+
+        table.register(registry)
+        registry.register(
+            self.name,
+            TIMM_MODEL_TYPE,
+            TIMM_TASKS,
+            TimmOnnxConfig,
+            frameworks=("pt",),
+            notes=TimmOnnxConfig.export_notes(),
+            library="timm",
+        )
+
+    def check_request(self, request: ExportRequest) -> None:
+        asked = OnnxOptions.of(request)
+        check_plain_options(
+            atol=request.atol,
+            dtype=request.dtype,
+            converter=asked.converter,
+            report=request.report,
+            optimize=asked.optimize,
+            quantize=asked.quantize,
+            batch_size=request.batch_size,
+            sequence_length=request.sequence_length,
+        )
+
+    def plan(self, resolved: Resolved, request: ExportRequest) -> OnnxPlan:
+        """The export config constructor (a row of the table, or the family the config fits), every option
+        checked against the model's config, the sentence pipeline read: nothing loaded, no framework imported."""
+        asked = OnnxOptions.of(request)
+        reference, task, model_type = resolved.reference, resolved.task, resolved.model_type
+        library = resolved.library
+        library_name = None if library.registry_library == "transformers" else library.registry_library
+        notes: tuple[str, ...] = ()
+        unnamed = False
+        constructor: ConfigConstructor
+        if model_type_known(model_type, "onnx", library_name):
+            constructor = TasksManager.get_exporter_config_constructor(
+                "onnx", task=task, model_type=model_type, library_name=library_name
+            )
+            if library_name is None:
+                check_framework_supported(model_type, task, resolved.framework)
+        else:  # no row names it: tried through the family its config fits, and validation decides
+            family = unnamed_type_constructor(model_type, reference.config, task)
+            check_transformers_knows(model_type, reference.config)  # a typo (bret) fails here, not in the loader
+            constructor, notes, unnamed = family, (family.note,), True
+        converter = converter_for(resolved.framework, require_available=False)
+        check_model_options(  # still before loading: importing torch and transformers alone takes seconds
+            opset=asked.opset,
+            converter=asked.converter,
+            dtype=request.dtype,
+            framework_converter=converter,
+            model_config=reference.config,
+            constructor=constructor,
+            framework_name=resolved.framework_plugin.display_name,
+            sequence_length=request.sequence_length,
+            with_past=task.uses_past,
+        )
+        pipeline = None
+        if library.name == "sentence_transformers":  # the whole pipeline, read from its files
+            require_library()
+            pipeline = read_pipeline(reference_reader(reference))
+        check_fixed_axes(request.dynamic_axes, task, pipeline is not None)
+        layout = check_layout(request.layout, task, library.name, reference.files, request.dtype)
+        return OnnxPlan(resolved, request, asked, constructor, converter, layout, notes, pipeline, unnamed)
+
+
+#: What the ``modelexport.backends`` entry point ``onnx`` names.
+backend = OnnxBackend()
