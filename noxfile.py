@@ -167,3 +167,5 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", *TYPED_SOURCES)
     session.run("lint-imports")  # the layering contracts of .importlinter
+    # ...and a contract broken on purpose must fail: the check reads the real import graph.
+    session.run("lint-imports", "--config", "tests/lint/broken.importlinter", success_codes=[1])

@@ -16,6 +16,7 @@ import onnx
 import pytest
 import torch
 import transformers
+from modelexport_onnx.converters.pt.wrappers import wrapper_for
 from modelexport_onnx.export import export, reference_runner, validate_export
 from modelexport_onnx.speech_synthesis import TextToSpeechOnnxConfig, check_sampling
 from modelexport_onnx.validation import onnx_session, run_onnx
@@ -45,7 +46,7 @@ def _feed(config: TextToSpeechOnnxConfig, rows: int = 3, **controls: float) -> d
 
 
 def _pytorch(model: Any, config: TextToSpeechOnnxConfig, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
-    module = config.pt_export_module(model).eval()
+    module = wrapper_for(model, config).eval()  # the speech-synthesis kind's module
     with torch.inference_mode():
         outputs = module(*(torch.from_numpy(inputs[name]) for name in config.inputs))
     return {name: value.numpy() for name, value in zip(config.outputs, outputs, strict=True)}

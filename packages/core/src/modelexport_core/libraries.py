@@ -38,6 +38,8 @@ class LibraryPlugin(Protocol):
     #: The registry's model type for every model of the library, where it has one config (timm's
     #: ``default-timm-config``); ``None``: each model has its own type.
     default_model_type: str | None
+    #: What its folders are (``a sentence-transformers checkpoint (modules.json)``), for messages.
+    folder_description: str
     #: The tasks the library's models export for; empty: every task of the model type's rows.
     tasks: tuple[str, ...]
 

@@ -171,17 +171,18 @@ class TasksManager:
         """
         reference = ModelReference.resolve(model, subfolder, revision, cache_dir)
         if library_name is not None and library_name.replace("-", "_") != DEFAULT_LIBRARY:
-            plugin = get_library(library_name)
-            library_task = plugin.infer_task(reference) if task in (None, "auto") else Task.of(str(task))
+            library = get_library(library_name)
+            library_task = library.infer_task(reference) if task in (None, "auto") else Task.of(str(task))
             framework_name = _framework.determine_framework(reference, framework=framework)
-            return plugin.load(reference, library_task, framework_name, trust_remote_code=trust_remote_code)
+            return library.load(reference, library_task, framework_name, trust_remote_code=trust_remote_code)
         # The model type tells which class loads it; a Hub model's config is not fetched for that alone.
         config = reference.config_at_hand() or {}
-        canonical = (
-            _inference.infer_task(reference)
-            if task is None or task == "auto"
-            else TasksManager.task_for_model_type(task, config.get("model_type"))
-        )
+        if isinstance(task, Task):  # canonical already (the pipeline's): no backend's table is asked again
+            canonical = task
+        elif task is None or task == "auto":
+            canonical = _inference.infer_task(reference)
+        else:
+            canonical = TasksManager.task_for_model_type(task, config.get("model_type"))
         plugin = get_framework(_framework.determine_framework(reference, framework=framework))
         model_class = TasksManager._model_class_for(canonical, plugin.name, config)
         location, load_revision, cache_dir = TasksManager._load_location(reference)

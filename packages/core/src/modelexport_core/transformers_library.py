@@ -19,6 +19,8 @@ class TransformersLibrary:
     priority = 100
     registry_library = "transformers"
     default_model_type: str | None = None
+    #: What its folders are, for a message when ``--library`` names it and the files are not.
+    folder_description = "a transformers model folder (config.json with a model_type, as save_pretrained writes it)"
     tasks: tuple[str, ...] = ()
 
     def detects(self, files: Sequence[str], config: Mapping[str, Any] | None) -> bool:

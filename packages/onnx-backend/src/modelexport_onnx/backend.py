@@ -187,7 +187,9 @@ class OnnxPlan:
         validation = validate_components(
             model, config, staging, self.resolved.framework, options.validation_shapes, request.atol
         )
-        run = FollowUp(staging, config, model, self.resolved.framework, options, validation, request.generation_check)
+        framework = self.resolved.framework
+        converter = converter_for(framework)
+        run = FollowUp(staging, config, model, framework, options, validation, request.generation_check, converter)
         validation.checks.extend(follow_up_checks(run))
         return validation
 

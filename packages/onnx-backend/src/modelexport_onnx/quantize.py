@@ -35,10 +35,10 @@ from typing import Any, ClassVar
 
 from modelexport_pipeline.cache_names import is_past, is_present
 from modelexport_pipeline.dummy_inputs import DummyShapes
+from modelexport_pipeline.libraries.sentence_transformers import CHECK_SENTENCES
 
 from .config import DecoderOnnxConfig, OnnxConfig, Seq2SeqOnnxConfig
 from .generation import greedy_generate_seq2seq, positions_from_mask
-from .sentence_transformers import CHECK_SENTENCES
 from .shared_weights import share_weights
 from .validation import onnx_session, run_onnx
 

@@ -10,6 +10,7 @@ with our graph but the weights, so a pipeline we misread fails the export instea
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -108,7 +109,11 @@ class SentenceCheck:
 
 
 def check_sentence_embeddings(
-    onnx_path: Path, model: Any, tolerance: Tolerance, sentences: tuple[str, ...] = CHECK_SENTENCES
+    onnx_path: Path,
+    model: Any,
+    tolerance: Tolerance,
+    library_embeddings: Callable[[Any, list[str]], Any],
+    sentences: tuple[str, ...] = CHECK_SENTENCES,
 ) -> SentenceCheck:
     """Embed ``sentences`` with the export in onnxruntime and with the library's ``encode``; compare.
 
@@ -117,10 +122,9 @@ def check_sentence_embeddings(
     """
     import numpy as np
 
-    from .converters import converter_for
     from .validation import onnx_session, run_onnx
 
-    library = converter_for("pt").kind_module("sentence_pipeline").library_embeddings(model, list(sentences))
+    library = library_embeddings(model, list(sentences))
     onnx = run_onnx(onnx_session(onnx_path), library.inputs)["sentence_embedding"]
     expected = library.encoded
     if onnx.shape != expected.shape or not np.isfinite(onnx).all():

@@ -53,12 +53,20 @@ class Converted:
 class ExportPlan(Protocol):
     """One export as its backend will do it, made from the resolved model before anything is loaded."""
 
-    #: What the user should know (a model type in no row of the table...): shown in step 1.
-    notes: tuple[str, ...]
-    #: How step 1 describes what will be exported beyond task and framework (a sentence pipeline...), or "".
-    description: str
-    #: The layout the files are written in (never ``auto``); ``flat`` is the backend's plain one.
-    layout: str
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the user should know (a model type in no row of the table...): shown in step 1."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """How step 1 describes what will be exported beyond task and framework (a sentence pipeline...), or ""."""
+        ...
+
+    @property
+    def layout(self) -> str:
+        """The layout the files are written in (never ``auto``); ``flat`` is the backend's plain one."""
+        ...
 
     def export_unloaded(self, progress: Progress) -> ExportResult | None:
         """Steps 2 to 7 done another way (ONNX: weights streamed for a model beyond ``--max-memory``), or ``None``."""

@@ -99,9 +99,14 @@ def chosen_library(request: ExportRequest, reference: ModelReference, task_asked
             return get_library(detected.registry_library)
         return detected
     try:
-        return get_library(request.library)
+        library = get_library(request.library)
     except UnsupportedTaskError as error:
         raise UnsupportedExportOptionError(str(error)) from error
+    if not library.detects(reference.files, reference.config):
+        raise UnsupportedExportOptionError(
+            f"--library {library.name} needs {library.folder_description}; this model has none."
+        )
+    return library
 
 
 def resolve(reference: ModelReference, request: ExportRequest) -> Resolved:

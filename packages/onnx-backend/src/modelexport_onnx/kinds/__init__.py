@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from modelexport_pipeline.checks import FollowUpCheck, ValidationReport
 
     from ..config import OnnxConfig
+    from ..converters import Converter
     from ..options import ExportOptions
 
 
@@ -35,6 +36,8 @@ class FollowUp:
     validation: ValidationReport
     #: Whether the command asked for the generation-like checks (``--no-generation-check`` turns them off).
     generation_check: bool
+    #: The framework's converter: its reference runs and its modules for the kinds.
+    converter: Converter
 
 
 class ExportKind(Protocol):

@@ -21,4 +21,5 @@ class SentenceKind:
         return {"pt": "sentence_pipeline"}
 
     def follow_up(self, run: FollowUp) -> FollowUpCheck | None:
-        return check_sentence_embeddings(run.staging / "model.onnx", run.model, run.validation.tolerance)
+        embed = run.converter.kind_module("sentence_pipeline").library_embeddings
+        return check_sentence_embeddings(run.staging / "model.onnx", run.model, run.validation.tolerance, embed)

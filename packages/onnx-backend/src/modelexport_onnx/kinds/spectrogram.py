@@ -25,14 +25,13 @@ class SpectrogramKind:
         return {"pt": "spectrogram"}
 
     def follow_up(self, run: FollowUp) -> FollowUpCheck | None:
+        if not isinstance(run.config, TextToSpectrogramOnnxConfig):
+            return None
         if not run.generation_check or run.config.component is not None:
             return None
         if run.framework != "pt":
             raise UnsupportedTaskError(f"Text-to-spectrogram exports are checked against PyTorch, not {run.framework}.")
-        from ..converters import converter_for
-
-        reference = converter_for("pt").kind_module("spectrogram").reference_spectrogram
-        assert isinstance(run.config, TextToSpectrogramOnnxConfig)
+        reference = run.converter.kind_module("spectrogram").reference_spectrogram
         sessions = {name: onnx_session(run.staging / f"{name}.onnx") for name in run.config.components()}
         model = run.model
         return check_spectrogram_generation(

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from modelexport_pipeline.checks import FollowUpCheck
 
 from ..config import OnnxConfig
-from ..export import reference_runner
 from ..speech_synthesis import TextToSpeechOnnxConfig, check_sampling
 from . import FollowUp
 
@@ -24,5 +23,10 @@ class SpeechSynthesisKind:
 
     def follow_up(self, run: FollowUp) -> FollowUpCheck | None:
         assert isinstance(run.config, TextToSpeechOnnxConfig)
-        runner = reference_runner(run.model, run.config, run.framework)
-        return check_sampling(run.staging / "model.onnx", run.config, runner, run.options.validation_shapes)
+        model, config, converter = run.model, run.config, run.converter
+        return check_sampling(
+            run.staging / "model.onnx",
+            config,
+            lambda inputs: converter.run_reference(model, config, inputs),
+            run.options.validation_shapes,
+        )

@@ -332,6 +332,8 @@ class SentenceTransformersLibrary:
     priority = 10
     registry_library = "transformers"
     default_model_type: str | None = None
+    #: What its folders are, for a message when ``--library`` names it and the files are not.
+    folder_description = "a sentence-transformers checkpoint (modules.json)"
     tasks: tuple[str, ...] = ("default",)
 
     def detects(self, files: Sequence[str], config: Mapping[str, Any] | None) -> bool:

@@ -84,6 +84,8 @@ class TimmLibrary:
     priority = 20
     registry_library = "timm"
     default_model_type: str | None = TIMM_MODEL_TYPE
+    #: What its folders are, for a message when ``--library`` names it and the files are not.
+    folder_description = "a timm model folder (config.json with architecture and pretrained_cfg, as timm saves it)"
     tasks: tuple[str, ...] = ("image-classification", "default")
 
     def detects(self, files: Sequence[str], config: Mapping[str, Any] | None) -> bool:

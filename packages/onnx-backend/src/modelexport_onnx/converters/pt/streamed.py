@@ -13,13 +13,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from modelexport_pipeline.errors import ExportError
 
 from ...config import OnnxConfig
-from ...streamed.weights import StoredTensor
+
+if TYPE_CHECKING:
+    from ...streamed.weights import StoredTensor
 
 
 def skeleton(model_class: Any, directory: Path, trust_remote_code: bool = False) -> torch.nn.Module:
