@@ -166,6 +166,8 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", *TYPED_SOURCES)
+    # The facade is typed for its users: a wrong call through its lazy names must fail their mypy.
+    session.run("mypy", "tests/lint/typed_facade_misuse.py", success_codes=[1], silent=True)
     session.run("lint-imports")  # the layering contracts of .importlinter
     # ...and a contract broken on purpose must fail: the check reads the real import graph.
     session.run("lint-imports", "--config", "tests/lint/broken.importlinter", success_codes=[1])

@@ -7,10 +7,21 @@ framework's outputs. Resolved on first use, so importing the facade stays cheap.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelexport_core.lazy import import_attr
 from modelexport_core.plugins import install_hint
+
+if TYPE_CHECKING:  # what a user's type checker sees: the real signatures (langchain-core's lazy facade does so)
+    from modelexport_onnx.config import OnnxConfig as OnnxConfig
+    from modelexport_onnx.config import TextEncoderOnnxConfig as TextEncoderOnnxConfig
+    from modelexport_onnx.export import ExportResult as ExportResult
+    from modelexport_onnx.export import export as export
+    from modelexport_onnx.export import validate_export as validate_export
+    from modelexport_onnx.main_export import MainExportResult as MainExportResult
+    from modelexport_onnx.main_export import main_export as main_export
+    from modelexport_pipeline.errors import ExportError as ExportError
+    from modelexport_pipeline.errors import ValidationError as ValidationError
 
 _LAZY = {
     "export": "modelexport_onnx.export",
@@ -25,7 +36,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> Any:  # at run time: imported on first use
     return import_attr(name, _LAZY, globals(), needs=f"needs the ONNX backend. {install_hint('onnx')}")
 
 

@@ -26,8 +26,8 @@ TIMM_MODEL_TYPE = "default-timm-config"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 #: How to install timm so that it runs here: timm needs torchvision, which has no CPU build for the local torch.
 INSTALL_HINT = (
-    'From the root of a modelexport clone: `pip install ".[pt,onnx,timm]" torch==2.14.1 torchvision==0.29.1` '
-    "(PyPI's builds; they run on CPU)."
+    'From the root of a modelexport clone: `pip install -c constraints/timm.txt ".[pt,onnx,timm]"` '
+    "(timm with PyPI's torch 2.14.1 + torchvision 0.29.1, which run on CPU)."
 )
 
 
