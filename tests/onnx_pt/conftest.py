@@ -21,6 +21,7 @@ elif os.environ.get("MODELEXPORT_EXPECT_FRAMEWORKS") == "pt,tf":
         "test_interrupted_export.py",
         "test_output_lock.py",
         "test_streamed_export.py",
+        "test_toy_backend.py",  # the pipeline with a second backend: once, in the pt session
     ]
 
 
