@@ -195,12 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from importlib import metadata
+    from modelexport_core.versions import installed_version
 
-    try:
-        return metadata.version("modelexport")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    return installed_version("modelexport") or "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from importlib import metadata
 
 
@@ -25,5 +26,5 @@ def major_version(distribution: str) -> int | None:
     version = installed_version(distribution)
     if version is None:
         return None
-    head = version.split(".", 1)[0]
-    return int(head) if head.isdigit() else None
+    found = re.match(r"\d+", version)
+    return int(found.group()) if found else None

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from modelexport_core.registry import normalize_model_type
+from modelexport_core.versions import major_version
 
 from .config import (
     ENCODER_TASKS,
@@ -233,16 +234,6 @@ MEASURED_TF_TABLE = Path(__file__).with_name("text_architectures_tf.json")
 MEASURED_MEDIA_TABLE = Path(__file__).with_name("media_architectures.json")
 
 
-def installed_major(package: str) -> int | None:
-    """The installed major version of ``package`` (read from its metadata: nothing is imported), else ``None``."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return int(version(package).split(".")[0])
-    except (PackageNotFoundError, ValueError):
-        return None
-
-
 def measured_architectures(
     path: Path = MEASURED_TABLE, tf_path: Path | None = MEASURED_TF_TABLE, transformers_major: int | None = None
 ) -> dict[str, Architecture]:
@@ -308,7 +299,7 @@ def combined(text: Mapping[str, Architecture], media: Mapping[str, Architecture]
     return table
 
 
-_MAJOR = installed_major("transformers")
+_MAJOR = major_version("transformers")
 ARCHITECTURES: dict[str, Architecture] = merged(
     HAND_WRITTEN,
     combined(

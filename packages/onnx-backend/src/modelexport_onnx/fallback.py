@@ -15,13 +15,13 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from modelexport_core import TasksManager
 from modelexport_core.errors import UnknownModelTypeError, UnsupportedTaskError
 from modelexport_core.tasks import Task
+from modelexport_core.versions import installed_version
 
 from .config import OnnxConfig
 from .families import Family, media_family, text_family
@@ -99,10 +99,7 @@ def check_transformers_knows(model_type: str, config: Mapping[str, Any]) -> None
     try:
         TasksManager.get_supported_tasks_for_model_type(model_type, "onnx")
     except UnknownModelTypeError as unknown:
-        try:
-            version = metadata.version("transformers")
-        except metadata.PackageNotFoundError:
-            version = "?"
+        version = installed_version("transformers") or "?"
         raise UnknownModelTypeError(
             f"{unknown} The installed transformers ({version}) does not know model type {model_type!r} either: fix "
             "model_type in config.json, or upgrade transformers if the architecture is newer."

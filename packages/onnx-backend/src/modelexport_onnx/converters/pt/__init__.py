@@ -6,15 +6,15 @@ loaded. :mod:`.convert` (imported by :meth:`PyTorchConverter.convert`) does the 
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 from collections.abc import Mapping
-from importlib import metadata, util
+from importlib import util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelexport_core.registry import normalize_model_type
+from modelexport_core.versions import major_version, version_text
 from modelexport_pipeline.errors import UnsupportedExportOptionError
 
 from ...config import DecoderOnnxConfig, OnnxConfig
@@ -103,7 +103,7 @@ class PyTorchConverter:
             return None
         if dynamo_only_reason(str(getattr(config.config, "model_type", ""))) is not None:
             return "dynamo"
-        if isinstance(config, DecoderOnnxConfig) and (_major_version("transformers") or 5) < 5:
+        if isinstance(config, DecoderOnnxConfig) and (major_version("transformers") or 5) < 5:
             return "dynamo"
         return "torchscript"
 
@@ -122,7 +122,7 @@ class PyTorchConverter:
             ceiling = torchscript_max_opset()
             if opset > ceiling:
                 raise UnsupportedExportOptionError(
-                    f"--opset {opset} is beyond the TorchScript exporter: torch {_version('torch')} emits "
+                    f"--opset {opset} is beyond the TorchScript exporter: torch {version_text('torch')} emits "
                     f"opset {ceiling} at most. Use --opset {ceiling} or lower, or --exporter dynamo for a newer opset."
                 )
 
@@ -155,7 +155,7 @@ def dynamo_only_reason(model_type: str) -> str | None:
     if not model_type:
         return None
     model_type = normalize_model_type(model_type)
-    if (_major_version("transformers") or 5) < 5 and model_type in TORCHSCRIPT_CANNOT_TRACE_BEFORE_5:
+    if (major_version("transformers") or 5) < 5 and model_type in TORCHSCRIPT_CANNOT_TRACE_BEFORE_5:
         return TORCHSCRIPT_CANNOT_TRACE_BEFORE_5[model_type]
     return TORCHSCRIPT_CANNOT_TRACE.get(model_type)
 
@@ -164,7 +164,7 @@ def _refuse_dynamo(model_type: str) -> None:
     refusal = dynamo_refusal(model_type)
     if refusal is not None:
         raise UnsupportedExportOptionError(
-            f"--exporter dynamo cannot export {model_type} with transformers {_version('transformers')}: "
+            f"--exporter dynamo cannot export {model_type} with transformers {version_text('transformers')}: "
             f"{refusal}. Use --exporter torchscript (the automatic choice)."
         )
 
@@ -172,7 +172,7 @@ def _refuse_dynamo(model_type: str) -> None:
 def dynamo_refusal(model_type: str) -> str | None:
     """Why the dynamo exporter cannot export ``model_type`` with the installed transformers, ``None`` when it can."""
     found = DYNAMO_CANNOT_EXPORT.get(normalize_model_type(model_type)) if model_type else None
-    major = _major_version("transformers")
+    major = major_version("transformers")
     if found is None or (found[0] is not None and (major is None or major >= found[0])):
         return None
     return found[1]
@@ -198,18 +198,3 @@ def torchscript_max_opset() -> int:
         if found:
             return int(found.group(1))
     return TORCHSCRIPT_MAX_OPSET
-
-
-@functools.cache
-def _version(distribution: str) -> str:
-    """An installed distribution's version, read once: reading package metadata takes a millisecond or more,
-    and registering the table asks for transformers' version once per row (6 s of SmolLM2's export uncached)."""
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _major_version(distribution: str) -> int | None:
-    found = re.match(r"\d+", _version(distribution))
-    return int(found.group()) if found else None
