@@ -21,6 +21,7 @@ from modelexport_core.registry import ConfigConstructor, ExporterConfigRegistry
 from modelexport_pipeline.backend import Converted, ExportResult
 from modelexport_pipeline.checks import ValidationReport
 from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES
+from modelexport_pipeline.errors import UnsupportedExportOptionError
 from modelexport_pipeline.libraries.sentence_transformers import (
     SentencePipeline,
     read_pipeline,
@@ -41,7 +42,7 @@ from .fallback import REPORT_HINT, check_transformers_knows, unnamed_type_constr
 from .kinds import FollowUp, follow_up_checks
 from .layout import apply_layout, check_layout
 from .optimize import optimize_model
-from .option_checks import check_model_options, check_plain_options
+from .option_checks import check_model_options, check_onnx_options
 from .options import DEFAULT_CONVERTER, ExportOptions
 from .quantize import quantize_export
 from .sentence_transformers import SentenceEmbeddingOnnxConfig
@@ -63,7 +64,7 @@ class OnnxOptions:
     def of(cls, request: ExportRequest) -> OnnxOptions:
         unknown = sorted(set(request.options) - set(OPTION_TYPES))
         if unknown:
-            raise UnsupportedTaskError(
+            raise UnsupportedExportOptionError(
                 f"The onnx backend has no option {', '.join(unknown)}; its options: {', '.join(sorted(OPTION_TYPES))}."
             )
         return cls(**request.options)
@@ -106,6 +107,8 @@ class OnnxPlan:
     unnamed: bool = False
     config: OnnxConfig | None = None
     options: ExportOptions | None = None
+    #: The loaded model's configuration object (a transformers config; ``None`` for a library without one, timm).
+    model_config: Any = None
     posts: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -121,14 +124,11 @@ class OnnxPlan:
         return run_streamed_export(self, progress, weights)
 
     def configure(self, model: Any) -> str:
-        if self.pipeline is not None:  # the transformer's own config, with the pipeline's outputs
-            config: OnnxConfig = SentenceEmbeddingOnnxConfig(
-                self.constructor(transformer_model(model).config), self.pipeline
-            )
-        elif self.resolved.library.name == "timm":
-            config = self.constructor(self.resolved.reference.config)
-        else:
-            config = self.constructor(model.config)
+        # The export config is built from the loaded model's config object where it has one (a sentence pipeline:
+        # its transformer's), else from the checked config.json (timm's models carry no config object).
+        self.model_config = getattr(transformer_model(model) if self.pipeline else model, "config", None)
+        base = self.constructor(self.model_config if self.model_config is not None else self.resolved.reference.config)
+        config = SentenceEmbeddingOnnxConfig(base, self.pipeline) if self.pipeline is not None else base
         request = self.request
         shapes = EXPORT_SHAPES.with_sizes(batch_size=request.batch_size, sequence_length=request.sequence_length)
         self.config, self.options = (
@@ -174,9 +174,7 @@ class OnnxPlan:
             f"{sum(p.removed_initializers for p in posts.values())} duplicate initializers removed{extra}"
         )
         source = self.resolved.reference.local_directory()
-        copied = copy_model_files(
-            source, transformer_model(model).config if self.pipeline else getattr(model, "config", None), staging
-        )
+        copied = copy_model_files(source, self.model_config, staging)
         files = [*(f"{name}.onnx" for name in posts), *data_files, *copied]
         files += [shared.data_file] if shared.data_file else []
         return Converted(sorted(files), line)
@@ -243,15 +241,8 @@ class OnnxBackend:
 
     def check_request(self, request: ExportRequest) -> None:
         asked = OnnxOptions.of(request)
-        check_plain_options(
-            atol=request.atol,
-            dtype=request.dtype,
-            converter=asked.converter,
-            report=request.report,
-            optimize=asked.optimize,
-            quantize=asked.quantize,
-            batch_size=request.batch_size,
-            sequence_length=request.sequence_length,
+        check_onnx_options(
+            dtype=request.dtype, converter=asked.converter, optimize=asked.optimize, quantize=asked.quantize
         )
 
     def plan(self, resolved: Resolved, request: ExportRequest) -> OnnxPlan:
@@ -260,15 +251,14 @@ class OnnxBackend:
         asked = OnnxOptions.of(request)
         reference, task, model_type = resolved.reference, resolved.task, resolved.model_type
         library = resolved.library
-        library_name = None if library.registry_library == "transformers" else library.registry_library
         notes: tuple[str, ...] = ()
         unnamed = False
         constructor: ConfigConstructor
-        if model_type_known(model_type, "onnx", library_name):
+        if model_type_known(model_type, "onnx", library.name):
             constructor = TasksManager.get_exporter_config_constructor(
-                "onnx", task=task, model_type=model_type, library_name=library_name
+                "onnx", task=task, model_type=model_type, library_name=library.name
             )
-            if library_name is None:
+            if library.registry_library == "transformers":  # the frameworks of its rows (timm's: PyTorch only)
                 check_framework_supported(model_type, task, resolved.framework)
         else:  # no row names it: tried through the family its config fits, and validation decides
             family = unnamed_type_constructor(model_type, reference.config, task)

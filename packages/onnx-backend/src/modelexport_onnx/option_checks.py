@@ -12,32 +12,20 @@ can tell precisely (``resolve_options``, CUDA for fp16).
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from modelexport_core.versions import version_text
 from modelexport_pipeline.errors import UnsupportedExportOptionError
-from modelexport_pipeline.option_checks import check_sequence_length, check_shared_options
+from modelexport_pipeline.option_checks import check_sequence_length
 
 from .converters import Converter
 from .options import CONVERTERS, DTYPES, OPTIMIZATION_LEVELS, QUANTIZATION_MODES
 
 
-def check_plain_options(
-    *,
-    atol: float | None,
-    dtype: str,
-    converter: str,
-    report: str | os.PathLike[str] | None,
-    optimize: str | None = None,
-    quantize: str | None = None,
-    batch_size: int | None = None,
-    sequence_length: int | None = None,
-) -> None:
-    """The options that need no model: the shared ones (tolerance, report path, dummy sizes), then the ONNX
-    ones: dtype, converter (``--exporter``) name, optimization level and quantization mode."""
-    check_shared_options(atol=atol, report=report, batch_size=batch_size, sequence_length=sequence_length)
+def check_onnx_options(*, dtype: str, converter: str, optimize: str | None, quantize: str | None) -> None:
+    """The ONNX options that need no model: dtype, converter (``--exporter``) name, optimization level and
+    quantization mode (the shared ones, tolerance, report path and dummy sizes, are the pipeline's to check)."""
     if converter not in CONVERTERS:
         raise UnsupportedExportOptionError(f"Unknown exporter {converter!r}; choose one of {', '.join(CONVERTERS)}.")
     if dtype not in DTYPES:

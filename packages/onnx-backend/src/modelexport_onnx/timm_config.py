@@ -47,14 +47,3 @@ class TimmOnnxConfig(OnnxConfig):
 
     def input_specs(self) -> list[InputSpec]:
         return [InputSpec("pixel_values", "float", ("batch_size", *self.input_size))]
-
-
-def timm_config(model: Any) -> dict[str, Any]:
-    """The ``config.json`` contents of a loaded timm model (what ``save_for_hf`` writes), for the export config."""
-    cfg = dict(getattr(model, "pretrained_cfg", {}) or {})
-    return {
-        "architecture": cfg.get("architecture", type(model).__name__),
-        "num_classes": getattr(model, "num_classes", None),
-        "num_features": getattr(model, "num_features", None),
-        "pretrained_cfg": cfg,
-    }

@@ -88,12 +88,13 @@ def model_type_known(model_type: str, backend: str, library: str | None = None) 
     return True
 
 
-def chosen_library(request: ExportRequest, reference: ModelReference, task_asked: str) -> LibraryPlugin:
+def chosen_library(request: ExportRequest, reference: ModelReference) -> LibraryPlugin:
     """The library whose view of the model is exported: ``auto`` is the one its files say (a sentence-transformers
     pipeline only for the plain feature extraction of a PyTorch model: another task exports the transformer)."""
     if request.library == "auto":
         detected = reference.library
-        if detected.tasks and task_asked not in (None, "", "auto") and Task.of(task_asked) not in detected.tasks:
+        asked = request.task
+        if detected.tasks and asked not in (None, "", "auto") and Task.of(asked) not in detected.tasks:
             return get_library(detected.registry_library)
         if detected.name != detected.registry_library and request.framework not in (None, "pt"):
             return get_library(detected.registry_library)
@@ -112,12 +113,11 @@ def chosen_library(request: ExportRequest, reference: ModelReference, task_asked
 def resolve(reference: ModelReference, request: ExportRequest) -> Resolved:
     """Step 1's shared part: the library, task, framework and model type. Reads ``config.json`` and the file list
     (and, for a Hub id, asks the Hub once); loads nothing, imports no framework."""
-    library = chosen_library(request, reference, request.task)
+    library = chosen_library(request, reference)
     model_type = library.model_type(reference.config)
-    library_name = library.name if library.name != "transformers" else None
     if request.task in (None, "", "auto"):
         task = library.infer_task(reference)
-    elif model_type_known(model_type, request.backend, library_name):
+    elif model_type_known(model_type, request.backend, library.name):
         task = TasksManager.task_for_model_type(request.task, model_type, request.backend)
     else:
         task = Task.of(request.task)

@@ -43,8 +43,8 @@ def write_record(
     record: Mapping[str, Any] | None,
     source: str,
     files: list[str],
-    backend: str = "onnx",
-    distribution: str = "modelexport-onnx",
+    backend: str,
+    distribution: str,
 ) -> None:
     """The export's record in ``staging``, published with its files (a record always has its export)."""
     content = dict(record) if record is not None else {"source": source, **backend_stamp(backend, distribution)}

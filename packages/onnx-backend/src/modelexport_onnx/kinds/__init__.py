@@ -11,6 +11,7 @@ none.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,14 +82,10 @@ def _kinds() -> tuple[ExportKind, ...]:
     )
 
 
-_CACHE: list[tuple[ExportKind, ...]] = []
-
-
+@functools.cache
 def all_kinds() -> tuple[ExportKind, ...]:
     """Every kind, imported on first use (each imports its config module, never a framework)."""
-    if not _CACHE:
-        _CACHE.append(_kinds())
-    return _CACHE[0]
+    return _kinds()
 
 
 def kinds_of(config: OnnxConfig) -> list[ExportKind]:

@@ -27,6 +27,7 @@ from modelexport_core import TasksManager, hub
 from modelexport_core.errors import UnsupportedTaskError
 from modelexport_core.model_source import ModelReference
 from modelexport_core.tasks import Task
+from modelexport_core.transformers_library import TransformersLibrary
 
 from ..errors import UnsupportedExportOptionError
 
@@ -324,27 +325,18 @@ def transformer_model(model: Any) -> Any:
     return getattr(first, "auto_model", None) or first.model
 
 
-class SentenceTransformersLibrary:
+class SentenceTransformersLibrary(TransformersLibrary):
     """The library plugin: a folder with ``modules.json`` is a sentence-transformers pipeline over a transformers
-    model, whose registry rows (and model types) are transformers'; it exports sentence embeddings."""
+    model, whose configuration, registry rows and model types are transformers'; it exports sentence embeddings."""
 
     name = "sentence_transformers"
     priority = 10
-    registry_library = "transformers"
-    default_model_type: str | None = None
     #: What its folders are, for a message when ``--library`` names it and the files are not.
     folder_description = "a sentence-transformers checkpoint (modules.json)"
     tasks: tuple[str, ...] = ("default",)
 
     def detects(self, files: Sequence[str], config: Mapping[str, Any] | None) -> bool:
         return MODULES_FILE in files
-
-    def config_problem(self, config: Mapping[str, Any]) -> str | None:
-        model_type = config.get("model_type")
-        return None if isinstance(model_type, str) and model_type else "it has no 'model_type'"
-
-    def model_type(self, config: Mapping[str, Any]) -> str:
-        return str(config["model_type"])
 
     def infer_task(self, reference: ModelReference) -> Task:
         return Task.of("default")

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelexport_core.errors import ModelLoadError, TaskInferenceError
+from modelexport_core.errors import ModelLoadError
 from modelexport_core.model_source import ModelReference
 from modelexport_core.tasks import Task
 
@@ -99,10 +99,7 @@ class TimmLibrary:
 
     def infer_task(self, reference: ModelReference) -> Task:
         """A model with a classifier classifies; one saved without (``num_classes`` 0) extracts features."""
-        num_classes = reference.config.get("num_classes")
-        if num_classes is None and not isinstance(reference.config.get("pretrained_cfg"), Mapping):
-            raise TaskInferenceError(f"{reference.source} is not a timm model. Pass the task explicitly.")
-        return Task.of("default" if num_classes == 0 else "image-classification")
+        return Task.of("default" if reference.config.get("num_classes") == 0 else "image-classification")
 
     def load(self, reference: ModelReference, task: Task, framework: str, *, trust_remote_code: bool) -> Any:
         require_timm()
