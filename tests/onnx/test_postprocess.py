@@ -55,6 +55,25 @@ def test_frozen_axes_are_reported() -> None:
     assert post.frozen_axes(model, AXES) == ["x[1]=16"]
 
 
+def test_a_weight_copied_through_identity_is_read_from_the_initializer(tmp_path: Path) -> None:
+    """torch's exporter writes an identical constant as an Identity of the first: the consumer then reads the
+    initializer itself (onnxruntime's quantizer requires a weight to be one), and the graph computes the same."""
+    model = tied_model()
+    graph = model.graph
+    del graph.initializer[1]
+    graph.node.insert(0, helper.make_node("Identity", ["w1"], ["w2"]))
+    source = tmp_path / "raw.onnx"
+    onnx.save(model, str(source))
+    x = np.random.default_rng(1).standard_normal((3, 5, 4)).astype(np.float32)
+    expected = run(source, x)
+    report = post.postprocess(source, tmp_path / "model.onnx", AXES)
+    assert report.removed_initializers == 1
+    result = onnx.load(str(tmp_path / "model.onnx"))
+    assert [n.op_type for n in result.graph.node] == ["MatMul", "MatMul"]
+    assert result.graph.node[1].input[1] == "w1"
+    np.testing.assert_array_equal(run(tmp_path / "model.onnx", x), expected)
+
+
 def test_tied_weights_are_kept_once_and_the_model_still_computes(tmp_path: Path) -> None:
     source = tmp_path / "raw.onnx"
     onnx.save(tied_model(), str(source))

@@ -90,12 +90,26 @@ def frozen_axes(model: Any, axes: Mapping[str, Mapping[int, str]]) -> list[str]:
 
 
 def remove_duplicate_initializers(model: Any) -> int:
-    """Keep one copy of identical initializers (tied weights); returns how many were removed."""
+    """Keep one copy of identical initializers (tied weights); returns how many were removed.
+
+    A copy comes as a second initializer, or as an ``Identity`` of the first: torch's exporter writes identical
+    constants that way (a random timm ResNet's zero-initialised residual norms fold into equal kernels), and
+    onnxruntime's quantizer then finds a weight that is no initializer. Both are read from the one kept."""
     from onnx import numpy_helper
 
     keep: dict[tuple[int, tuple[int, ...], str], str] = {}
     replace: dict[str, str] = {}
     graph = model.graph
+    initializers = {initializer.name for initializer in graph.initializer}
+    graph_outputs = {o.name for o in graph.output}
+    copies = [
+        node
+        for node in graph.node
+        if node.op_type == "Identity" and node.input[0] in initializers and node.output[0] not in graph_outputs
+    ]
+    replace.update((node.output[0], node.input[0]) for node in copies)
+    for node in copies:
+        graph.node.remove(node)
     for initializer in graph.initializer:
         raw = initializer.raw_data if initializer.HasField("raw_data") else numpy_helper.to_array(initializer).tobytes()
         key = (initializer.data_type, tuple(initializer.dims), hashlib.sha256(raw).hexdigest())
@@ -105,7 +119,6 @@ def remove_duplicate_initializers(model: Any) -> int:
             keep[key] = initializer.name
     if not replace:
         return 0
-    graph_outputs = {o.name for o in graph.output}
     replace = {old: new for old, new in replace.items() if old not in graph_outputs}
     for sub in _graphs(graph):
         for node in sub.node:
