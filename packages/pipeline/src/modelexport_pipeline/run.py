@@ -122,10 +122,12 @@ def resolve(reference: ModelReference, request: ExportRequest) -> Resolved:
     else:
         task = Task.of(request.task)
     if library.tasks and task not in library.tasks:
-        raise UnsupportedTaskError(
-            f"--library {library.name} exports {', '.join(library.tasks)}, not {task}: leave out --library, or give "
-            f"--library {library.registry_library} for the model alone."
+        alone = (
+            f"leave out --library, or give --library {library.registry_library} for the model alone"
+            if library.registry_library != library.name
+            else "choose one of those tasks"
         )
+        raise UnsupportedTaskError(f"A {library.name} model exports {', '.join(library.tasks)}, not {task}: {alone}.")
     framework = get_framework(TasksManager.determine_framework(reference, framework=request.framework))
     if library.name != library.registry_library and framework.name != "pt":
         raise UnsupportedExportOptionError(f"{library.name} models are PyTorch models: use --framework pt.")

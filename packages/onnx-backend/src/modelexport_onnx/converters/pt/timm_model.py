@@ -1,4 +1,7 @@
-"""timm models as the PyTorch converter traces them: ``pixel_values`` in, the task's outputs as a tuple."""
+"""timm models as the PyTorch converter traces them: ``pixel_values`` in, the task's outputs as a tuple.
+
+Like every module the converter exports, ``forward`` takes the config's inputs as positional arguments
+(``*args``, in the config's order): the dynamo exporter's dynamic shapes are given for them that way."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ class TimmClassifier(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor]:
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor]:
+        (pixel_values,) = args
         return (self.model(pixel_values),)
 
 
@@ -23,7 +27,8 @@ class TimmFeatures(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        (pixel_values,) = args
         features = self.model.forward_features(pixel_values)
         return features, self.model.forward_head(features, pre_logits=True)
 
