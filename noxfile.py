@@ -8,6 +8,11 @@ pip keeps the machine's configuration: torch comes as the pinned CPU wheel.
 
 from __future__ import annotations
 
+import functools
+import os
+import shutil
+from collections.abc import Callable
+
 import nox
 
 nox.options.sessions = ["lint", "core", "pt", "tf", "pt_tf", "clients", "timm"]
@@ -54,11 +59,31 @@ def _install(session: nox.Session, constraints: str, extras: str, *converters: s
     session.install("--no-deps", "--no-cache-dir", "--no-build-isolation", "--force-reinstall", *sorted(set(local)))
 
 
+def _pruned(session_function: Callable[[nox.Session], None]) -> Callable[[nox.Session], None]:
+    """Remove the session's venv (and the tests' temporary files in it) when it ends, if MODELEXPORT_NOX_PRUNE is set.
+
+    The matrix's venvs together take about 15 GB (the timm session's CUDA torch alone 6 GB); CI runs on a disk
+    shared with other work, so it keeps one session's venv at a time (.ci/run sets the variable).
+    """
+
+    @functools.wraps(session_function)
+    def run(session: nox.Session) -> None:
+        try:
+            session_function(session)
+        finally:
+            if os.environ.get("MODELEXPORT_NOX_PRUNE"):
+                shutil.rmtree(session.virtualenv.location, ignore_errors=True)
+
+    return run
+
+
 def _pytest(session: nox.Session, frameworks: str, *paths: str, **env: str) -> None:
     session.run(
         "pytest",
         "-n",
         "2",
+        # The tests' temporary folders live in the session's venv (pytest keeps the last three runs' otherwise).
+        f"--basetemp={session.virtualenv.location}/pytest-tmp",
         *paths,
         *session.posargs,
         # One core per xdist worker: torch's own threads on top of the other worker's make tiny exports slower
@@ -74,6 +99,7 @@ def _pytest(session: nox.Session, frameworks: str, *paths: str, **env: str) -> N
 
 
 @nox.session(python=PYTHON)
+@_pruned
 def core(session: nox.Session) -> None:
     """Core, the onnx backend and the facade: no torch, no TensorFlow, no transformers."""
     _install(session, "core", "onnx")
@@ -81,6 +107,7 @@ def core(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+@_pruned
 def pt(session: nox.Session) -> None:
     """PyTorch 2.13 (CPU) with transformers 5.x."""
     _install(session, "pt", "pt,onnx")  # the facade's pt extra brings onnxscript
@@ -97,6 +124,7 @@ def pt(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+@_pruned
 def tf(session: nox.Session) -> None:
     """TensorFlow 2.21 + tf-keras with transformers 4.57 (the last with TensorFlow classes)."""
     _install(session, "tf", "tf,onnx", "tf2onnx")
@@ -104,6 +132,7 @@ def tf(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+@_pruned
 def pt_tf(session: nox.Session) -> None:
     """PyTorch and TensorFlow together: transformers 4.57."""
     _install(session, "pt_tf", "all")
@@ -111,6 +140,7 @@ def pt_tf(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+@_pruned
 def clients(session: nox.Session) -> None:
     """Our exports in the programs people load them with (tests/clients): optimum's ORTModel classes and
     sentence-transformers' ONNX backend in a venv of their own (optimum-onnx pins transformers < 4.58; the tests make
@@ -123,6 +153,7 @@ def clients(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+@_pruned
 def timm(session: nox.Session) -> None:
     """timm models (tests/timm): timm needs torchvision, which has no CPU build matching the local CPU torch, so
     this session takes PyPI's torch 2.14.1 + torchvision 0.29.1 (CUDA builds; they run on CPU) and a sample of the
@@ -158,6 +189,7 @@ LAYERED_PACKAGES = (
 
 
 @nox.session(python=PYTHON)
+@_pruned
 def lint(session: nox.Session) -> None:
     """ruff over everything, mypy (strict) over every package and the facade.
 
