@@ -209,3 +209,33 @@ def test_a_broken_layer_is_caught_and_named(small: Path, tmp_path: Path, monkeyp
 def test_options_a_streamed_export_cannot_honour_are_refused_before_loading(small: Path, tmp_path: Path) -> None:
     with pytest.raises(Exception, match="cannot honour --optimize"):
         main_export(small, tmp_path / "onnx", max_memory=2**20, optimize="O2", progress=None)
+
+
+def test_a_pickled_checkpoint_over_the_limit_is_refused_before_loading(
+    small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytorch_model.bin cannot be read tensor by tensor: over --max-memory it is refused, not loaded whole."""
+    from modelexport_pipeline import run
+    from modelexport_pipeline.errors import UnsupportedExportOptionError
+    from safetensors.torch import load_file
+
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text((small / "config.json").read_text())
+    weights = {
+        name: tensor for shard in sorted(small.glob("*.safetensors")) for name, tensor in load_file(shard).items()
+    }
+    torch.save(weights, pickled / "pytorch_model.bin")
+
+    def no_loading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(run, "load_model", no_loading)
+    output = tmp_path / "onnx"
+    with pytest.raises(UnsupportedExportOptionError, match=r"pytorch_model\.bin.*only safetensors checkpoints"):
+        main_export(pickled, output, max_memory=2**20, progress=None)
+    assert not output.exists()
+    monkeypatch.undo()
+    # Within the limit, the same folder is loaded whole and exports as usual.
+    main_export(pickled, output, max_memory=2**34, progress=None)
+    assert (output / "model.onnx").exists()

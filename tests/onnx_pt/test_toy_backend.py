@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -35,9 +37,13 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"bert": tiny.directory("bert", "default"), "gpt2": tiny.directory("gpt2", "causal-lm")}
 
 
+def _environment(site: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
+
+
 def run(site: Path, code: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True, env=env)
+    command = [sys.executable, "-c", textwrap.dedent(code), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=_environment(site))
 
 
 EXPORT = """
@@ -85,6 +91,25 @@ def test_a_broken_conversion_publishes_nothing(toy_site: Path, models: dict[str,
     seen = export(toy_site, models["bert"], tmp_path / "out", "default", break_weights=True)
     assert seen["error"] == "ValidationError", seen
     assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == [tmp_path / "out.json"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_export_leaves_nothing(
+    toy_site: Path, models: dict[str, Path], tmp_path: Path, signum: int
+) -> None:
+    """Interrupted while its file sits in the staging folder: the pipeline removes the folder and the lock."""
+    options = json.dumps({"pause_after_write": 120})
+    command = [sys.executable, "-c", textwrap.dedent(EXPORT), str(models["bert"]), str(tmp_path / "out"), "default"]
+    process = subprocess.Popen([*command, options], env=_environment(toy_site), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.rglob("model.pt")):  # the backend wrote its file, in staging
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    assert not (tmp_path / "out").exists()
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0 and ("KeyboardInterrupt" in stderr or "terminated by signal" in stderr), stderr
+    assert list(tmp_path.iterdir()) == []  # no output, no staging folder, no lock
 
 
 def test_a_backends_own_options_are_checked_before_loading(

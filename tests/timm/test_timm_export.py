@@ -121,3 +121,53 @@ def test_the_walk_table_is_measured() -> None:
     table = json.loads((Path(modelexport_onnx.__file__).parent / "timm_architectures.json").read_text())
     assert len(table["passed"]) >= 30 and all("model" in row for row in table["passed"].values())
     assert all("why" in row or "skipped" in row for row in table["failed"].values())
+
+
+def test_the_walk_says_what_it_measured_of_a_models_family(
+    timm_folders: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table is read at export time: a family that passed exports without a note; one the walk saw fail is
+    still tried, and its failure says the walk's verdict and what to do; one the walk never saw is noted."""
+    import timm
+    import torch
+    from modelexport_onnx.timm_config import walk_notes
+    from modelexport_pipeline.libraries.timm import architecture_family
+
+    from modelexport.cli import main
+
+    assert architecture_family("resnet18.a1_in1k") == "resnet" and architecture_family("no_such_net") is None
+    assert main(["export", "onnx", "-m", str(timm_folders["resnet18"]), str(tmp_path / "resnet")]) == 0
+    assert "walk" not in capsys.readouterr().err
+
+    torch.manual_seed(0)
+    folder = tmp_path / "halonet26t"  # byoanet: TorchScript cannot export its Unfold (the walk's failure)
+    timm.models.save_for_hf(timm.create_model("halonet26t", pretrained=False), str(folder), safe_serialization=True)
+    assert main(["export", "onnx", "-m", str(folder), str(tmp_path / "halonet")]) == 1
+    err = capsys.readouterr().err
+    assert "timm's byoanet family failed the walk" in err and "--exporter dynamo may trace" in err, err
+    assert not (tmp_path / "halonet").exists()
+
+    (note,) = walk_notes("new_net_tiny", "new_net")
+    assert "new_net family (new_net_tiny) is not in the walk of timm" in note
+
+
+def test_a_pickled_checkpoint_over_max_memory_is_refused_before_loading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """timm saves pytorch_model.bin where safetensors cannot hold its tensors: not streamable, so over
+    --max-memory it is refused (loading it whole would break the limit), within it exported as usual."""
+    import timm
+    from modelexport_pipeline import run as pipeline_run
+
+    from modelexport.cli import main
+
+    folder = tmp_path / "resnet18-bin"
+    timm.models.save_for_hf(timm.create_model("resnet18", pretrained=False), str(folder), safe_serialization=False)
+    assert (folder / "pytorch_model.bin").exists() and not list(folder.glob("*.safetensors"))
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline_run, "load_model", lambda *a, **k: pytest.fail("loaded the model"))
+        assert main(["export", "onnx", "-m", str(folder), str(tmp_path / "o"), "--max-memory", "1M"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "pytorch_model.bin" in err and "only safetensors checkpoints are streamed" in err, err
+    assert not (tmp_path / "o").exists()
+    assert main(["export", "onnx", "-m", str(folder), str(tmp_path / "o"), "--max-memory", "4G"]) == 0

@@ -29,7 +29,7 @@ from modelexport_pipeline.libraries.sentence_transformers import (
     require_library,
     transformer_model,
 )
-from modelexport_pipeline.libraries.timm import TIMM_MODEL_TYPE
+from modelexport_pipeline.libraries.timm import TIMM_MODEL_TYPE, architecture_family, require_timm
 from modelexport_pipeline.option_checks import check_fixed_axes
 from modelexport_pipeline.progress import Progress
 from modelexport_pipeline.request import ExportRequest, Resolved
@@ -47,6 +47,7 @@ from .options import DEFAULT_CONVERTER, ExportOptions
 from .quantize import quantize_export
 from .sentence_transformers import SentenceEmbeddingOnnxConfig
 from .shared_weights import share_weights
+from .timm_config import WALK_REPORT_HINT, walk_notes
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,8 @@ class OnnxPlan:
     notes: tuple[str, ...] = ()
     #: The sentence-transformers pipeline exported whole (``None``: the model alone).
     pipeline: SentencePipeline | None = None
-    unnamed: bool = False
+    #: Said after a failed export whose model the measured tables do not show passing (``None``: they do).
+    unmeasured_hint: str | None = None
     config: OnnxConfig | None = None
     options: ExportOptions | None = None
     #: The loaded model's configuration object (a transformers config; ``None`` for a library without one, timm).
@@ -192,7 +194,9 @@ class OnnxPlan:
         return validation
 
     def failure_hint(self) -> str | None:
-        return f"{self.notes[0]}, and it failed. {REPORT_HINT}" if self.unnamed and self.notes else None
+        return (
+            f"{self.notes[0]}, and it failed. {self.unmeasured_hint}" if self.unmeasured_hint and self.notes else None
+        )
 
     def finish(self, model: Any, staging: Path, validation: ValidationReport, files: list[str]) -> list[str]:
         config, options = self._configured()
@@ -252,7 +256,7 @@ class OnnxBackend:
         reference, task, model_type = resolved.reference, resolved.task, resolved.model_type
         library = resolved.library
         notes: tuple[str, ...] = ()
-        unnamed = False
+        unmeasured_hint = None
         constructor: ConfigConstructor
         if model_type_known(model_type, "onnx", library.name):
             constructor = TasksManager.get_exporter_config_constructor(
@@ -260,10 +264,15 @@ class OnnxBackend:
             )
             if library.registry_library == "transformers":  # the frameworks of its rows (timm's: PyTorch only)
                 check_framework_supported(model_type, task, resolved.framework)
+            if model_type == TIMM_MODEL_TYPE:  # one row for every timm model: its family's line of the walk
+                require_timm()  # its registry says which family the architecture is
+                architecture = str(reference.config.get("architecture", ""))
+                notes = walk_notes(architecture, architecture_family(architecture))
+                unmeasured_hint = WALK_REPORT_HINT if notes else None
         else:  # no row names it: tried through the family its config fits, and validation decides
             family = unnamed_type_constructor(model_type, reference.config, task)
             check_transformers_knows(model_type, reference.config)  # a typo (bret) fails here, not in the loader
-            constructor, notes, unnamed = family, (family.note,), True
+            constructor, notes, unmeasured_hint = family, (family.note,), REPORT_HINT
         converter = converter_for(resolved.framework, require_available=False)
         check_model_options(  # still before loading: importing torch and transformers alone takes seconds
             opset=asked.opset,
@@ -282,7 +291,7 @@ class OnnxBackend:
             pipeline = read_pipeline(reference_reader(reference))
         check_fixed_axes(request.dynamic_axes, task, pipeline is not None)
         layout = check_layout(request.layout, task, library.name, reference.files, request.dtype)
-        return OnnxPlan(resolved, request, asked, constructor, converter, layout, notes, pipeline, unnamed)
+        return OnnxPlan(resolved, request, asked, constructor, converter, layout, notes, pipeline, unmeasured_hint)
 
 
 #: What the ``modelexport.backends`` entry point ``onnx`` names.

@@ -24,7 +24,7 @@ decoder upsamples the masks with, and its decoder also says whether the object i
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES, DummyShapes
 
@@ -82,9 +82,9 @@ class MaskGenerationOnnxConfig(OnnxConfig):
             notes.append("high_resolution_features.0/.1: finer feature maps the decoder reads; object_score_logits out")
         return notes
 
-    def components(self) -> dict[str, OnnxConfig]:
+    def components(self) -> dict[str, Self]:
         return {
-            name: MaskGenerationOnnxConfig(
+            name: type(self)(
                 self._config,
                 self.task,
                 component=name,

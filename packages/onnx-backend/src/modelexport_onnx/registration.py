@@ -16,7 +16,7 @@ from modelexport_core.registry import ExporterConfigRegistry
 
 from .architectures import ARCHITECTURES, Architecture
 from .config import OnnxConfig
-from .converters.pt import dynamo_only_reason, dynamo_refusal
+from .converters import converter_for
 
 BACKEND = "onnx"
 
@@ -37,13 +37,10 @@ class ConfigConstructor:
 
     def notes_for(self, task: str) -> list[str]:
         """What a user should know about the export of ``task`` (its family's, which may be a task group's)."""
-        notes = self.architecture.for_task(task).notes
-        reason = dynamo_only_reason(self.model_type)
-        if reason is not None:
-            notes.append(f"exported with dynamo (auto): TorchScript cannot trace it ({reason})")
-        refusal = dynamo_refusal(self.model_type)
-        if refusal is not None:
-            notes.append(f"not with --exporter dynamo and this transformers: {refusal}")
+        architecture = self.architecture.for_task(task)
+        notes = list(architecture.notes)
+        for framework in architecture.frameworks_for(task):  # each converter's own, asked through the seam
+            notes += converter_for(framework, require_available=False).export_notes(self.model_type)
         return notes
 
     def __repr__(self) -> str:
@@ -68,5 +65,5 @@ class ArchitectureTable:
                 registry.register(BACKEND, model_type, tasks, constructor, frameworks=frameworks, notes=notes)
 
 
-#: What the ``modelexport.backends`` entry point ``onnx`` names.
+#: The architecture table the ONNX backend (:mod:`.backend`, the ``modelexport.backends`` entry point) registers.
 backend = ArchitectureTable(ARCHITECTURES)

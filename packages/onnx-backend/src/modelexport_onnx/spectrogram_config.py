@@ -32,7 +32,7 @@ distribution at the 0.5 every SpeechT5 checkpoint uses and makes 0 drop everythi
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from modelexport_pipeline.cache_names import PAST_PREFIX, PRESENT_PREFIX, Attention, cache_names
 
@@ -85,14 +85,11 @@ class TextToSpectrogramOnnxConfig(OnnxConfig):
             "the waveform needs the vocoder, a separate checkpoint: export it on its own (model type speecht5_hifigan)",
         ]
 
-    def components(self) -> dict[str, OnnxConfig]:
+    def components(self) -> dict[str, Self]:
         if self.component is not None:
             return {self._stem(self.component): self}
         parts = COMPONENTS if self.uses_past else tuple(c for c in COMPONENTS if c != "decoder_with_past")
-        return {
-            self._stem(part): TextToSpectrogramOnnxConfig(self._config, self.task, component=part, **self.options)
-            for part in parts
-        }
+        return {self._stem(part): type(self)(self._config, self.task, component=part, **self.options) for part in parts}
 
     @staticmethod
     def _stem(component: Component) -> str:

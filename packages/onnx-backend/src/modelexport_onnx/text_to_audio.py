@@ -19,11 +19,12 @@ codes: :data:`DELAY_PATTERN_NOTE` says how.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES, DummyShapes, generate_array
+from modelexport_pipeline.specs import dotted
 
-from .config import AxisNames, InputSpec, NormalizedConfig, OnnxConfig, Seq2SeqOnnxConfig, _dotted
+from .config import AxisNames, InputSpec, NormalizedConfig, Seq2SeqOnnxConfig
 
 #: The files of a MusicGen export, in the order they run.
 MusicgenPart = Literal["encoder", "decoder", "decoder_with_past", "encodec_decode"]
@@ -72,11 +73,11 @@ class MusicgenOnnxConfig(Seq2SeqOnnxConfig):
             "text-to-audio's decoder_model reads all the codes at every step",
         ]
 
-    def components(self) -> dict[str, OnnxConfig]:
+    def components(self) -> dict[str, Self]:
         parts: tuple[MusicgenPart, ...] = ("encoder", "decoder", "decoder_with_past", "encodec_decode")
         if not self.uses_past:
             parts = ("encoder", "decoder", "encodec_decode")
-        return {_FILES[part]: MusicgenOnnxConfig(self._config, self.task, part=part, **self.options) for part in parts}
+        return {_FILES[part]: type(self)(self._config, self.task, part=part, **self.options) for part in parts}
 
     # --- sizes ------------------------------------------------------------------------------------
 
@@ -89,7 +90,7 @@ class MusicgenOnnxConfig(Seq2SeqOnnxConfig):
         return int(NormalizedConfig(self._config, part="text_encoder").get("hidden_size"))
 
     def codebook_size(self) -> int:
-        return int(_dotted(self._config, "audio_encoder.codebook_size"))
+        return int(dotted(self._config, "audio_encoder.codebook_size"))
 
     # --- inputs and outputs -----------------------------------------------------------------------
 

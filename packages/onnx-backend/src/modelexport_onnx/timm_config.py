@@ -10,7 +10,10 @@ timm architectures, ViTs first, embed positions for one size); ``image-classific
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from .config import AxisNames, InputSpec, OnnxConfig
@@ -19,6 +22,36 @@ from .config import AxisNames, InputSpec, OnnxConfig
 DEFAULT_INPUT_SIZE = (3, 224, 224)
 #: The registry rows: the model type of every timm model and the tasks it exports.
 TIMM_TASKS = ("image-classification", "default")
+
+
+#: The timm walk's measured table (``tools/timm_walk.py``): per family, the model tried and whether it exported.
+WALK_TABLE = Path(__file__).with_name("timm_architectures.json")
+#: The walk's report request, for an export of a family it did not see pass that then fails.
+WALK_REPORT_HINT = (
+    "Please report it (the model name and this output) so that the timm walk can measure it; --exporter dynamo "
+    "may trace what TorchScript cannot."
+)
+
+
+@functools.cache
+def _walk() -> dict[str, Any]:
+    table: dict[str, Any] = json.loads(WALK_TABLE.read_text())
+    return table
+
+
+def walk_notes(architecture: str, family: str | None) -> tuple[str, ...]:
+    """What the timm walk measured of ``architecture``'s family, for the export's notes: nothing where the family
+    passed; otherwise why it failed, why it was not tried, or that the walk has not seen it (a newer timm's)."""
+    table = _walk()
+    if family is None or family in table["passed"]:
+        return ()
+    failed = table["failed"].get(family)
+    if failed is None:
+        return (f"timm's {family} family ({architecture}) is not in the walk of timm {table['timm']}: not measured",)
+    if "skipped" in failed:
+        return (f"timm's {family} family is not measured: the walk skipped {failed['model']} ({failed['skipped']})",)
+    why = str(failed["why"]).split(" [Caused by")[0]
+    return (f"timm's {family} family failed the walk ({failed['model']}: {why[:200]})",)
 
 
 def pretrained_cfg(config: Any) -> Mapping[str, Any]:

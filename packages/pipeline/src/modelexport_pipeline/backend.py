@@ -89,7 +89,8 @@ class ExportPlan(Protocol):
         ...
 
     def failure_hint(self) -> str | None:
-        """Added to a validation error (an architecture tried through a family: where to report it)."""
+        """Added to a conversion or validation error of a model the measured tables do not show passing (an
+        architecture tried through a family, a timm family the walk saw fail): where to report it, what to try."""
         ...
 
     def finish(self, model: Any, staging: Path, validation: ValidationReport, files: list[str]) -> list[str]:

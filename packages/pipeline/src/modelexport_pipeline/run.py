@@ -24,7 +24,7 @@ from modelexport_core.tasks import Task
 
 from .backend import Backend, ExportResult, export_backend
 from .checks import ValidationReport, raise_if_failed
-from .errors import OutputNotWritableError, UnsupportedExportOptionError, ValidationError
+from .errors import ExportError, OutputNotWritableError, UnsupportedExportOptionError, ValidationError
 from .option_checks import check_shared_options
 from .output_lock import output_locked
 from .progress import Progress
@@ -216,7 +216,13 @@ def _run_locked(
     with staged_directory(request.output_dir, request.overwrite) as staging:
         progress.step(4, plan.converting())
         started = time.perf_counter()
-        converted = plan.convert(model, staging)
+        try:
+            converted = plan.convert(model, staging)
+        except ExportError as error:  # a model the measured tables do not show passing: say so, and what to do
+            hint = plan.failure_hint()
+            if hint:
+                raise ExportError(f"{error}\n{hint}") from error
+            raise
         progress.timings["export"] = time.perf_counter() - started
         progress.step(5, converted.line)
 

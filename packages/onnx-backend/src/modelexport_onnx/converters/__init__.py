@@ -66,6 +66,11 @@ class Converter(Protocol):
         """
         ...
 
+    def export_notes(self, model_type: str) -> list[str]:
+        """What a user should know of ``model_type``'s exports through this converter (the registry listing's
+        notes: a path ``auto`` takes for it, a path that cannot export it), decided without importing anything."""
+        ...
+
     def check_loaded(self, options: ExportOptions) -> None:
         """The checks only the imported framework can make (a working CUDA device for fp16...)."""
         ...

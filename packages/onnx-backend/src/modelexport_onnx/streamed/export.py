@@ -44,15 +44,33 @@ if TYPE_CHECKING:
     from ..backend import OnnxPlan
 
 DATA_NAME = "model.onnx_data"
+#: Weight files a streamed export cannot read tensor by tensor (pickles, Keras, Flax, GGUF): only safetensors.
+UNSTREAMABLE_WEIGHTS = ("*.bin", "*.pth", "*.pt", "*.ckpt", "*.h5", "*.msgpack", "*.gguf")
 
 
 def streaming_needed(resolved: Resolved, request: ExportRequest) -> int | None:
     """The checkpoint's weight bytes when the export must stream them (its expected peak is beyond
-    ``--max-memory``), else ``None``. Reads the shards' headers only."""
+    ``--max-memory``), else ``None``. Reads the shards' headers only.
+
+    A checkpoint over the limit in a format that cannot be streamed (``pytorch_model.bin``, as timm and older
+    transformers save) is refused here, before loading: loading it whole would break the limit asked for.
+    """
     if request.max_memory is None:
         return None
     directory = resolved.reference.local_directory()
-    if directory is None or not any(directory.glob("*.safetensors")):
+    if directory is None:
+        return None
+    if not any(directory.glob("*.safetensors")):
+        other = sorted({path for pattern in UNSTREAMABLE_WEIGHTS for path in directory.glob(pattern)})
+        size = sum(path.stat().st_size for path in other)
+        if other and expected_bytes(size) > request.max_memory:
+            raise UnsupportedExportOptionError(
+                f"{resolved.reference.source} has {size / 2**30:.2f} GiB of weights in "
+                f"{', '.join(path.name for path in other[:3])}, more than --max-memory "
+                f"{request.max_memory / 2**30:.2f} GiB allows, and only safetensors checkpoints are streamed. "
+                "Save its weights as safetensors (save_pretrained and timm's save_for_hf take "
+                "safe_serialization=True), or raise --max-memory."
+            )
         return None
     weights = sum(tensor.nbytes for tensor in checkpoint_index(directory).values())
     return weights if expected_bytes(weights) > request.max_memory else None

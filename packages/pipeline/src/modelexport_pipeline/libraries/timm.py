@@ -49,6 +49,17 @@ def require_timm() -> None:
         )
 
 
+def architecture_family(architecture: str) -> str | None:
+    """The timm module that defines ``architecture`` (``efficientnet`` for ``efficientnet_lite0.ra_in1k``): the
+    family the walk measures one model of. ``None`` where timm does not know the architecture. Imports timm."""
+    import timm
+
+    name = architecture.split(".")[0]
+    if not timm.is_model(name):
+        return None
+    return str(timm.models.model_entrypoint(name).__module__).rsplit(".", 1)[-1]
+
+
 def weights_file(directory: Path) -> Path:
     for name in WEIGHT_FILES:
         if (directory / name).is_file():

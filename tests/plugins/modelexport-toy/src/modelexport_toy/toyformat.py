@@ -8,6 +8,7 @@ backend: it is the skeleton the ExecuTorch backend starts from.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,7 @@ class ToyPlan:
                 for parameter in broken.parameters():
                     parameter.mul_(1.5)
             broken.save(str(staging / "model.pt"))
+        time.sleep(float(self.request.options.get("pause_after_write", 0)))  # a window to interrupt the export in
         files = ["model.pt", *copy_model_files(self.resolved.reference.local_directory(), model.config, staging)]
         return Converted(sorted(files), "saved model.pt")
 
@@ -120,7 +122,7 @@ class ToyPlan:
 class ToyFormat:
     name = "toyformat"
     distribution = "modelexport-toy"
-    option_types: Mapping[str, tuple[type, ...]] = {"break_weights": (bool,)}
+    option_types: Mapping[str, tuple[type, ...]] = {"break_weights": (bool,), "pause_after_write": (int, float)}
 
     def register(self, registry: ExporterConfigRegistry) -> None:
         registry.register("toyformat", "bert", ["default"], ToyFormatConfig)

@@ -126,6 +126,16 @@ class PyTorchConverter:
                     f"opset {ceiling} at most. Use --opset {ceiling} or lower, or --exporter dynamo for a newer opset."
                 )
 
+    def export_notes(self, model_type: str) -> list[str]:
+        notes = []
+        reason = dynamo_only_reason(model_type)
+        if reason is not None:
+            notes.append(f"exported with dynamo (auto): TorchScript cannot trace it ({reason})")
+        refusal = dynamo_refusal(model_type)
+        if refusal is not None:
+            notes.append(f"not with --exporter dynamo and this transformers: {refusal}")
+        return notes
+
     def check_loaded(self, options: ExportOptions) -> None:
         if options.dtype == "fp16":
             import torch

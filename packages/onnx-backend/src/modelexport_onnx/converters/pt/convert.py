@@ -65,7 +65,8 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
                     " (transformers 4.x builds attention masks with torch.vmap, which TorchScript cannot trace: "
                     "use --exporter dynamo, the automatic choice for these models)"
                 )
-            message = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else ""
+            # torch's first line, without the traced graph it quotes after "[Caused by"
+            message = str(exc).strip().splitlines()[0].split(" [Caused by")[0][:500] if str(exc).strip() else ""
             raise ExportError(
                 f"torch.onnx ({options.converter}) failed: {type(exc).__name__}: {message}{hint}"
             ) from exc

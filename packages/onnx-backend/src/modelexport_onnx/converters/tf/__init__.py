@@ -53,6 +53,9 @@ class TensorFlowConverter:
             raise UnsupportedExportOptionError(_FP16)
         # A PyTorch path (``name``) is refused by name before loading (option_checks), and by ``convert``.
 
+    def export_notes(self, model_type: str) -> list[str]:
+        return []  # tf2onnx is the one path: nothing to choose between
+
     def check_loaded(self, options: ExportOptions) -> None:
         """Nothing more to check once TensorFlow is loaded: ``check_options`` said it all."""
 
