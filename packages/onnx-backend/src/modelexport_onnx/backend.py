@@ -35,7 +35,8 @@ from modelexport_pipeline.progress import Progress
 from modelexport_pipeline.request import ExportRequest, Resolved
 from modelexport_pipeline.run import copy_model_files, model_type_known
 
-from .config import OnnxConfig
+from . import genai
+from .config import DecoderOnnxConfig, OnnxConfig
 from .converters import Converter, converter_for
 from .export import export_components, resolve_options, validate_components
 from .fallback import REPORT_HINT, check_transformers_knows, unnamed_type_constructor
@@ -200,7 +201,7 @@ class OnnxPlan:
 
     def finish(self, model: Any, staging: Path, validation: ValidationReport, files: list[str]) -> list[str]:
         config, options = self._configured()
-        source = self.resolved.reference.local_directory()
+        source, task = self.resolved.reference.local_directory(), self.resolved.task
         if self.options_asked.quantize:
             quantized = quantize_export(staging, config, self.options_asked.quantize, source, options.validation_shapes)
             validation.checks.append(quantized)
@@ -208,6 +209,8 @@ class OnnxPlan:
                 files = sorted([*files, *quantized.files])
         if not validation.passed:
             return files
+        if self.pipeline is None and isinstance(config, DecoderOnnxConfig) and genai.applies(config, task, self.layout):
+            files = sorted([*files, *genai.write_genai_config(staging, config, self.resolved.model_type)])
         return apply_layout(self.layout, staging, list(config.components()), files, source, self.request.dtype)
 
 
@@ -291,6 +294,8 @@ class OnnxBackend:
             pipeline = read_pipeline(reference_reader(reference))
         check_fixed_axes(request.dynamic_axes, task, pipeline is not None)
         layout = check_layout(request.layout, task, library.name, reference.files, request.dtype)
+        if pipeline is None and genai.applies(None, task, layout):  # onnxruntime-genai: a config, or why not
+            notes += tuple(filter(None, [genai.unsupported_note(model_type)]))
         return OnnxPlan(resolved, request, asked, constructor, converter, layout, notes, pipeline, unmeasured_hint)
 
 

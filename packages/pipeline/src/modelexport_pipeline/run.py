@@ -117,6 +117,13 @@ def resolve(reference: ModelReference, request: ExportRequest) -> Resolved:
     model_type = library.model_type(reference.config)
     if request.task in (None, "", "auto"):
         task = library.infer_task(reference)
+        if not task.uses_past and model_type_known(model_type, request.backend, library.name):
+            # optimum's default: a model that generates is exported with its cache, what generation runs
+            supported = TasksManager.get_supported_tasks_for_model_type(
+                model_type, request.backend, library_name=library.name
+            )
+            if f"{task}-with-past" in supported:
+                task = Task.of(f"{task}-with-past")
     elif model_type_known(model_type, request.backend, library.name):
         task = TasksManager.task_for_model_type(request.task, model_type, request.backend)
     else:

@@ -1,0 +1,83 @@
+"""Our decoder exports in onnxruntime-genai, unchanged: ``onnxruntime_genai.Model(folder)`` reads the
+``genai_config.json`` and tokenizer files the export writes, and its greedy generator gives PyTorch's tokens.
+
+The real checkpoint (SmolLM2-135M-Instruct) is exported with default options (the task inferred: the cache is
+the default, as in optimum); a sample of the genai walk's types (tools/genai_walk.py) runs from tiny models, one
+under onnxruntime-genai's own type name and one as its generic ``decoder``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime_genai as og
+import pytest
+import torch
+from modelexport_onnx.main_export import main_export
+
+from modelexport.cli import main
+
+NEW_TOKENS = 32
+PROMPTS = ("The capital of France is", "def fibonacci(n):")
+
+
+def genai_greedy(folder: Path, prompt: list[int], new_tokens: int) -> list[int]:
+    model = og.Model(str(folder))
+    params = og.GeneratorParams(model)
+    params.set_search_options(max_length=len(prompt) + new_tokens, do_sample=False)
+    generator = og.Generator(model, params)
+    generator.append_tokens(prompt)
+    tokens: list[int] = []
+    while not generator.is_done():
+        generator.generate_next_token()
+        tokens.append(int(generator.get_next_tokens()[0]))
+    return tokens
+
+
+def torch_greedy(model: torch.nn.Module, prompt: list[int], new_tokens: int) -> list[int]:
+    with torch.inference_mode():
+        out = model.generate(  # type: ignore[operator]
+            torch.tensor([prompt]),
+            attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+            max_new_tokens=new_tokens,
+            do_sample=False,
+        )
+    return [int(t) for t in out[0, len(prompt) :]]
+
+
+def test_real_smollm2_default_export_generates_pytorchs_tokens_in_genai(
+    smollm2: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path / "smollm2"
+    assert main(["export", "onnx", "-m", str(smollm2), str(out)]) == 0  # default options: the inferred task
+    assert "task causal-lm-with-past" in capsys.readouterr().err
+    written = json.loads((out / "genai_config.json").read_text())
+    assert written["model"]["type"] == "llama" and written["model"]["decoder"]["num_key_value_heads"] == 3
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2)
+    model = AutoModelForCausalLM.from_pretrained(smollm2).eval()
+    genai_tokenizer = og.Tokenizer(og.Model(str(out)))
+    for text in PROMPTS:
+        prompt = tokenizer(text).input_ids
+        assert [int(t) for t in genai_tokenizer.encode(text)] == prompt  # its tokenizer reads our copied files
+        expected = torch_greedy(model, prompt, NEW_TOKENS)
+        assert genai_greedy(out, prompt, NEW_TOKENS) == expected, text
+
+
+@pytest.mark.parametrize(("model_type", "genai_type"), [("qwen2", "qwen2"), ("gpt2", "decoder")])
+def test_walk_types_generate_pytorchs_tokens_in_genai(model_type: str, genai_type: str, tmp_path: Path) -> None:
+    import transformers
+    from tiny_models import save_pt_model
+
+    folder = save_pt_model(transformers.AutoModelForCausalLM, model_type, tmp_path / model_type)
+    result = main_export(folder, tmp_path / "onnx", progress=None)
+    assert result.task == "causal-lm-with-past" and "genai_config.json" in result.files
+    assert json.loads((tmp_path / "onnx" / "genai_config.json").read_text())["model"]["type"] == genai_type
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder).eval()
+    prompt = [int(t) for t in np.random.default_rng(0).integers(3, 90, 7)]
+    expected = torch_greedy(model, prompt, 12)
+    got = genai_greedy(tmp_path / "onnx", prompt, 12)
+    assert got[: len(expected)] == expected
