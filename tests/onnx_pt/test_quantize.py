@@ -18,7 +18,7 @@ import pytest
 import transformers
 from modelexport_onnx import quantize as quantization
 from modelexport_onnx.main_export import main_export
-from modelexport_onnx.quantize import QuantizationCheck, row_cosines, top1_agreement
+from modelexport_onnx.quantize import QuantizationCheck, QuantizeSettings, row_cosines, top1_agreement
 from modelexport_onnx.validation import onnx_session
 from modelexport_pipeline.errors import UnsupportedExportOptionError, ValidationError
 from onnx import numpy_helper
@@ -26,7 +26,7 @@ from tiny_models import save_pt_model
 
 from modelexport.cli import main
 
-Scheme = Callable[[Path, Path, int], list[str]]
+Scheme = Callable[[Path, Path, int, QuantizeSettings], list[str]]
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +42,8 @@ def _scales_off(scheme: Scheme) -> Scheme:
     """A quantizer that wrote its weight scales 100 times too large (a unit mix-up): a tiny random model's states
     are mostly its embeddings (its layers add little to the residual), so the error has to be large to show."""
 
-    def broken(source: Path, target: Path, float_bytes: int) -> list[str]:
-        files = scheme(source, target, float_bytes)
+    def broken(source: Path, target: Path, float_bytes: int, settings: QuantizeSettings) -> list[str]:
+        files = scheme(source, target, float_bytes, settings)
         model = onnx.load(str(target))
         for tensor in model.graph.initializer:
             if "scale" in tensor.name and tensor.data_type == onnx.TensorProto.FLOAT:

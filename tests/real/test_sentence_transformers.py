@@ -141,7 +141,7 @@ def test_a_pipeline_that_is_not_the_checkpoints_fails(
     assert not (tmp_path / "o").exists()
 
 
-def _per_tensor(source: Path, target: Path, float_bytes: int) -> list[str]:
+def _per_tensor(source: Path, target: Path, float_bytes: int, settings: object) -> list[str]:
     """Dynamic quantization with one scale per weight tensor (onnxruntime's default, optimum's ``--avx512``)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

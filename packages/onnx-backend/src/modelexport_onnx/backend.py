@@ -45,7 +45,7 @@ from .layout import apply_layout, check_layout
 from .optimize import optimize_model
 from .option_checks import check_model_options, check_onnx_options
 from .options import DEFAULT_CONVERTER, ExportOptions
-from .quantize import quantize_export
+from .quantize import ACCURACY_LEVEL, BLOCK_SIZE, MODE_SUFFIXES, QuantizeSettings, quantize_export
 from .sentence_transformers import SentenceEmbeddingOnnxConfig
 from .shared_weights import share_weights
 from .timm_config import WALK_REPORT_HINT, walk_notes
@@ -59,8 +59,29 @@ class OnnxOptions:
     #: The conversion path (``--exporter``): ``auto``, ``torchscript``, ``dynamo`` or ``tf2onnx``.
     converter: str = DEFAULT_CONVERTER
     optimize: str | None = None
-    #: ``--quantize``: ``dynamic`` adds int8 files beside the validated float ones (see :mod:`.quantize`).
+    #: ``--quantize``: ``dynamic``, ``int8`` or ``int4`` files beside the validated float ones (see :mod:`.quantize`).
     quantize: str | None = None
+    block_size: int | None = None
+    accuracy_level: int | None = None
+    quantize_lm_head: bool = True
+
+    def quantizing_options(self) -> dict[str, object]:
+        """The weight-only quantization options asked for (their defaults left out), by command-line name."""
+        asked = {
+            "--block-size": self.block_size,
+            "--accuracy-level": self.accuracy_level,
+            "--no-quantize-lm-head": True if not self.quantize_lm_head else None,
+        }
+        return {name: value for name, value in asked.items() if value is not None}
+
+    def quantize_settings(self) -> QuantizeSettings:
+        """How ``--quantize`` quantizes (checked before loading: :func:`.option_checks.check_quantize_option`)."""
+        return QuantizeSettings(
+            mode=self.quantize or "dynamic",
+            block_size=self.block_size or BLOCK_SIZE,
+            accuracy_level=ACCURACY_LEVEL if self.accuracy_level is None else self.accuracy_level,
+            lm_head=self.quantize_lm_head,
+        )
 
     @classmethod
     def of(cls, request: ExportRequest) -> OnnxOptions:
@@ -78,6 +99,9 @@ OPTION_TYPES: Mapping[str, tuple[type, ...]] = {
     "converter": (str,),
     "optimize": (str,),
     "quantize": (str,),
+    "block_size": (int,),
+    "accuracy_level": (int,),
+    "quantize_lm_head": (bool,),
 }
 
 
@@ -203,14 +227,18 @@ class OnnxPlan:
         config, options = self._configured()
         source, task = self.resolved.reference.local_directory(), self.resolved.task
         if self.options_asked.quantize:
-            quantized = quantize_export(staging, config, self.options_asked.quantize, source, options.validation_shapes)
+            settings = self.options_asked.quantize_settings()
+            quantized = quantize_export(staging, config, settings, source, options.validation_shapes)
             validation.checks.append(quantized)
             if quantized.passed:
                 files = sorted([*files, *quantized.files])
         if not validation.passed:
             return files
         if self.pipeline is None and isinstance(config, DecoderOnnxConfig) and genai.applies(config, task, self.layout):
-            files = sorted([*files, *genai.write_genai_config(staging, config, self.resolved.model_type)])
+            # onnxruntime-genai runs what was asked for: the quantized graph where --quantize wrote one
+            suffix = MODE_SUFFIXES.get(self.options_asked.quantize or "", "")
+            graph = f"model{suffix}.onnx" if suffix and f"model{suffix}.onnx" in files else "model.onnx"
+            files = sorted([*files, *genai.write_genai_config(staging, config, self.resolved.model_type, graph)])
         return apply_layout(self.layout, staging, list(config.components()), files, source, self.request.dtype)
 
 
@@ -249,7 +277,11 @@ class OnnxBackend:
     def check_request(self, request: ExportRequest) -> None:
         asked = OnnxOptions.of(request)
         check_onnx_options(
-            dtype=request.dtype, converter=asked.converter, optimize=asked.optimize, quantize=asked.quantize
+            dtype=request.dtype,
+            converter=asked.converter,
+            optimize=asked.optimize,
+            quantize=asked.quantize,
+            quantizing=asked.quantizing_options(),
         )
 
     def plan(self, resolved: Resolved, request: ExportRequest) -> OnnxPlan:

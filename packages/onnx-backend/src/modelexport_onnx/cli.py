@@ -113,8 +113,30 @@ def register(export_commands: Any) -> None:
     parser.add_argument(
         "--quantize",
         choices=QUANTIZATION_MODES,
-        help="also write <name>_quantized.onnx beside each file: int8 weights (onnxruntime's dynamic quantization), "
-        "after the float files validated, judged on real text by the task's metric (embedding cosine, top-1 agreement)",
+        help="also write quantized files beside the float ones, after they validated: dynamic (<name>_quantized.onnx: "
+        "int8 weights and activations), int8 or int4 (<name>_int8.onnx, <name>_int4.onnx: weight-only MatMulNBits); "
+        "judged on real text by the task's metric (embedding cosine, top-1 agreement; decoders: greedy tokens and "
+        "perplexity)",
+    )
+    parser.add_argument(
+        "--block-size",
+        type=int,
+        metavar="N",
+        help="--quantize int4/int8: inputs per weight scale, a power of two from 16 to 256 (default 32)",
+    )
+    parser.add_argument(
+        "--accuracy-level",
+        type=int,
+        choices=range(5),
+        metavar="{0-4}",
+        help="--quantize int4/int8: MatMulNBits' compute, 4 (default: int8 products, the fastest on CPU) to 0 "
+        "(float32)",
+    )
+    parser.add_argument(
+        "--no-quantize-lm-head",
+        dest="quantize_lm_head",
+        action="store_false",
+        help="--quantize int4/int8: keep the language-model head float32 (quantized by default)",
     )
     parser.add_argument("--report", metavar="REPORT.json", help="write the validation report as JSON")
     parser.add_argument(
@@ -207,6 +229,9 @@ def _export(args: argparse.Namespace) -> int:
             dtype=args.dtype,
             optimize=args.optimize,
             quantize=args.quantize,
+            block_size=args.block_size,
+            accuracy_level=args.accuracy_level,
+            quantize_lm_head=args.quantize_lm_head,
             report=args.report,
             overwrite=args.overwrite,
             cache_dir=args.cache_dir,

@@ -156,13 +156,16 @@ def genai_config(
     }
 
 
-def write_genai_config(staging: Path, config: DecoderOnnxConfig, model_type: str) -> list[str]:
+def write_genai_config(
+    staging: Path, config: DecoderOnnxConfig, model_type: str, filename: str = "model.onnx"
+) -> list[str]:
     """Write ``genai_config.json`` into ``staging`` (beside the copied generation config) where the walk measured
-    ``model_type``; the files written."""
+    ``model_type``, for the graph ``filename`` (a quantized one where ``--quantize`` wrote it); the files written."""
     name = genai_type(model_type)
     if name is None:
         return []
     generation_file = staging / "generation_config.json"
     generation = json.loads(generation_file.read_text()) if generation_file.is_file() else None
-    (staging / CONFIG_FILE).write_text(json.dumps(genai_config(config, name, generation), indent=2) + "\n")
+    written = genai_config(config, name, generation, filename)
+    (staging / CONFIG_FILE).write_text(json.dumps(written, indent=2) + "\n")
     return [CONFIG_FILE]

@@ -4,7 +4,8 @@
 - ``transformers.js``: the ONNX files under ``onnx/``, named as its loader reads them: ``model.onnx``;
   ``encoder_model.onnx`` and ``decoder_model_merged.onnx`` for encoder-decoders (one decoder for the first step
   and the cached ones, chosen by ``use_cache_branch``: :mod:`.merge`); a dtype variant as a suffix
-  (``model_quantized.onnx`` for int8, ``model_fp16.onnx``). Weights inside each file; one over protobuf's 2 GiB
+  (``model_quantized.onnx`` for dynamic int8, ``model_int8.onnx`` and ``model_q4.onnx`` for weight-only int8 and
+  int4, ``model_fp16.onnx``). Weights inside each file; one over protobuf's 2 GiB
   has its own ``<file>_data``, declared in ``config.json``'s ``transformers.js_config``. Config, tokenizer and
   processor files stay at the top.
 - ``sentence-transformers``: a sentence-transformers checkpoint exported with ``--library transformers``: the
@@ -30,7 +31,9 @@ from modelexport_pipeline.libraries.sentence_transformers import MODULES_FILE
 LAYOUTS = ("auto", "flat", "transformers.js", "sentence-transformers")
 
 #: transformers.js's file-name suffix per variant of a file (``DEFAULT_DTYPE_SUFFIX_MAPPING`` in its loader).
-TRANSFORMERS_JS_SUFFIXES = {"fp32": "", "fp16": "_fp16", "quantized": "_quantized"}
+TRANSFORMERS_JS_SUFFIXES = {"fp32": "", "fp16": "_fp16", "quantized": "_quantized", "int8": "_int8", "q4": "_q4"}
+#: Our quantized files' suffixes (``--quantize dynamic``, ``int8``, ``int4``) and transformers.js's variant of each.
+QUANTIZED_VARIANTS = {"_quantized": "quantized", "_int8": "int8", "_int4": "q4"}
 
 #: Tasks whose export transformers.js runs as written: one file, or an encoder-decoder with its cache (its
 #: generation loop feeds the cache back: a decoder without one would be given the last token alone).
@@ -106,8 +109,11 @@ def _transformers_js(staging: Path, components: list[str], files: list[str], dty
     folder.mkdir()
     written: list[str] = []
     variants = [("fp16" if dtype == "fp16" else "fp32", "")]
-    if any(name.endswith("_quantized.onnx") for name in files):
-        variants.append(("quantized", "_quantized"))
+    variants += [
+        (variant, ours)
+        for ours, variant in QUANTIZED_VARIANTS.items()
+        if any(name == f"{part}{ours}.onnx" for name in files for part in components)
+    ]
     large: dict[str, int] = {}
     parts = [name for name in components if name != "decoder_with_past_model"]  # merged into decoder_model's
     for variant, ours in variants:

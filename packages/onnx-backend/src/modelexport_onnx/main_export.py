@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from modelexport_core.model_source import ModelReference
 from modelexport_pipeline.backend import ExportResult
@@ -37,6 +38,9 @@ def main_export(
     dtype: str = "fp32",
     optimize: str | None = None,
     quantize: str | None = None,
+    block_size: int | None = None,
+    accuracy_level: int | None = None,
+    quantize_lm_head: bool = True,
     report: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     cache_dir: str | None = None,
@@ -55,7 +59,9 @@ def main_export(
     ``converter`` is the conversion path (``--exporter`` on the command line). ``library``: ``auto`` exports what
     the files are (a sentence-transformers checkpoint, ``modules.json``, as its whole embedding pipeline; a timm
     folder as timm's model), ``transformers`` the transformers model alone, ``sentence_transformers`` insists on
-    the pipeline.
+    the pipeline. ``quantize``: ``dynamic`` (int8 weights and activations), ``int8`` or ``int4`` (weight-only
+    ``MatMulNBits``, blocks of ``block_size`` inputs, ``accuracy_level``; the LM head quantized unless
+    ``quantize_lm_head`` is off; the embedding tables stay float32).
     """
     request = onnx_request(
         output,
@@ -70,6 +76,9 @@ def main_export(
         dtype=dtype,
         optimize=optimize,
         quantize=quantize,
+        block_size=block_size,
+        accuracy_level=accuracy_level,
+        quantize_lm_head=quantize_lm_head,
         report=report,
         overwrite=overwrite,
         trust_remote_code=trust_remote_code,
@@ -91,6 +100,9 @@ def onnx_request(
     converter: str = DEFAULT_CONVERTER,
     optimize: str | None = None,
     quantize: str | None = None,
+    block_size: int | None = None,
+    accuracy_level: int | None = None,
+    quantize_lm_head: bool = True,
     report: str | os.PathLike[str] | None = None,
     framework: str | None = None,
     atol: float | None = None,
@@ -107,7 +119,13 @@ def onnx_request(
     layout: str = "auto",
 ) -> ExportRequest:
     """The pipeline's request of an ONNX export: the shared options, and the ONNX ones in ``options``."""
-    own = {"opset": opset, "converter": converter, "optimize": optimize, "quantize": quantize}
+    own: dict[str, Any] = {"opset": opset, "converter": converter, "optimize": optimize, "quantize": quantize}
+    quantizing = {
+        "block_size": block_size,
+        "accuracy_level": accuracy_level,
+        "quantize_lm_head": None if quantize_lm_head else False,
+    }
+    own.update({name: value for name, value in quantizing.items() if value is not None})  # only what was asked
     return ExportRequest(
         output_dir=Path(output).expanduser().absolute(),
         backend="onnx",

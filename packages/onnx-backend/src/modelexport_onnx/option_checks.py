@@ -23,7 +23,14 @@ from .converters import Converter
 from .options import CONVERTERS, DTYPES, OPTIMIZATION_LEVELS, QUANTIZATION_MODES
 
 
-def check_onnx_options(*, dtype: str, converter: str, optimize: str | None, quantize: str | None) -> None:
+def check_onnx_options(
+    *,
+    dtype: str,
+    converter: str,
+    optimize: str | None,
+    quantize: str | None,
+    quantizing: Mapping[str, object] | None = None,
+) -> None:
     """The ONNX options that need no model: dtype, converter (``--exporter``) name, optimization level and
     quantization mode (the shared ones, tolerance, report path and dummy sizes, are the pipeline's to check)."""
     if converter not in CONVERTERS:
@@ -35,6 +42,24 @@ def check_onnx_options(*, dtype: str, converter: str, optimize: str | None, quan
             f"Unknown optimization level {optimize!r}; choose one of {', '.join(OPTIMIZATION_LEVELS)}."
         )
     check_quantize_option(quantize, dtype)
+    check_quantizing_options(quantize, quantizing or {})
+
+
+def check_quantizing_options(quantize: str | None, asked: Mapping[str, object]) -> None:
+    """The weight-only quantization's own options: only with ``--quantize int4``/``int8``, each within its range."""
+    if asked and quantize not in ("int4", "int8"):
+        raise UnsupportedExportOptionError(
+            f"{', '.join(asked)} set(s) the weight-only quantization: give --quantize int4 or --quantize int8"
+            + (f" (not {quantize})." if quantize else ".")
+        )
+    block = asked.get("--block-size")
+    if block is not None and (not isinstance(block, int) or block < 16 or block > 256 or block & (block - 1)):
+        raise UnsupportedExportOptionError(
+            f"--block-size {block}: MatMulNBits takes a power of two from 16 to 256 (16, 32, 64, 128, 256)."
+        )
+    level = asked.get("--accuracy-level")
+    if level is not None and level not in range(5):
+        raise UnsupportedExportOptionError(f"--accuracy-level {level}: choose 0, 1, 2, 3 or 4.")
 
 
 def check_quantize_option(quantize: str | None, dtype: str) -> None:
@@ -47,7 +72,7 @@ def check_quantize_option(quantize: str | None, dtype: str) -> None:
         )
     if dtype != "fp32":
         raise UnsupportedExportOptionError(
-            f"--quantize {quantize} quantizes float32 weights to int8, and --dtype {dtype} was asked: leave out "
+            f"--quantize {quantize} quantizes float32 weights, and --dtype {dtype} was asked: leave out "
             "--dtype (or give --dtype fp32), or leave out --quantize."
         )
     if importlib.util.find_spec("onnxruntime") is None:

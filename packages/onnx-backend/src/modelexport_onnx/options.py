@@ -13,8 +13,9 @@ CONVERTERS = ("auto", "torchscript", "dynamo", "tf2onnx")
 DTYPES = ("fp32", "fp16")
 #: ``--optimize``: onnxruntime's graph optimizations (see :mod:`.optimize`).
 OPTIMIZATION_LEVELS = ("O1", "O2", "O3")
-#: ``--quantize``: onnxruntime's dynamic int8 quantization (see :mod:`.quantize`).
-QUANTIZATION_MODES = ("dynamic",)
+#: ``--quantize``: onnxruntime's dynamic int8 quantization, or weight-only ``MatMulNBits`` at 8 or 4 bits
+#: (see :mod:`.quantize`).
+QUANTIZATION_MODES = ("dynamic", "int8", "int4")
 Dtype = Literal["fp32", "fp16"]
 #: ``auto`` is TorchScript wherever it traces the model: on the registry walk it exports every
 #: pair in 0.1-0.3 s per tiny model, where dynamo takes 3-10 s. Where TorchScript cannot

@@ -38,7 +38,7 @@ from modelexport_pipeline.dummy_inputs import DummyShapes
 from modelexport_pipeline.libraries.sentence_transformers import CHECK_SENTENCES
 
 from .config import DecoderOnnxConfig, OnnxConfig, Seq2SeqOnnxConfig
-from .generation import greedy_generate_seq2seq, positions_from_mask
+from .generation import greedy_generate, greedy_generate_seq2seq, positions_from_mask
 from .shared_weights import share_weights
 from .validation import onnx_session, run_onnx
 
@@ -58,6 +58,21 @@ TEACHER_TOKENS = 8
 EXTERNAL_DATA_BYTES = 2**31
 #: Inputs per weight scale of the blockwise scheme (onnxruntime's ``MatMulNBits`` takes 16 to 256).
 BLOCK_SIZE = 32
+#: Greedy tokens the float export generates after each check sentence; both files then read them teacher-forced,
+#: and the quantized file's top-1 must be the float's (the first disagreement is where its own greedy run leaves).
+GENERATED_TOKENS = 64
+#: The weight-only modes' bounds for decoders, on real text: the share of the float export's greedy tokens the
+#: quantized file ranks first too, and its perplexity on :data:`PARAGRAPH` as a multiple of the float export's.
+MIN_GREEDY_AGREEMENT = {"int8": 0.95, "int4": 0.7}
+MAX_PERPLEXITY_RATIO = {"int8": 1.02, "int4": 1.15}
+#: A real paragraph, the text whose perplexity the float and the quantized decoder are compared on.
+PARAGRAPH = (
+    "The river rises in the hills to the north of the town and reaches the sea forty miles to the south. For most "
+    "of the year it is slow and shallow, and children wade across it in summer to reach the woods on the far bank. "
+    "In spring, when the snow melts, the water climbs over the stones of the old bridge, and the farmers move their "
+    "animals to higher fields. The town council has talked for many years about building a wall along the river, "
+    "but the cost has always been too high, and each spring the people simply wait for the water to go down again."
+)
 #: Files of a tokenizer's vocabulary: without one, a folder has no tokenizer of its own.
 VOCABULARY_FILES = (
     "tokenizer.json",
@@ -78,20 +93,34 @@ class QuantizedOutput:
     """The metric of one output of the quantized files against the float ones."""
 
     name: str
-    #: ``cosine`` (the smallest over the sentences) or ``top1`` (the share of positions that agree).
+    #: ``cosine`` (the smallest over the sentences), ``top1`` (the share of positions that agree), ``greedy`` (the
+    #: share of the float export's greedy tokens the quantized file ranks first) or ``perplexity`` (the quantized
+    #: file's perplexity as a multiple of the float's: lower is better).
     metric: str
     value: float
     bound: float
-    #: Vectors compared (cosine) or positions counted (top-1, near ties left out).
+    #: Vectors compared (cosine), positions counted (top-1, near ties left out; greedy) or tokens scored.
     count: int
+    #: ``greedy``: the first generated token where the quantized file's top-1 differs, the smallest over the
+    #: sentences (its own greedy run is the float's before it); ``perplexity``: the float export's perplexity.
+    detail: float = 0.0
 
     @property
     def passed(self) -> bool:
+        if self.metric == "perplexity":
+            return self.count > 0 and self.value <= self.bound
         return self.count > 0 and self.value >= self.bound
 
     def describe(self) -> str:
-        shown = f"min cosine {self.value:.4f}" if self.metric == "cosine" else f"top-1 agreement {self.value:.1%}"
-        return f"{self.name} {shown}" + ("" if self.passed else " (BELOW " + f"{self.bound:g})")
+        shown = {
+            "cosine": f"min cosine {self.value:.4f}",
+            "top1": f"top-1 agreement {self.value:.1%}",
+            "greedy": f"greedy-token agreement {self.value:.1%} over {self.count} tokens (first difference at token "
+            f"{int(self.detail)})",
+            "perplexity": f"perplexity {self.value:.3f}x the float's ({self.detail:.2f}, {self.count} tokens)",
+        }[self.metric]
+        limit = "ABOVE" if self.metric == "perplexity" else "BELOW"
+        return f"{self.name} {shown}" + ("" if self.passed else f" ({limit} {self.bound:g})")
 
 
 @dataclass(frozen=True)
@@ -107,6 +136,8 @@ class QuantizationCheck:
     inputs: str = ""
     #: The schemes tried first whose files missed the bound, with their metrics.
     rejected: tuple[str, ...] = ()
+    #: The quantization in words (:meth:`QuantizeSettings.describe`): bits, block size, what stays float.
+    settings: str = "int8 dynamic quantization"
     outputs: list[QuantizedOutput] = field(default_factory=list)
     #: The quantized files written (ONNX files and any external data), by name.
     files: list[str] = field(default_factory=list)
@@ -133,7 +164,7 @@ class QuantizationCheck:
         metrics = ", ".join(output.describe() for output in self.outputs) or "no output to judge"
         tried = f" (after {'; '.join(self.rejected)})" if self.rejected else ""
         return (
-            f"int8 {self.mode} quantization, {self.scheme}{verdict}: {metrics} on {self.inputs}{tried}; "
+            f"{self.settings}, {self.scheme}{verdict}: {metrics} on {self.inputs}{tried}; "
             f"{self.quantized_bytes / 1e6:.1f} MB ({self.size_ratio:.2f}x the float files), "
             f"latency {self.quantized_ms:.1f} ms ({self.latency_ratio:.2f}x)"
         )
@@ -141,9 +172,11 @@ class QuantizationCheck:
     def failure(self) -> str:
         failed = "; ".join(output.describe() for output in self.outputs if not output.passed) or "nothing was judged"
         tried = "; ".join([*self.rejected, f"{self.scheme}: {failed}"])
+        what = "every int8 scheme's files" if self.mode == "dynamic" else f"the {self.settings} files"
         return (
-            f"Quantization check failed: every int8 scheme's files differ from the validated float export beyond the "
-            f"task's bound on {self.inputs} ({tried}). The float export is fine: export without --quantize."
+            f"Quantization check failed: {what} differ from the validated float export beyond the "
+            f"task's bound on {self.inputs} ({tried}). The float export is fine: export without --quantize"
+            + (", or with --quantize int8." if self.mode == "int4" else ".")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,11 +191,43 @@ class QuantizationCheck:
 
 #: The data file of the weights several quantized files hold alike (the float files': ``SHARED_DATA_NAME``).
 SHARED_QUANTIZED_NAME = "shared_weights_quantized.onnx_data"
+#: Each ``--quantize`` mode's file-name suffix: optimum's ``_quantized`` for dynamic int8, the bits for the
+#: weight-only ``MatMulNBits`` modes.
+MODE_SUFFIXES = {"dynamic": "_quantized", "int8": "_int8", "int4": "_int4"}
+#: The accuracy level of ``MatMulNBits`` on CPU: activations quantized to int8 per block, int8 products (4), the
+#: fastest there; 0 (unset) to 3 compute in float32, float16, bfloat16.
+ACCURACY_LEVEL = 4
 
 
-def quantized_name(name: str) -> str:
-    """``model`` -> ``model_quantized`` (optimum's name for a quantized file)."""
-    return f"{name}_quantized"
+@dataclass(frozen=True)
+class QuantizeSettings:
+    """How ``--quantize`` quantizes: the mode and, for the ``MatMulNBits`` modes (``int4``, ``int8``), the block
+    size, the accuracy level, and whether the language-model head is quantized. The embedding tables stay float32
+    (onnxruntime's 4-bit ``GatherBlockQuantized`` needs opset 21, which TorchScript exports do not reach)."""
+
+    mode: str = "dynamic"
+    block_size: int = BLOCK_SIZE
+    accuracy_level: int = ACCURACY_LEVEL
+    #: The LM head (the ``MatMul`` giving ``logits``) quantized like the others; ``False`` keeps it float32.
+    lm_head: bool = True
+
+    @property
+    def bits(self) -> int:
+        return 4 if self.mode == "int4" else 8
+
+    def describe(self) -> str:
+        if self.mode == "dynamic":
+            return "int8 dynamic quantization"
+        head = "LM head quantized" if self.lm_head else "LM head float32"
+        return (
+            f"{self.mode} weight-only quantization (MatMulNBits, {self.bits}-bit, block {self.block_size}, "
+            f"accuracy level {self.accuracy_level}; {head}, embedding tables float32)"
+        )
+
+
+def quantized_name(name: str, mode: str = "dynamic") -> str:
+    """``model`` -> ``model_quantized`` (optimum's name for a dynamic int8 file), ``model_int4``, ``model_int8``."""
+    return f"{name}{MODE_SUFFIXES[mode]}"
 
 
 def file_bytes(*paths: Path) -> int:
@@ -195,7 +260,7 @@ def quiet_logger(name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def quantize_per_channel(source: Path, target: Path, float_bytes: int) -> list[str]:
+def quantize_per_channel(source: Path, target: Path, float_bytes: int, settings: QuantizeSettings) -> list[str]:
     """onnxruntime's dynamic quantization of ``source`` into ``target``: int8 weights with a scale per output
     channel (per tensor, MiniLM's embeddings keep 0.94 cosine), each activation quantized to uint8 as a whole at
     run time (``MatMulInteger``, ``DynamicQuantizeLinear``); embedding tables too. The files written."""
@@ -221,34 +286,62 @@ def quantize_per_channel(source: Path, target: Path, float_bytes: int) -> list[s
     return sorted((set(os.listdir(target.parent)) - before) | {target.name})
 
 
-def quantize_blockwise(source: Path, target: Path, float_bytes: int) -> list[str]:
-    """onnxruntime's 8-bit ``MatMulNBits`` quantization: int8 weights with a scale per block of
-    :data:`BLOCK_SIZE` inputs, activations quantized to int8 per block at run time (accuracy level 4). Finer
+def lm_head_nodes(model: Any) -> list[str]:
+    """The ``MatMul`` nodes whose product is the graph's ``logits`` (directly, or through a reshape or cast)."""
+    producers = {output: node for node in model.graph.node for output in node.output}
+    found: list[str] = []
+    pending = [o.name for o in model.graph.output if o.name.endswith("logits")]
+    while pending:
+        node = producers.get(pending.pop())
+        if node is None:
+            continue
+        if node.op_type == "MatMul":
+            found.append(node.name)
+        elif node.op_type in ("Reshape", "Cast", "Identity", "Add"):
+            pending.append(node.input[0])
+    return found
+
+
+def quantize_blockwise(source: Path, target: Path, float_bytes: int, settings: QuantizeSettings) -> list[str]:
+    """onnxruntime's ``MatMulNBits`` quantization: 8- or 4-bit weights (``settings.bits``) with a scale per block of
+    ``settings.block_size`` inputs, activations quantized to int8 per block at run time (accuracy level 4). Finer
     than one scale per activation, it keeps the decoders whose activations have outliers (a real SmolLM2's
-    MLP down-projections: 46% top-1 agreement quantized per tensor, 100% blockwise). Embedding tables stay float."""
+    MLP down-projections: 46% top-1 agreement quantized per tensor, 100% blockwise). Embedding tables stay float;
+    the LM head is left float with ``settings.lm_head`` off."""
     import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
     before = set(os.listdir(target.parent))
-    scheme = DefaultWeightOnlyQuantConfig(block_size=BLOCK_SIZE, is_symmetric=True, accuracy_level=4, bits=8)
+    model = onnx.load(str(source))
+    scheme = DefaultWeightOnlyQuantConfig(
+        block_size=settings.block_size,
+        is_symmetric=True,
+        accuracy_level=settings.accuracy_level,
+        bits=settings.bits,
+        op_types_to_quantize=("MatMul",),
+    )
+    excluded = [] if settings.lm_head else lm_head_nodes(model)
     with quiet_logger("onnxruntime.quantization"):  # a line per MatMul at INFO
-        quantizer = MatMulNBitsQuantizer(onnx.load(str(source)), algo_config=scheme)
+        quantizer = MatMulNBitsQuantizer(model, nodes_to_exclude=excluded, algo_config=scheme)
         quantizer.process()
         quantizer.model.save_model_to_file(str(target), float_bytes > EXTERNAL_DATA_BYTES)
     return sorted((set(os.listdir(target.parent)) - before) | {target.name})
 
 
-#: The quantization schemes ``--quantize dynamic`` tries, by name.
-SCHEMES: dict[str, Callable[[Path, Path, int], list[str]]] = {
+#: The quantization schemes, by name (``--quantize dynamic`` tries two; ``int4`` and ``int8`` are blockwise).
+SCHEMES: dict[str, Callable[[Path, Path, int, QuantizeSettings], list[str]]] = {
     "per-channel": quantize_per_channel,
     "blockwise": quantize_blockwise,
 }
 
 
-def scheme_order(config: OnnxConfig) -> tuple[str, ...]:
+def scheme_order(config: OnnxConfig, mode: str = "dynamic") -> tuple[str, ...]:
     """The schemes to try, best first for the family: per-channel is smaller and faster (its embedding tables are
     int8 too) where it keeps the metric; token decoders start blockwise (quantized per tensor, the activations of
-    their MLPs lose top-1 tokens: a real SmolLM2 keeps 46%, whisper-base's decoder 83% on real speech)."""
+    their MLPs lose top-1 tokens: a real SmolLM2 keeps 46%, whisper-base's decoder 83% on real speech). The
+    weight-only modes (``int4``, ``int8``) are blockwise only."""
+    if mode != "dynamic":
+        return ("blockwise",)
     decodes = isinstance(config, DecoderOnnxConfig | Seq2SeqOnnxConfig)
     return ("blockwise", "per-channel") if decodes else ("per-channel", "blockwise")
 
@@ -328,6 +421,8 @@ class Tally:
     cosines: dict[str, list[float]] = field(default_factory=dict)
     agreed: dict[str, int] = field(default_factory=dict)
     counted: dict[str, int] = field(default_factory=dict)
+    #: Metrics judged whole (the generation check of the weight-only modes).
+    judged: list[QuantizedOutput] = field(default_factory=list)
 
     def add(self, prefix: str, floats: Mapping[str, Any], quantized: Mapping[str, Any], mask: Any | None) -> None:
         """Compare the outputs of one run (``mask``: the tokens of token-level outputs, ``None`` for all)."""
@@ -343,7 +438,8 @@ class Tally:
                 self.cosines.setdefault(key, []).extend(row_cosines(value, quantized[name], mask))
 
     def results(self) -> list[QuantizedOutput]:
-        results = [
+        results = list(self.judged)
+        results += [
             QuantizedOutput(name, "cosine", min(values), MIN_COSINE, len(values))
             for name, values in self.cosines.items()
             if values
@@ -423,7 +519,7 @@ class Pair:
 def quantize_export(
     staging: Path,
     config: OnnxConfig,
-    mode: str,
+    mode: str | QuantizeSettings,
     model_directory: Path | None,
     shapes: DummyShapes,
     sentences: tuple[str, ...] = CHECK_SENTENCES,
@@ -433,19 +529,27 @@ def quantize_export(
     quantized files against the float ones; where they fail, the next scheme. The last failure is returned.
 
     ``inputs``: real inputs of the first file (a photograph, speech) and what they are, in place of the
-    sentences (for models that read text) or the dummy inputs (the rest).
+    sentences (for models that read text) or the dummy inputs (the rest). A decoder quantized weight-only
+    (``int4``, ``int8``) is judged by generation: the float export's greedy tokens after each sentence, and the
+    perplexity of :data:`PARAGRAPH`.
     """
+    settings = mode if isinstance(mode, QuantizeSettings) else QuantizeSettings(mode)
     names = list(config.components())
     floats = {name: onnx_session(staging / f"{name}.onnx") for name in names}
     if inputs is not None:
         feeds, read = [dict(inputs[0])], inputs[1]
     else:
         feeds, read = check_feeds(floats[names[0]], config, names[0], model_directory, shapes, sentences)
+    paragraph = None
+    if settings.mode != "dynamic" and generates_text(config) and read.endswith("model's tokenizer"):
+        tokenizer, _ = load_tokenizer(model_directory)
+        paragraph = text_feeds(floats[names[0]], tokenizer, (PARAGRAPH,), None)[0][0]
+        read += f", {GENERATED_TOKENS} greedy tokens after each, and a paragraph's perplexity"
     rejected: list[str] = []
     check: QuantizationCheck | None = None
-    for scheme in scheme_order(config):
-        check = quantize_with(scheme, staging, names, floats, feeds, config)
-        check = replace(check, mode=mode, inputs=read, rejected=tuple(rejected))
+    for scheme in scheme_order(config, settings.mode):
+        check = quantize_with(scheme, staging, names, floats, feeds, config, settings, paragraph)
+        check = replace(check, mode=settings.mode, inputs=read, rejected=tuple(rejected), settings=settings.describe())
         if check.passed:
             break
         rejected.append(f"{scheme}: " + ", ".join(output.describe() for output in check.outputs))
@@ -453,10 +557,22 @@ def quantize_export(
             (staging / written).unlink(missing_ok=True)
     assert check is not None
     check = replace(check, files=[f for f in check.files if (staging / f).exists()])
+    if (
+        settings.mode != "dynamic"
+        and settings.lm_head
+        and _float_lm_head(staging / f"{quantized_name(names[-1], settings.mode)}.onnx")
+    ):
+        # the quantizer takes a MatMul's weight from an initializer: a head tied to the embedding table reads its
+        # transpose, which stays float32 as the table does
+        check = replace(
+            check, settings=check.settings.replace("LM head quantized", "LM head float32 (tied to the embedding table)")
+        )
     if not check.passed:
         return check
-    quantized = [quantized_name(name) for name in names]
-    shared = share_weights(staging, quantized, SHARED_QUANTIZED_NAME)
+    quantized = [quantized_name(name, settings.mode) for name in names]
+    shared = share_weights(
+        staging, quantized, SHARED_QUANTIZED_NAME.replace("_quantized", MODE_SUFFIXES[settings.mode])
+    )
     if shared.data_file is None:
         return check
     return replace(
@@ -464,6 +580,18 @@ def quantize_export(
         files=sorted([*check.files, shared.data_file]),
         quantized_bytes=file_bytes(*(staging / f"{name}.onnx" for name in quantized)),
     )
+
+
+def _float_lm_head(path: Path) -> bool:
+    """Whether the quantized file at ``path`` still computes ``logits`` with a float ``MatMul``."""
+    import onnx
+
+    return path.is_file() and bool(lm_head_nodes(onnx.load(str(path), load_external_data=False)))
+
+
+def generates_text(config: OnnxConfig) -> bool:
+    """A decoder-only language model with its cache: judged by the tokens it generates."""
+    return isinstance(config, DecoderOnnxConfig) and config.generates_tokens and len(config.components()) == 1
 
 
 def check_feeds(
@@ -492,19 +620,27 @@ def quantize_with(
     floats: Mapping[str, Any],
     feeds: list[dict[str, Any]],
     config: OnnxConfig,
+    settings: QuantizeSettings | None = None,
+    paragraph: Mapping[str, Any] | None = None,
 ) -> QuantizationCheck:
-    """Every file quantized with ``scheme``, then judged on ``feeds`` against the float sessions."""
+    """Every file quantized with ``scheme``, then judged on ``feeds`` against the float sessions (by generation,
+    with ``paragraph``'s perplexity, where it is given)."""
+    settings = settings or QuantizeSettings()
     files: list[str] = []
     for name in names:
-        source, target = staging / f"{name}.onnx", staging / f"{quantized_name(name)}.onnx"
-        files += SCHEMES[scheme](source, target, file_bytes(source))
+        source, target = staging / f"{name}.onnx", staging / f"{quantized_name(name, settings.mode)}.onnx"
+        files += SCHEMES[scheme](source, target, file_bytes(source), settings)
     float_bytes = file_bytes(*(staging / f"{name}.onnx" for name in names))
-    quantized_bytes = file_bytes(*(staging / f"{quantized_name(name)}.onnx" for name in names))
-    pairs = {name: Pair(floats[name], onnx_session(staging / f"{quantized_name(name)}.onnx")) for name in names}
+    quantized_files = [staging / f"{quantized_name(name, settings.mode)}.onnx" for name in names]
+    quantized_bytes = file_bytes(*quantized_files)
+    pairs = {name: Pair(floats[name], onnx_session(path)) for name, path in zip(names, quantized_files, strict=True)}
     tally = Tally()
-    judge = judge_encoder_decoder if "encoder_model" in pairs else judge_single
-    for feed in feeds:
-        judge(pairs, feed, tally, config)
+    if paragraph is not None:
+        judge_generation(pairs[names[0]], feeds, paragraph, tally, config, settings.mode)
+    else:
+        judge = judge_encoder_decoder if "encoder_model" in pairs else judge_single
+        for feed in feeds:
+            judge(pairs, feed, tally, config)
     first = pairs[names[0]]
     longest = max(feeds, key=lambda feed: sum(value.size for value in feed.values()))
     return QuantizationCheck(
@@ -516,6 +652,62 @@ def quantize_with(
         float_ms=median_ms(first.floats, longest),
         quantized_ms=median_ms(first.quantized, longest),
     )
+
+
+def judge_generation(
+    pair: Pair,
+    feeds: list[dict[str, Any]],
+    paragraph: Mapping[str, Any],
+    tally: Tally,
+    config: OnnxConfig,
+    mode: str,
+) -> None:
+    """A decoder judged by what its users read: after each sentence, the float export's :data:`GENERATED_TOKENS`
+    greedy tokens, read teacher-forced by both files, must be the quantized file's top-1 too (the first
+    difference is where the quantized file's own greedy run would leave the float's); and the quantized file's
+    perplexity on :data:`PARAGRAPH` must stay within a multiple of the float's."""
+    import numpy as np
+
+    agreed = counted = 0
+    first_difference = GENERATED_TOKENS
+    for feed in feeds:
+        prompt = feed["input_ids"]
+        generated = greedy_generate(pair.floats, config, prompt, feed["attention_mask"], GENERATED_TOKENS, 0)
+        floats, quantized = pair.run(_whole_sequence(pair.floats, generated))
+        start = prompt.shape[1] - 1  # the logits that predict the first generated token
+        float_top = floats["logits"][0, start:-1].argmax(axis=-1)
+        quantized_top = quantized["logits"][0, start:-1].argmax(axis=-1)
+        same = float_top == quantized_top
+        agreed, counted = agreed + int(same.sum()), counted + len(same)
+        first_difference = min(first_difference, int(np.argmin(same)) if not same.all() else len(same))
+    tally.judged.append(
+        QuantizedOutput("logits", "greedy", agreed / counted, MIN_GREEDY_AGREEMENT[mode], counted, first_difference)
+    )
+    floats, quantized = pair.run(dict(paragraph))
+    targets = paragraph["input_ids"][0, 1:]
+    float_ppl, quantized_ppl = (_perplexity(out["logits"][0, :-1], targets) for out in (floats, quantized))
+    tally.judged.append(
+        QuantizedOutput(
+            "logits", "perplexity", quantized_ppl / float_ppl, MAX_PERPLEXITY_RATIO[mode], len(targets), float_ppl
+        )
+    )
+
+
+def _whole_sequence(session: Any, ids: Any) -> dict[str, Any]:
+    import numpy as np
+
+    feed: dict[str, Any] = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    return {**feed, **empty_cache(session, feed)}
+
+
+def _perplexity(logits: Any, targets: Any) -> float:
+    """exp of the mean negative log-likelihood of ``targets`` under ``logits`` (float64)."""
+    import numpy as np
+
+    scores = np.asarray(logits, dtype=np.float64)
+    scores -= scores.max(axis=-1, keepdims=True)
+    log_probs = scores - np.log(np.exp(scores).sum(axis=-1, keepdims=True))
+    return float(np.exp(-log_probs[np.arange(len(targets)), targets].mean()))
 
 
 def judge_single(pairs: Mapping[str, Pair], feed: Mapping[str, Any], tally: Tally, config: OnnxConfig) -> None:
