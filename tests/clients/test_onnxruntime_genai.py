@@ -53,7 +53,7 @@ def test_real_smollm2_default_export_generates_pytorchs_tokens_in_genai(
 
     out = tmp_path / "smollm2"
     assert main(["export", "onnx", "-m", str(smollm2), str(out)]) == 0  # default options: the inferred task
-    assert "task causal-lm-with-past" in capsys.readouterr().err
+    assert "task causal-lm-with-past" in capsys.readouterr().out
     written = json.loads((out / "genai_config.json").read_text())
     assert written["model"]["type"] == "llama" and written["model"]["decoder"]["num_key_value_heads"] == 3
 
@@ -67,7 +67,7 @@ def test_real_smollm2_default_export_generates_pytorchs_tokens_in_genai(
         assert genai_greedy(out, prompt, NEW_TOKENS) == expected, text
 
 
-@pytest.mark.parametrize(("model_type", "genai_type"), [("qwen2", "qwen2"), ("gpt2", "decoder")])
+@pytest.mark.parametrize(("model_type", "genai_type"), [("qwen2", "qwen2"), ("bloom", "decoder")])
 def test_walk_types_generate_pytorchs_tokens_in_genai(model_type: str, genai_type: str, tmp_path: Path) -> None:
     import transformers
     from tiny_models import save_pt_model
@@ -81,3 +81,51 @@ def test_walk_types_generate_pytorchs_tokens_in_genai(model_type: str, genai_typ
     expected = torch_greedy(model, prompt, 12)
     got = genai_greedy(tmp_path / "onnx", prompt, 12)
     assert got[: len(expected)] == expected
+
+
+def test_real_smollm2_int4_is_judged_by_generation_and_runs_in_genai(
+    smollm2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--quantize int4 on the real SmolLM2: judged by greedy-token agreement and a paragraph's perplexity against the
+    float export, and onnxruntime-genai (pointed at model_int4.onnx) generates what onnxruntime generates from it.
+    A quantizer whose 4-bit scales are 1.5 times too large fails the judgement and publishes nothing."""
+    import onnx
+    from modelexport_onnx import quantize as quantization
+    from modelexport_onnx.config import DecoderOnnxConfig
+    from modelexport_onnx.generation import greedy_generate
+    from modelexport_onnx.validation import onnx_session
+    from onnx import numpy_helper
+    from transformers import AutoConfig, AutoTokenizer
+
+    out, report = tmp_path / "int4", tmp_path / "report.json"
+    assert main(["export", "onnx", "-m", str(smollm2), str(out), "--quantize", "int4", "--report", str(report)]) == 0
+    check = json.loads(report.read_text())["quantization"]
+    metrics = {output["metric"]: output for output in check["outputs"]}
+    assert check["passed"] and set(metrics) == {"greedy", "perplexity"}, check
+    assert (
+        metrics["greedy"]["count"] >= 64 * 5 and metrics["greedy"]["value"] >= quantization.MIN_GREEDY_AGREEMENT["int4"]
+    )
+    assert metrics["perplexity"]["value"] <= quantization.MAX_PERPLEXITY_RATIO["int4"]
+    print(f"SmolLM2 int4: {check['outputs']}, {check['size_ratio']:.2f}x the float size")
+    assert json.loads((out / "genai_config.json").read_text())["model"]["decoder"]["filename"] == "model_int4.onnx"
+
+    prompt = AutoTokenizer.from_pretrained(smollm2)(PROMPTS[0]).input_ids
+    config = DecoderOnnxConfig(AutoConfig.from_pretrained(smollm2), "causal-lm-with-past")
+    ids = np.asarray([prompt], dtype=np.int64)
+    ours = greedy_generate(onnx_session(out / "model_int4.onnx"), config, ids, np.ones_like(ids), 16, 0)
+    assert genai_greedy(out, prompt, 16) == [int(t) for t in ours[0, len(prompt) :]]
+
+    def scales_off(source: Path, target: Path, float_bytes: int, settings: object) -> list[str]:
+        files = quantization.quantize_blockwise(source, target, float_bytes, settings)  # type: ignore[arg-type]
+        model = onnx.load(str(target))
+        for tensor in model.graph.initializer:
+            if tensor.name.endswith("_scales") and tensor.data_type == onnx.TensorProto.FLOAT:
+                scaled = numpy_helper.to_array(tensor) * np.float32(1.5)
+                tensor.CopyFrom(numpy_helper.from_array(scaled, tensor.name))
+        onnx.save(model, str(target))
+        return files
+
+    monkeypatch.setitem(quantization.SCHEMES, "blockwise", scales_off)
+    broken = tmp_path / "broken"
+    assert main(["export", "onnx", "-m", str(smollm2), str(broken), "--quantize", "int4"]) == 1
+    assert not broken.exists()

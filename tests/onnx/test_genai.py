@@ -40,3 +40,13 @@ def test_latent_attention_is_refused() -> None:
 
 def test_an_unmeasured_type_is_said() -> None:
     assert "was not tried on no_such_type" in str(unsupported_note("no_such_type"))
+
+
+def test_token_ids_beyond_the_vocabulary_are_said() -> None:
+    from modelexport_onnx.genai import token_problem
+
+    assert token_problem(LLAMA) is None
+    assert "eos_token_id 50256 is beyond its vocabulary (99 tokens)" in str(
+        token_problem({**LLAMA, "eos_token_id": 50256})
+    )
+    assert "no genai_config.json" in str(unsupported_note("llama", {**LLAMA, "eos_token_id": 50256}))

@@ -327,7 +327,7 @@ class OnnxBackend:
         check_fixed_axes(request.dynamic_axes, task, pipeline is not None)
         layout = check_layout(request.layout, task, library.name, reference.files, request.dtype)
         if pipeline is None and genai.applies(None, task, layout):  # onnxruntime-genai: a config, or why not
-            notes += tuple(filter(None, [genai.unsupported_note(model_type)]))
+            notes += tuple(filter(None, [genai.unsupported_note(model_type, reference.config)]))
         return OnnxPlan(resolved, request, asked, constructor, converter, layout, notes, pipeline, unmeasured_hint)
 
 

@@ -57,11 +57,27 @@ def genai_type(model_type: str) -> str | None:
     return None if row is None else str(row["type"])
 
 
-def unsupported_note(model_type: str) -> str | None:
+def token_problem(model_config: Any) -> str | None:
+    """Why onnxruntime-genai would refuse the model's token ids (it loads only ids within the vocabulary), or
+    ``None``. A config whose ``eos_token_id`` lies beyond its ``vocab_size`` (a shrunk test model's) has no valid
+    ``genai_config.json``."""
+    values = _as_dict(model_config)
+    vocab = values.get("vocab_size")
+    if not isinstance(vocab, int):
+        return None
+    for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        ids = values.get(name)
+        for token in ids if isinstance(ids, (list, tuple)) else [ids]:
+            if isinstance(token, int) and not 0 <= token < vocab:
+                return f"no {CONFIG_FILE}: its {name} {token} is beyond its vocabulary ({vocab} tokens)"
+    return None
+
+
+def unsupported_note(model_type: str, model_config: Any = None) -> str | None:
     """Why an export of ``model_type`` gets no ``genai_config.json`` (``None``: it gets one)."""
     table = measured()
     if model_type in table["passed"]:
-        return None
+        return None if model_config is None else token_problem(model_config)
     why = table["failed"].get(model_type)
     version = table.get("onnxruntime_genai", "?")
     if why is None:
@@ -162,7 +178,7 @@ def write_genai_config(
     """Write ``genai_config.json`` into ``staging`` (beside the copied generation config) where the walk measured
     ``model_type``, for the graph ``filename`` (a quantized one where ``--quantize`` wrote it); the files written."""
     name = genai_type(model_type)
-    if name is None:
+    if name is None or token_problem(config.config) is not None:
         return []
     generation_file = staging / "generation_config.json"
     generation = json.loads(generation_file.read_text()) if generation_file.is_file() else None
