@@ -140,7 +140,8 @@ def test_a_decoder_larger_than_the_memory_allowed_exports_within_it(big: tuple[P
     limit = weights // 2
     output = tmp_path / "onnx"
     report = tmp_path / "report.json"
-    args = ["export", "onnx", "-m", str(source), str(output), "--max-memory", str(limit), "--report", str(report)]
+    args = ["export", "onnx", "-m", str(source), str(output), "--task", "text-generation"]
+    args += ["--max-memory", str(limit), "--report", str(report)]
     done, peak = run_under_limit(args, limit)
     assert done.returncode == 0, done.stderr
     print(f"weights {weights / 2**30:.2f} GiB, limit {limit / 2**30:.2f} GiB, peak RSS {peak / 2**30:.2f} GiB")
@@ -162,7 +163,7 @@ def test_a_decoder_larger_than_the_memory_allowed_exports_within_it(big: tuple[P
 def test_the_streamed_export_is_the_model_and_its_report_has_every_layer(small: Path, tmp_path: Path) -> None:
     """On a small model whole in memory too: the exported file run whole in onnxruntime gives PyTorch's logits."""
     output = tmp_path / "onnx"
-    result = main_export(small, output, max_memory=2**20, progress=None)
+    result = main_export(small, output, "text-generation", max_memory=2**20, progress=None)
     assert result.validation.passed
     assert [c.name for c in result.validation.outputs] == ["layers.0", "layers.1", "layers.2", "logits"]
     model = transformers.AutoModelForCausalLM.from_pretrained(small).eval()
