@@ -100,7 +100,10 @@ def main() -> int:
                     f"{agreement(tokens, reference):.0%}",
                 ]
             )
-    print_table(rows, ["graph", "export s", "batch", "first token ms", "decode steps/s (tokens per sequence)", "greedy = ours fp32"])
+    print_table(
+        rows,
+        ["graph", "export s", "batch", "first token ms", "decode steps/s (tokens per sequence)", "greedy = ours fp32"],
+    )
     return 0
 
 
