@@ -45,7 +45,7 @@ from .layout import apply_layout, check_layout
 from .optimize import optimize_model
 from .option_checks import check_model_options, check_onnx_options
 from .options import DEFAULT_CONVERTER, ExportOptions
-from .quantize import ACCURACY_LEVEL, BLOCK_SIZE, MODE_SUFFIXES, QuantizeSettings, quantize_export
+from .quantize import ACCURACY_LEVEL, BLOCK_SIZE, QuantizeSettings, quantize_export, quantized_name
 from .sentence_transformers import SentenceEmbeddingOnnxConfig
 from .shared_weights import share_weights
 from .timm_config import WALK_REPORT_HINT, walk_notes
@@ -236,8 +236,9 @@ class OnnxPlan:
             return files
         if self.pipeline is None and isinstance(config, DecoderOnnxConfig) and genai.applies(config, task, self.layout):
             # onnxruntime-genai runs what was asked for: the quantized graph where --quantize wrote one
-            suffix = MODE_SUFFIXES.get(self.options_asked.quantize or "", "")
-            graph = f"model{suffix}.onnx" if suffix and f"model{suffix}.onnx" in files else "model.onnx"
+            asked = self.options_asked.quantize
+            graph = f"{quantized_name('model', asked)}.onnx" if asked else "model.onnx"
+            graph = graph if graph in files else "model.onnx"
             files = sorted([*files, *genai.write_genai_config(staging, config, self.resolved.model_type, graph)])
         return apply_layout(self.layout, staging, list(config.components()), files, source, self.request.dtype)
 

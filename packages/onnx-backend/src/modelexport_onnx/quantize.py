@@ -536,13 +536,13 @@ def quantize_export(
     settings = mode if isinstance(mode, QuantizeSettings) else QuantizeSettings(mode)
     names = list(config.components())
     floats = {name: onnx_session(staging / f"{name}.onnx") for name in names}
+    tokenizer = None
     if inputs is not None:
         feeds, read = [dict(inputs[0])], inputs[1]
     else:
-        feeds, read = check_feeds(floats[names[0]], config, names[0], model_directory, shapes, sentences)
+        feeds, read, tokenizer = check_feeds(floats[names[0]], config, names[0], model_directory, shapes, sentences)
     paragraph = None
-    if settings.mode != "dynamic" and generates_text(config) and read.endswith("model's tokenizer"):
-        tokenizer, _ = load_tokenizer(model_directory)
+    if settings.mode != "dynamic" and generates_text(config) and tokenizer is not None:
         paragraph = text_feeds(floats[names[0]], tokenizer, (PARAGRAPH,), None)[0][0]
         read += f", {GENERATED_TOKENS} greedy tokens after each, and a paragraph's perplexity"
     rejected: list[str] = []
@@ -601,16 +601,17 @@ def check_feeds(
     model_directory: Path | None,
     shapes: DummyShapes,
     sentences: tuple[str, ...],
-) -> tuple[list[dict[str, Any]], str]:
-    """The check's inputs to the first file, and what they are in words: real sentences where it reads text."""
+) -> tuple[list[dict[str, Any]], str, Any | None]:
+    """The check's inputs to the first file, what they are in words (real sentences where it reads text), and the
+    tokenizer that made them (``None``: dummy inputs)."""
     tokenizer, why_not = load_tokenizer(model_directory) if reads_text(session) else (None, "")
     if tokenizer is not None:
         vocab_size = config.normalized.get("vocab_size")
         feeds, why_not = text_feeds(session, tokenizer, sentences, vocab_size if isinstance(vocab_size, int) else None)
         if feeds:
-            return feeds, f"{len(sentences)} sentences tokenized by the model's tokenizer"
+            return feeds, f"{len(sentences)} sentences tokenized by the model's tokenizer", tokenizer
     feed = dict(config.components()[name].generate_dummy_inputs(shapes, seed=5))
-    return [feed], "dummy inputs (" + (why_not or "the model does not read text") + ")"
+    return [feed], "dummy inputs (" + (why_not or "the model does not read text") + ")", None
 
 
 def quantize_with(
