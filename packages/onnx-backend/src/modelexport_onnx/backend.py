@@ -38,7 +38,13 @@ from modelexport_pipeline.run import copy_model_files, model_type_known
 from . import genai
 from .config import DecoderOnnxConfig, OnnxConfig
 from .converters import Converter, converter_for
-from .export import export_components, resolve_options, validate_components
+from .export import (
+    export_components,
+    fused_attention_graph,
+    resolve_options,
+    validate_components,
+    validate_fused_attention,
+)
 from .fallback import REPORT_HINT, check_transformers_knows, unnamed_type_constructor
 from .kinds import FollowUp, follow_up_checks
 from .layout import apply_layout, check_layout
@@ -168,6 +174,7 @@ class OnnxPlan:
                 dtype=request.dtype,
                 shapes=shapes,
                 framework=self.resolved.framework,
+                optimize=self.options_asked.optimize,
             ),
         )
         return (
@@ -192,6 +199,7 @@ class OnnxPlan:
         shutil.rmtree(staging / ".work", ignore_errors=True)
         data_files = [p.external_data for p in posts.values() if p.external_data]
         extra = f"; weights in {', '.join(data_files)}" if data_files else ""
+        extra += "".join(f"; {name}.onnx {p.note}" for name, p in posts.items() if p.note)
         extra += optimize(staging, config, self.options_asked.optimize)
         shared = share_weights(staging, list(config.components()))
         extra += f"; {shared.describe()}" if shared.data_file else ""
@@ -209,9 +217,14 @@ class OnnxPlan:
     def validate(self, model: Any, staging: Path) -> ValidationReport:
         config, options = self._configured()
         request = self.request
-        validation = validate_components(
-            model, config, staging, self.resolved.framework, options.validation_shapes, request.atol
-        )
+        if fused_attention_graph(staging, config):
+            validation = validate_fused_attention(
+                model, config, staging, self.resolved.framework, options.validation_shapes, request.atol
+            )
+        else:
+            validation = validate_components(
+                model, config, staging, self.resolved.framework, options.validation_shapes, request.atol
+            )
         framework = self.resolved.framework
         converter = converter_for(framework)
         run = FollowUp(staging, config, model, framework, options, validation, request.generation_check, converter)

@@ -20,9 +20,10 @@ from modelexport_pipeline.dummy_inputs import EXPORT_SHAPES, DummyShapes, valida
 from modelexport_pipeline.errors import ExportError, UnsupportedExportOptionError
 from modelexport_pipeline.staging import staging_folder
 
-from .config import OnnxConfig
+from .config import DecoderOnnxConfig, OnnxConfig
 from .converters import converter_for
 from .option_checks import check_opset_floor
+from .optimize import FUSING_LEVELS
 from .options import CONVERTERS, DEFAULT_CONVERTER, DTYPES, ExportOptions
 from .postprocess import PostprocessReport, postprocess
 from .validation import validate
@@ -46,8 +47,13 @@ def resolve_options(
     dtype: str = "fp32",
     shapes: DummyShapes = EXPORT_SHAPES,
     framework: str = "pt",
+    optimize: str | None = None,
 ) -> ExportOptions:
-    """Check the options against the architecture, the framework's converter and the machine; fill the opset in."""
+    """Check the options against the architecture, the framework's converter and the machine; fill the opset in.
+
+    ``optimize``: the ``--optimize`` level; O2 and O3 trace a decoder's attention as one fused operator where the
+    converter can (TorchScript on a decoder with its cache).
+    """
     if converter not in CONVERTERS:
         raise UnsupportedExportOptionError(f"Unknown exporter {converter!r}; choose one of {', '.join(CONVERTERS)}.")
     if dtype not in DTYPES:
@@ -61,7 +67,11 @@ def resolve_options(
     check_opset_floor(chosen, config.min_opset, floor, name)
     model_type = str(getattr(config.config, "model_type", "") or "")
     framework_converter.check_options(opset=chosen, name=name, dtype=dtype, model_type=model_type)
-    options = ExportOptions(opset=chosen, converter=name, dynamic_axes=dynamic_axes, dtype=dtype, shapes=shapes)
+    fuse = optimize in FUSING_LEVELS and name == "torchscript" and isinstance(config, DecoderOnnxConfig)
+    fuse = fuse and config.uses_past and config.part is None
+    options = ExportOptions(
+        opset=chosen, converter=name, dynamic_axes=dynamic_axes, dtype=dtype, shapes=shapes, fuse_attention=fuse
+    )
     framework_converter.check_loaded(options)
     return options
 
@@ -72,8 +82,8 @@ def convert_to(
     """Convert with the framework's converter into ``workdir``, post-process into ``destination``."""
     raw = workdir / "raw" / "model.onnx"
     raw.parent.mkdir(parents=True, exist_ok=True)
-    converter_for(framework).convert(model, config, raw, options)
-    report = postprocess(raw, destination, config.dynamic_axes, options.dynamic_axes)
+    note = converter_for(framework).convert(model, config, raw, options)
+    report = replace(postprocess(raw, destination, config.dynamic_axes, options.dynamic_axes), note=note or "")
     if report.frozen:
         raise ExportError(
             f"The {options.converter} exporter fixed axes that must stay dynamic: {', '.join(report.frozen)}. "
@@ -188,4 +198,48 @@ def validate_components(
         prefix = "" if len(components) == 1 else f"{name}:"
         merged.outputs += [replace(check, name=prefix + check.name) for check in report.outputs]
         merged.shapes.update(report.shapes)
+    return merged
+
+
+def has_operator(path: Path, op_type: str) -> bool:
+    """Whether the graph at ``path`` has an ``op_type`` node (read without its weights)."""
+    import onnx
+
+    return any(node.op_type == op_type for node in onnx.load(str(path), load_external_data=False).graph.node)
+
+
+#: The operator of a fused decoder attention (``--optimize O2/O3``), whose inputs are defined more narrowly.
+FUSED_ATTENTION = "GroupQueryAttention"
+
+
+def fused_attention_graph(directory: Path, config: OnnxConfig) -> bool:
+    """Whether ``directory`` holds a one-file export whose attention is fused (see :func:`fused_attention_feeds`)."""
+    return list(config.components()) == ["model"] and has_operator(directory / "model.onnx", FUSED_ATTENTION)
+
+
+def fused_attention_feeds(config: OnnxConfig, shapes: DummyShapes) -> dict[str, tuple[DummyShapes, dict[str, Any]]]:
+    """Inputs a graph with onnxruntime's ``GroupQueryAttention`` is defined on, with their shapes: a prompt without a
+    cache (its last row right-padded, as the dummy mask pads it), and one decoding step after a cache, unpadded. (A
+    step of several tokens a row after a cache, or left padding, is outside the operator's semantics.)"""
+    import numpy as np
+
+    prompt = shapes.with_sizes(past_sequence_length=0)
+    step = shapes.with_sizes(sequence_length=1)
+    step_inputs = dict(config.generate_dummy_inputs(step, seed=2))
+    step_inputs["attention_mask"] = np.ones_like(step_inputs["attention_mask"])
+    return {"prompt": (prompt, dict(config.generate_dummy_inputs(prompt, seed=1))), "step": (step, step_inputs)}
+
+
+def validate_fused_attention(
+    model: Any, config: OnnxConfig, directory: Path, framework: str, shapes: DummyShapes, atol: float | None = None
+) -> ValidationReport:
+    """Validate a one-file decoder whose attention is fused on :func:`fused_attention_feeds`; outputs are named
+    ``prompt:...`` and ``step:...``."""
+    tolerance = Tolerance(atol=atol)
+    merged = ValidationReport(tolerance=tolerance, shapes={})
+    runner = reference_runner(model, config, framework)
+    for feed, (feed_shapes, inputs) in fused_attention_feeds(config, shapes).items():
+        report = validate(directory / "model.onnx", config, runner, feed_shapes, tolerance, inputs=inputs)
+        merged.outputs += [replace(check, name=f"{feed}:{check.name}") for check in report.outputs]
+        merged.shapes.update({f"{feed} {name}": size for name, size in report.shapes.items()})
     return merged

@@ -10,8 +10,10 @@ text table exported tiny, loaded by onnxruntime-genai and generating PyTorch's g
 (``genai_architectures.json``). A type the walk did not see pass gets no ``genai_config.json``, and the export says
 why.
 
-``past_present_share_buffer`` is off: the graphs concatenate the cache (a buffer shared between past and present
-needs onnxruntime's GroupQueryAttention, which these graphs do not use).
+``past_present_share_buffer`` is on where the graph's attention is onnxruntime's GroupQueryAttention (``--optimize
+O2/O3`` on a decoder: it writes each step's keys into the buffer it reads the past from); otherwise off, the graph
+concatenates its cache. The graph's own inputs decide whether ``position_ids`` is fed (a fused rotary computes the
+positions itself, and the input is gone).
 """
 
 from __future__ import annotations
@@ -109,10 +111,14 @@ def genai_config(
     model_type: str,
     generation: Mapping[str, Any] | None = None,
     filename: str = "model.onnx",
+    *,
+    position_ids: bool | None = None,
+    share_buffer: bool = False,
 ) -> dict[str, Any]:
     """The ``genai_config.json`` of a decoder export of ``config`` (its sizes, its graph's names), for onnxruntime-
     genai's ``model_type``; token ids from the generation config where it has them (an instruct model's end of
-    turn), else from the model config."""
+    turn), else from the model config. ``position_ids``: whether the graph takes them (default: the config's);
+    ``share_buffer``: the graph's attention updates a shared cache buffer (GroupQueryAttention)."""
     n = config.normalized
     if n.latent_attention:
         raise ValueError("onnxruntime-genai reads one head size for keys and values; latent attention has two.")
@@ -123,7 +129,7 @@ def genai_config(
     eos = eos if eos is not None else 0
     context = next((int(v) for name in _CONTEXT_NAMES if (v := n.get(name)) is not None), DEFAULT_CONTEXT_LENGTH)
     inputs = {"input_ids": "input_ids", "attention_mask": "attention_mask"}
-    if config.position_ids:
+    if config.position_ids if position_ids is None else position_ids:
         inputs["position_ids"] = "position_ids"
     return {
         "model": {
@@ -159,7 +165,7 @@ def genai_config(
             "num_return_sequences": 1,
             "max_length": context,
             "min_length": 0,
-            "past_present_share_buffer": False,
+            "past_present_share_buffer": share_buffer,
             "repetition_penalty": 1.0,
             "temperature": 1.0,
             "top_k": 1,
@@ -175,6 +181,8 @@ def genai_config(
 def write_genai_config(
     staging: Path, config: DecoderOnnxConfig, model_type: str, filename: str = "model.onnx"
 ) -> list[str]:
+    import onnx
+
     """Write ``genai_config.json`` into ``staging`` (beside the copied generation config) where the walk measured
     ``model_type``, for the graph ``filename`` (a quantized one where ``--quantize`` wrote it); the files written."""
     name = genai_type(model_type)
@@ -182,6 +190,11 @@ def write_genai_config(
         return []
     generation_file = staging / "generation_config.json"
     generation = json.loads(generation_file.read_text()) if generation_file.is_file() else None
-    written = genai_config(config, name, generation, filename)
+    graph = onnx.load(str(staging / filename), load_external_data=False).graph
+    inputs = {i.name for i in graph.input}
+    fused = any(node.op_type == "GroupQueryAttention" for node in graph.node)
+    written = genai_config(
+        config, name, generation, filename, position_ids="position_ids" in inputs, share_buffer=fused
+    )
     (staging / CONFIG_FILE).write_text(json.dumps(written, indent=2) + "\n")
     return [CONFIG_FILE]

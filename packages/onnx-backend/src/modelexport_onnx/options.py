@@ -33,6 +33,9 @@ class ExportOptions:
     shapes: DummyShapes = field(default=EXPORT_SHAPES)
     #: Traced without the weights, which are streamed from the checkpoint (a model larger than the memory allowed).
     streamed: bool = False
+    #: A decoder's attention traced as onnxruntime's ``GroupQueryAttention`` (``--optimize O2/O3`` with TorchScript;
+    #: see ``converters/pt/fused_attention.py``). The converter still keeps the plain graph where it cannot fuse.
+    fuse_attention: bool = False
 
     @property
     def validation_shapes(self) -> DummyShapes:

@@ -34,6 +34,8 @@ class PostprocessReport:
     external_data: str | None
     #: Axes that must stay dynamic but the converter fixed (read from the model in memory, not the file again).
     frozen: tuple[str, ...] = ()
+    #: What the converter chose on its own and the user should read (a fused attention, or why not).
+    note: str = ""
 
 
 def _graphs(graph: Any) -> Iterator[Any]:

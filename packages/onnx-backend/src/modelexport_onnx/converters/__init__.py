@@ -75,8 +75,9 @@ class Converter(Protocol):
         """The checks only the imported framework can make (a working CUDA device for fp16...)."""
         ...
 
-    def convert(self, model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> None:
-        """Write the raw exported graph of ``model`` to ``path`` (external data may land beside it)."""
+    def convert(self, model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> str | None:
+        """Write the raw exported graph of ``model`` to ``path`` (external data may land beside it); a note on what
+        the conversion chose that the user should read (``--optimize``'s fused attention, or why not), if any."""
         ...
 
     def run_reference(self, model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> Reference:

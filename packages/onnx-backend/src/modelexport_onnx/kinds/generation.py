@@ -8,12 +8,17 @@ from modelexport_core.plugins import get_framework
 from modelexport_pipeline.checks import FollowUpCheck, ValidationReport
 
 from ..config import OnnxConfig
+from ..export import fused_attention_graph
 from ..generation import check_generation
 from ..validation import onnx_session
 from . import FollowUp
 
 #: The export command's own generation check: short, the test suite runs 20 tokens.
 GENERATION_CHECK_TOKENS = 8
+#: The prompts' lengths: the shorter one left-padded, as batched generation pads.
+PROMPT_LENGTHS = (6, 3)
+#: For a fused attention, which is defined on unpadded (or right-padded) batches only.
+FUSED_PROMPT_LENGTHS = (6, 6)
 
 
 def logits_bound(report: ValidationReport) -> float | None:
@@ -37,10 +42,13 @@ class GenerationKind:
         plugin = get_framework(run.framework)
         sessions = {name: onnx_session(run.staging / f"{name}.onnx") for name in run.config.components()}
         model = run.model
+        # A fused attention (onnxruntime's GroupQueryAttention) takes no left padding: prompts of one length
+        lengths = FUSED_PROMPT_LENGTHS if fused_attention_graph(run.staging, run.config) else PROMPT_LENGTHS
         return check_generation(
             sessions,
             run.config,
             lambda inputs, n, pad: plugin.generate(model, inputs, n, pad),
             max_new_tokens=GENERATION_CHECK_TOKENS,
+            lengths=lengths,
             logits_bound=logits_bound(run.validation),
         )

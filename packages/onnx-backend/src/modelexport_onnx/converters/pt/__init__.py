@@ -143,8 +143,9 @@ class PyTorchConverter:
             if not torch.cuda.is_available():
                 raise UnsupportedExportOptionError(_FP16_ON_CPU)
 
-    def convert(self, model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> None:
-        import_heavy(self.framework, f"{__name__}.convert").convert(model, config, path, options)
+    def convert(self, model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> str | None:
+        note: str | None = import_heavy(self.framework, f"{__name__}.convert").convert(model, config, path, options)
+        return note
 
     def run_reference(self, model: Any, config: OnnxConfig, inputs: Mapping[str, Any]) -> Reference:
         reference: Reference = import_heavy(self.framework, f"{__name__}.convert").run_reference(model, config, inputs)

@@ -21,6 +21,7 @@ from ...config import OnnxConfig
 from ...options import ExportOptions
 from ...postprocess import PROTOBUF_LIMIT
 from . import dynamo_only_reason
+from . import fused_attention
 from .attention import eager_attention
 from .dynamo_translations import translation_table
 from .float64 import float64_unavailable, float64_weights, parameter_bytes
@@ -28,8 +29,8 @@ from .symbolics import register as register_symbolics
 from .wrappers import preserved_training_flags, wrapper_for
 
 
-def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> None:
-    """Export ``model`` to ``path`` with the converter and opset of ``options``."""
+def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> str | None:
+    """Export ``model`` to ``path`` with the converter and opset of ``options``; a note when fusing was asked."""
     if options.converter not in ("torchscript", "dynamo"):
         raise ExportError(f"--exporter {options.converter} converts TensorFlow models; use torchscript or dynamo.")
     dummy = config.generate_dummy_inputs(options.shapes)
@@ -39,8 +40,15 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
     converter_arguments = _dynamo_arguments if options.converter == "dynamo" else _torchscript_arguments
     if options.converter == "torchscript":
         register_symbolics()
+    note = None
     # TorchScript traces transformers' eager attention (see .attention); dynamo's SDPA needs no detour.
-    traced_attention = eager_attention(model) if options.converter == "torchscript" else contextlib.nullcontext()
+    traced_attention: Any = eager_attention(model) if options.converter == "torchscript" else contextlib.nullcontext()
+    if options.fuse_attention:
+        verdict = fused_attention.verdict(model, config, args)
+        note = verdict.describe()
+        if verdict.refusal is None:
+            fused_attention.register_symbolic()
+            traced_attention = fused_attention.fused_path(model)
     with preserved_training_flags(model), traced_attention, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         wrapper = wrapper_for(model, config).eval()  # eval() reaches the model: inside the guard
@@ -73,6 +81,7 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
     reason = dynamo_only_reason(str(getattr(config.config, "model_type", "") or ""))
     if options.converter == "torchscript" and reason is not None:
         _check_consistent(path, reason)
+    return note
 
 
 def _check_consistent(path: Path, reason: str) -> None:

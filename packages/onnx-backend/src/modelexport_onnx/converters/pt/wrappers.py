@@ -22,6 +22,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from ...config import OnnxConfig, Seq2SeqOnnxConfig
 from ...kinds import export_module_name
+from . import fused_attention
 
 
 def _cache_argument(model: torch.nn.Module) -> str:
@@ -74,13 +75,19 @@ class _ExportWrapper(torch.nn.Module):
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
         named = dict(zip(self.input_names, args, strict=True))
         past = [named.pop(name) for name in self.input_names if is_past(name)]
-        if self.uses_past:
+        fused = fused_attention.active()  # attention traced as onnxruntime's operator (see .fused_attention)
+        if self.uses_past and fused is not None:
+            named[self.cache_argument] = fused_attention.fused_cache(past, named["attention_mask"])
+            named["use_cache"] = True
+        elif self.uses_past:
             named[self.cache_argument] = self._make_cache(past)
             named["use_cache"] = True
         elif self.is_generative:  # no cache asked for: none computed, none returned
             named["use_cache"] = False
         outputs = self.model(**named, return_dict=True)
         cache = _returned_cache(outputs) if self.uses_past else None
+        if self.uses_past and fused is not None:
+            cache = [fused_attention.presents()[layer] for layer in range(len(past) // 2)]
         result = []
         for name in self.output_names:
             cached = CacheName.parse(name)
