@@ -40,7 +40,6 @@ from .config import DecoderOnnxConfig, OnnxConfig
 from .converters import Converter, converter_for
 from .export import (
     export_components,
-    fused_attention_graph,
     resolve_options,
     validate_components,
     validate_fused_attention,
@@ -55,6 +54,7 @@ from .quantize import ACCURACY_LEVEL, BLOCK_SIZE, QuantizeSettings, quantize_exp
 from .sentence_transformers import SentenceEmbeddingOnnxConfig
 from .shared_weights import share_weights
 from .timm_config import WALK_REPORT_HINT, walk_notes
+from .validation import fused_attention_graph
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from .option_checks import check_opset_floor
 from .optimize import FUSING_LEVELS
 from .options import CONVERTERS, DEFAULT_CONVERTER, DTYPES, ExportOptions
 from .postprocess import PostprocessReport, postprocess
-from .validation import validate
+from .validation import fused_attention_feeds, validate
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,8 @@ def resolve_options(
     model_type = str(getattr(config.config, "model_type", "") or "")
     framework_converter.check_options(opset=chosen, name=name, dtype=dtype, model_type=model_type)
     fuse = optimize in FUSING_LEVELS and name == "torchscript" and isinstance(config, DecoderOnnxConfig)
-    fuse = fuse and config.uses_past and config.part is None
+    # The fused graph is validated on other sequence sizes than it was traced with: dynamic axes only
+    fuse = fuse and config.uses_past and config.part is None and dynamic_axes
     options = ExportOptions(
         opset=chosen, converter=name, dynamic_axes=dynamic_axes, dtype=dtype, shapes=shapes, fuse_attention=fuse
     )
@@ -199,35 +200,6 @@ def validate_components(
         merged.outputs += [replace(check, name=prefix + check.name) for check in report.outputs]
         merged.shapes.update(report.shapes)
     return merged
-
-
-def has_operator(path: Path, op_type: str) -> bool:
-    """Whether the graph at ``path`` has an ``op_type`` node (read without its weights)."""
-    import onnx
-
-    return any(node.op_type == op_type for node in onnx.load(str(path), load_external_data=False).graph.node)
-
-
-#: The operator of a fused decoder attention (``--optimize O2/O3``), whose inputs are defined more narrowly.
-FUSED_ATTENTION = "GroupQueryAttention"
-
-
-def fused_attention_graph(directory: Path, config: OnnxConfig) -> bool:
-    """Whether ``directory`` holds a one-file export whose attention is fused (see :func:`fused_attention_feeds`)."""
-    return list(config.components()) == ["model"] and has_operator(directory / "model.onnx", FUSED_ATTENTION)
-
-
-def fused_attention_feeds(config: OnnxConfig, shapes: DummyShapes) -> dict[str, tuple[DummyShapes, dict[str, Any]]]:
-    """Inputs a graph with onnxruntime's ``GroupQueryAttention`` is defined on, with their shapes: a prompt without a
-    cache (its last row right-padded, as the dummy mask pads it), and one decoding step after a cache, unpadded. (A
-    step of several tokens a row after a cache, or left padding, is outside the operator's semantics.)"""
-    import numpy as np
-
-    prompt = shapes.with_sizes(past_sequence_length=0)
-    step = shapes.with_sizes(sequence_length=1)
-    step_inputs = dict(config.generate_dummy_inputs(step, seed=2))
-    step_inputs["attention_mask"] = np.ones_like(step_inputs["attention_mask"])
-    return {"prompt": (prompt, dict(config.generate_dummy_inputs(prompt, seed=1))), "step": (step, step_inputs)}
 
 
 def validate_fused_attention(

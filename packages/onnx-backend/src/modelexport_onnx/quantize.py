@@ -40,7 +40,7 @@ from modelexport_pipeline.libraries.sentence_transformers import CHECK_SENTENCES
 from .config import DecoderOnnxConfig, OnnxConfig, Seq2SeqOnnxConfig
 from .generation import greedy_generate, greedy_generate_seq2seq, positions_from_mask
 from .shared_weights import share_weights
-from .validation import onnx_session, run_onnx
+from .validation import fused_attention_feeds, fused_attention_graph, onnx_session, run_onnx
 
 #: Below this cosine similarity between a quantized and a float embedding of one sentence, the quantized files
 #: fail (the bound the issue tracker and optimum's quantization guides use for int8 embeddings).
@@ -540,7 +540,10 @@ def quantize_export(
     if inputs is not None:
         feeds, read = [dict(inputs[0])], inputs[1]
     else:
-        feeds, read, tokenizer = check_feeds(floats[names[0]], config, names[0], model_directory, shapes, sentences)
+        fused = fused_attention_graph(staging, config)
+        feeds, read, tokenizer = check_feeds(
+            floats[names[0]], config, names[0], model_directory, shapes, sentences, fused
+        )
     paragraph = None
     if settings.mode != "dynamic" and generates_text(config) and tokenizer is not None:
         paragraph = text_feeds(floats[names[0]], tokenizer, (PARAGRAPH,), None)[0][0]
@@ -601,17 +604,21 @@ def check_feeds(
     model_directory: Path | None,
     shapes: DummyShapes,
     sentences: tuple[str, ...],
+    fused: bool = False,
 ) -> tuple[list[dict[str, Any]], str, Any | None]:
     """The check's inputs to the first file, what they are in words (real sentences where it reads text), and the
-    tokenizer that made them (``None``: dummy inputs)."""
+    tokenizer that made them (``None``: dummy inputs; ``fused``: those a fused attention is defined on)."""
     tokenizer, why_not = load_tokenizer(model_directory) if reads_text(session) else (None, "")
     if tokenizer is not None:
         vocab_size = config.normalized.get("vocab_size")
         feeds, why_not = text_feeds(session, tokenizer, sentences, vocab_size if isinstance(vocab_size, int) else None)
         if feeds:
             return feeds, f"{len(sentences)} sentences tokenized by the model's tokenizer", tokenizer
+    words = "dummy inputs (" + (why_not or "the model does not read text") + ")"
+    if fused:
+        return [inputs for _, inputs in fused_attention_feeds(config, shapes).values()], words, None
     feed = dict(config.components()[name].generate_dummy_inputs(shapes, seed=5))
-    return [feed], "dummy inputs (" + (why_not or "the model does not read text") + ")", None
+    return [feed], words, None
 
 
 def quantize_with(

@@ -13,6 +13,7 @@ from typing import Any
 
 from modelexport_pipeline.checks import OutputCheck, Reference, Tolerance, ValidationReport, compare_outputs
 from modelexport_pipeline.dummy_inputs import DummyShapes
+from modelexport_pipeline.errors import ExportError
 
 from .config import OnnxConfig
 
@@ -35,7 +36,11 @@ def run_onnx(session: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
     expected_inputs = {i.name for i in session.get_inputs()}
     feed = {name: value for name, value in inputs.items() if name in expected_inputs}
     names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(None, feed), strict=True))
+    try:
+        return dict(zip(names, session.run(None, feed), strict=True))
+    except Exception as exc:  # onnxruntime refusing the graph's own computation: the export is wrong, say where
+        message = str(exc).strip().splitlines()[0][:400] if str(exc).strip() else type(exc).__name__
+        raise ExportError(f"onnxruntime could not run the exported graph: {message}") from exc
 
 
 def used_dimensions(config: OnnxConfig, shapes: DummyShapes) -> dict[str, int]:
@@ -66,3 +71,32 @@ def validate(
         if name not in onnx_outputs:
             report.outputs.append(OutputCheck(name, [], None, None, False, "missing from the ONNX graph"))
     return report
+
+
+def has_operator(path: Path, op_type: str) -> bool:
+    """Whether the graph at ``path`` has an ``op_type`` node (read without its weights)."""
+    import onnx
+
+    return any(node.op_type == op_type for node in onnx.load(str(path), load_external_data=False).graph.node)
+
+
+#: The operator of a fused decoder attention (``--optimize O2/O3``), whose inputs are defined more narrowly.
+FUSED_ATTENTION = "GroupQueryAttention"
+
+
+def fused_attention_graph(directory: Path, config: OnnxConfig) -> bool:
+    """Whether ``directory`` holds a one-file export whose attention is fused (see :func:`fused_attention_feeds`)."""
+    return list(config.components()) == ["model"] and has_operator(directory / "model.onnx", FUSED_ATTENTION)
+
+
+def fused_attention_feeds(config: OnnxConfig, shapes: DummyShapes) -> dict[str, tuple[DummyShapes, dict[str, Any]]]:
+    """Inputs a graph with onnxruntime's ``GroupQueryAttention`` is defined on, with their shapes: a prompt without a
+    cache (its last row right-padded, as the dummy mask pads it), and one decoding step after a cache, unpadded. (A
+    step of several tokens a row after a cache, or left padding, is outside the operator's semantics.)"""
+    import numpy as np
+
+    prompt = shapes.with_sizes(past_sequence_length=0)
+    step = shapes.with_sizes(sequence_length=1)
+    step_inputs = dict(config.generate_dummy_inputs(step, seed=2))
+    step_inputs["attention_mask"] = np.ones_like(step_inputs["attention_mask"])
+    return {"prompt": (prompt, dict(config.generate_dummy_inputs(prompt, seed=1))), "step": (step, step_inputs)}

@@ -8,9 +8,8 @@ from modelexport_core.plugins import get_framework
 from modelexport_pipeline.checks import FollowUpCheck, ValidationReport
 
 from ..config import OnnxConfig
-from ..export import fused_attention_graph
 from ..generation import check_generation
-from ..validation import onnx_session
+from ..validation import fused_attention_graph, onnx_session
 from . import FollowUp
 
 #: The export command's own generation check: short, the test suite runs 20 tokens.

@@ -40,6 +40,8 @@ IMPLEMENTATION = "modelexport_group_query_attention"
 OPERATOR = "modelexport::group_query_attention"
 #: The longest rotary table written into a graph (2 x positions x rotary_dim / 2 floats): 64 MB at a head of 128.
 MAX_ROTARY_POSITIONS = 131072
+#: onnxruntime's CPU kernel computes heads whose size is a multiple of this.
+HEAD_SIZE_MULTIPLE = 16
 #: Rotary types whose angles depend on the sequence's length as well as the position: no fixed table holds them.
 LENGTH_DEPENDENT_ROPE = ("dynamic", "longrope")
 
@@ -178,6 +180,8 @@ class FusionState:
     presents: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
     pending_rotary: tuple[torch.Tensor, torch.Tensor, RotaryTable] | None = None
     rotary_layers: int = 0
+    #: Rotations the family's own function computed (in the graph, before the operator).
+    traced_rotations: int = 0
 
     def __post_init__(self) -> None:
         mask = self.attention_mask
@@ -252,6 +256,8 @@ def _attention(
         raise NotFusable(f"an attention module without a cache layer index ({layer!r})")
     if key.shape[-1] != head or value.shape[-1] != head:
         raise NotFusable(f"keys or values of another width than the queries ({key.shape[-1]}, {value.shape[-1]}, {head})")
+    if head % HEAD_SIZE_MULTIPLE:
+        raise NotFusable(f"heads of {head}: onnxruntime's GroupQueryAttention takes multiples of {HEAD_SIZE_MULTIPLE}")
     if heads % kv_heads:
         raise NotFusable(f"{heads} query heads over {kv_heads} key/value heads")
     if kwargs.get("attention_bias") is not None or kwargs.get("alibi") is not None:
@@ -332,6 +338,8 @@ def _deferred_rotation(original: Callable[..., Any], interleaved: bool) -> Calla
             or q.shape[-1] < cos.shape[-1]
             or q.shape[-1] != k.shape[-1]
         ):
+            if state is not None:
+                state.traced_rotations += 1
             return original(q, k, cos, sin, *args, **kwargs)
         state.pending_rotary = (cos, sin, table)
         return q, k
@@ -427,14 +435,19 @@ class Verdict:
     refusal: str | None
     layers: int = 0
     rotary_layers: int = 0
+    traced_rotations: int = 0
 
     def describe(self) -> str:
         if self.refusal is not None:
             return f"attention not fused ({self.refusal}): the plain graph"
-        rotary = "rotary inside" if self.rotary_layers == self.layers else "rotary as traced"
-        if 0 < self.rotary_layers < self.layers:
-            rotary = f"rotary inside in {self.rotary_layers} of them"
-        return f"attention fused: {self.layers} GroupQueryAttention ({rotary})"
+        parts = []
+        if self.rotary_layers:
+            inside = "" if self.rotary_layers == self.layers else f" in {self.rotary_layers} of them"
+            parts.append(f"rotary inside{inside}")
+        if self.traced_rotations:
+            parts.append("rotary as traced" + ("" if not self.rotary_layers else " in the others"))
+        detail = f" ({', '.join(parts)})" if parts else ""
+        return f"attention fused: {self.layers} GroupQueryAttention{detail}"
 
 
 #: How far the fused path may differ from the model's attention in the dry run (float32, same inputs), relative to
@@ -456,7 +469,9 @@ def verdict(model: torch.nn.Module, config: Any, args: tuple[torch.Tensor, ...])
         try:
             with fused_path(model) as context:
                 fused = wrapper(*args)
-                rotary_layers = context.state.rotary_layers if context.state is not None else 0
+                state = context.state
+                rotary_layers = state.rotary_layers if state is not None else 0
+                traced_rotations = state.traced_rotations if state is not None else 0
         except NotFusable as exc:
             return Verdict(str(exc))
         except KeyError as exc:
@@ -472,4 +487,4 @@ def verdict(model: torch.nn.Module, config: Any, args: tuple[torch.Tensor, ...])
         if not difference <= DRY_RUN_TOLERANCE * max(scale, 1.0):
             return Verdict(f"the fused path differs from the model's attention on {name} by {difference:.3g}")
     layers = sum(1 for name in config.outputs if name.startswith("present.") and name.endswith(".key"))
-    return Verdict(None, layers, rotary_layers)
+    return Verdict(None, layers, rotary_layers, traced_rotations)
