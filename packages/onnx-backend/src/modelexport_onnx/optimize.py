@@ -116,8 +116,115 @@ def _fuse(path: Path, config: OnnxConfig) -> dict[str, int]:
     finally:
         quiet.setLevel(level)
     counts = {op: n for op, n in fused.get_fused_operator_statistics().items() if n}
+    # the converter's fused attention (a decoder's, traced as the operator): reported with the rest
+    attention = sum(1 for node in fused.model.graph.node if node.op_type == "GroupQueryAttention")
+    if attention:
+        counts["GroupQueryAttention"] = attention
     save(fused.model, path)
     return counts
+
+
+#: Weights smaller than this are not worth a comparison (the copies the rewrites fold are the large tables).
+RETIE_MIN_ELEMENTS = 1 << 20
+
+
+def _retie_transposed(path: Path) -> int:
+    """Undo onnxruntime's folding of a large weight's transpose into a second copy (a language-model head tied to
+    the embedding table: 113 MB more for SmolLM2, and a head the weight-only quantizer would then quantize as if
+    untied); the copy becomes a ``Transpose`` node again. Returns how many were re-tied."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path), load_external_data=False)
+    large = [t for t in model.graph.initializer if len(t.dims) == 2 and t.dims[0] * t.dims[1] >= RETIE_MIN_ELEMENTS]
+    pairs = [(a, b) for a in large for b in large if a is not b and list(a.dims) == list(reversed(b.dims))]
+    if not pairs:
+        return 0
+    model = onnx.load(str(path), load_external_data=True)
+    by_name = {t.name: t for t in model.graph.initializer}
+    retied = 0
+    for source, copy in pairs:
+        if source.name not in by_name or copy.name not in by_name:
+            continue
+        if not np.array_equal(numpy_helper.to_array(by_name[copy.name]), numpy_helper.to_array(by_name[source.name]).T):
+            continue
+        model.graph.initializer.remove(by_name.pop(copy.name))
+        model.graph.node.insert(0, helper.make_node("Transpose", [source.name], [copy.name], perm=[1, 0]))
+        retied += 1
+    if retied:
+        save(model, path)
+    return retied
+
+
+def _symbolic_shapes(model: Any) -> dict[str, tuple[Any, ...]]:
+    """Every value's shape in symbols (``batch_size``, ``sequence_length``...) and sizes, where onnxruntime's
+    symbolic shape inference can tell it."""
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=False, guess_output_rank=False)
+    shapes: dict[str, tuple[Any, ...]] = {}
+    for value in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
+        if value.type.tensor_type.HasField("shape"):
+            dims = tuple(d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim)
+            if all(d not in (0, "") for d in dims):
+                shapes[value.name] = dims
+    return shapes
+
+
+def _drop_identity_reshapes(path: Path) -> int:
+    """Bypass every ``Reshape`` (or chain of them) whose output has its first input's shape, symbol for symbol,
+    and remove the shape arithmetic only it used. A traced decoder reshapes each projection into heads and back
+    around the fused attention: 4 reshapes and some 30 shape nodes a layer, which at int4 decode speed cost as
+    much as the matrix products they surround. Returns how many nodes went."""
+    import onnx
+
+    model = onnx.load(str(path))
+    try:
+        shapes = _symbolic_shapes(model)
+    except Exception:  # a graph the inference cannot follow: left as it is
+        return 0
+    producers = {output: node for node in model.graph.node for output in node.output}
+    graph_outputs = {o.name for o in model.graph.output}
+    replaced: dict[str, str] = {}
+    for node in model.graph.node:
+        if node.op_type != "Reshape" or node.output[0] in graph_outputs:
+            continue
+        source = node.input[0]
+        while source in producers and producers[source].op_type == "Reshape":
+            source = producers[source].input[0]
+        shape = shapes.get(node.output[0])
+        if shape is not None and shape == shapes.get(source):
+            replaced[node.output[0]] = source
+        elif source != node.input[0]:
+            node.input[0] = source  # a reshape of a reshape is a reshape of the first one's input
+    if not replaced:
+        return 0
+
+    def resolve(name: str) -> str:
+        while name in replaced:
+            name = replaced[name]
+        return name
+
+    for node in model.graph.node:
+        for index, name in enumerate(node.input):
+            if name in replaced:
+                node.input[index] = resolve(name)
+    before = len(model.graph.node)
+    used = set(graph_outputs)
+    kept = []
+    for node in reversed(list(model.graph.node)):  # topological order: consumers after producers
+        if any(o in used for o in node.output):
+            kept.append(node)
+            used.update(i for i in node.input if i)
+    kept.reverse()
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    unused = [t for t in model.graph.initializer if t.name not in used]
+    for tensor in unused:
+        model.graph.initializer.remove(tensor)
+    save(model, path)
+    return before - len(kept)
 
 
 def optimize_model(path: Path, level: str, config: OnnxConfig | None = None) -> OptimizationReport:
@@ -139,4 +246,7 @@ def optimize_model(path: Path, level: str, config: OnnxConfig | None = None) -> 
         except Exception as exc:  # onnxruntime's pattern code on a graph it does not expect: the file is untouched
             failure = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}" if str(exc) else type(exc).__name__
     _session_optimize(path, "ORT_ENABLE_ALL" if level == "O3" else "ORT_ENABLE_BASIC")
+    _retie_transposed(path)
+    if fused.get("GroupQueryAttention"):
+        _drop_identity_reshapes(path)
     return OptimizationReport(level, fused, before, _node_count(path), failure)

@@ -215,6 +215,10 @@ class QuantizeSettings:
     def bits(self) -> int:
         return 4 if self.mode == "int4" else 8
 
+    @property
+    def head_bits(self) -> int:
+        return int(os.environ.get("HEAD_BITS", self.bits))
+
     def describe(self) -> str:
         if self.mode == "dynamic":
             return "int8 dynamic quantization"
@@ -313,19 +317,47 @@ def quantize_blockwise(source: Path, target: Path, float_bytes: int, settings: Q
 
     before = set(os.listdir(target.parent))
     model = onnx.load(str(source))
-    scheme = DefaultWeightOnlyQuantConfig(
-        block_size=settings.block_size,
-        is_symmetric=True,
-        accuracy_level=settings.accuracy_level,
-        bits=settings.bits,
-        op_types_to_quantize=("MatMul",),
-    )
-    excluded = [] if settings.lm_head else lm_head_nodes(model)
+    head = lm_head_nodes(model)
+    if settings.lm_head:
+        untie_head(model, head)
+
+    def scheme(bits: int) -> Any:
+        return DefaultWeightOnlyQuantConfig(
+            block_size=settings.block_size,
+            is_symmetric=True,
+            accuracy_level=settings.accuracy_level,
+            bits=bits,
+            op_types_to_quantize=("MatMul",),
+        )
+
     with quiet_logger("onnxruntime.quantization"):  # a line per MatMul at INFO
-        quantizer = MatMulNBitsQuantizer(model, nodes_to_exclude=excluded, algo_config=scheme)
+        quantizer = MatMulNBitsQuantizer(model, nodes_to_exclude=head, algo_config=scheme(settings.bits))
         quantizer.process()
+        model = quantizer.model.model
+        if settings.lm_head and head:
+            quantizer = MatMulNBitsQuantizer(model, nodes_to_include=head, algo_config=scheme(settings.head_bits))
+            quantizer.process()
         quantizer.model.save_model_to_file(str(target), float_bytes > EXTERNAL_DATA_BYTES)
     return sorted((set(os.listdir(target.parent)) - before) | {target.name})
+
+
+def untie_head(model: Any, head: list[str]) -> None:
+    """Give an LM head that reads its weight through a ``Transpose`` of an initializer (tied to the embedding table)
+    a weight of its own, which the quantizer (it reads initializers) can then quantize; the table stays as it is."""
+    from onnx import numpy_helper
+
+    initializers = {t.name: t for t in model.graph.initializer}
+    producers = {output: node for node in model.graph.node for output in node.output}
+    for node in model.graph.node:
+        if node.name not in head or node.input[1] in initializers:
+            continue
+        transpose = producers.get(node.input[1])
+        if transpose is None or transpose.op_type != "Transpose" or transpose.input[0] not in initializers:
+            continue
+        table = numpy_helper.to_array(initializers[transpose.input[0]])
+        name = f"{node.name or 'lm_head'}.untied_weight"
+        model.graph.initializer.append(numpy_helper.from_array(table.T.copy(), name))
+        node.input[1] = name
 
 
 #: The quantization schemes, by name (``--quantize dynamic`` tries two; ``int4`` and ``int8`` are blockwise).

@@ -42,6 +42,9 @@ OPERATOR = "modelexport::group_query_attention"
 MAX_ROTARY_POSITIONS = 131072
 #: onnxruntime's CPU kernel computes heads whose size is a multiple of this.
 HEAD_SIZE_MULTIPLE = 16
+#: onnxruntime's kernel reads rotary tables whose width (half the rotated features) is a multiple of this: a narrower
+#: partial rotation (phi, stablelm, gpt-neox at small sizes) stays in the graph as traced.
+ROTARY_TABLE_MULTIPLE = 8
 #: Rotary types whose angles depend on the sequence's length as well as the position: no fixed table holds them.
 LENGTH_DEPENDENT_ROPE = ("dynamic", "longrope")
 
@@ -131,7 +134,7 @@ def _symbolic(g: Any, *values: Any) -> Any:
         inputs += [cos_table, sin_table]
         attributes.update(do_rotary_i=1, rotary_interleaved_i=int(interleaved))
     if window > 0:
-        attributes["local_window_size_i"] = int(window) - 1  # onnxruntime's window counts the keys before the query
+        attributes["local_window_size_i"] = int(window)  # both count the keys a query sees, itself included
     if softcap > 0:
         attributes["softcap_f"] = softcap
     output, present_key, present_value = g.op(
@@ -267,6 +270,10 @@ def _attention(
         raise NotFusable(f"a cache of shape {tuple(past_key.shape)} for {kv_heads} heads of {head}")
     window = kwargs.get("sliding_window") or 0
     softcap = kwargs.get("softcap") or 0.0
+    if window and softcap:
+        # onnxruntime 1.32's CPU kernel masks the window before it caps the logits (tanh(-inf) is -1, not -inf):
+        # a prompt longer than the window attends outside it (gemma2 validated 0.2 off on its logits)
+        raise NotFusable("a sliding window with a logit softcap, which onnxruntime's kernel computes differently")
     scale = float(scaling) if scaling is not None else 1.0 / math.sqrt(head)
     pending, state.pending_rotary = state.pending_rotary, None
     empty = query.new_zeros((0,))
@@ -335,6 +342,7 @@ def _deferred_rotation(original: Callable[..., Any], interleaved: bool) -> Calla
             or table.interleaved != interleaved
             or cos.dim() != 3
             or cos.shape[-1] != table.width
+            or (cos.shape[-1] // 2) % ROTARY_TABLE_MULTIPLE
             or q.shape[-1] < cos.shape[-1]
             or q.shape[-1] != k.shape[-1]
         ):
