@@ -125,7 +125,11 @@ def main() -> int:
 
     types = args.only or decoder_types()
     old = json.loads(TABLE.read_text()) if TABLE.is_file() else {}
-    rows = {kind: {k: v for k, v in old.get(kind, {}).items() if k not in types} for kind in ("fused", "plain", "failed")}
+    walked = set(decoder_types())
+    rows = {
+        kind: {k: v for k, v in old.get(kind, {}).items() if k not in types and k in walked}
+        for kind in ("fused", "plain", "failed")
+    }
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         for model_type, result in zip(types, pool.map(_child, types), strict=True):
             if "fused" in result:

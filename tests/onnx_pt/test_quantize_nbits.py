@@ -39,9 +39,13 @@ def test_int4_writes_matmulnbits_files_and_genai_reads_them(llama: Path, tmp_pat
         == 0
     )
     nodes = _nbits(tmp_path / "o" / "model_int4.onnx")
-    assert nodes and all(n["bits"] == 4 and n["block_size"] == 32 and n["accuracy_level"] == 4 for n in nodes)
+    head = [n for n in nodes if n["N"] == 99]  # the vocabulary: the LM head, at 8 bits by default
+    body = [n for n in nodes if n["N"] != 99]
+    assert len(head) == 1 and head[0]["bits"] == 8
+    assert body and all(n["bits"] == 4 and n["block_size"] == 32 and n["accuracy_level"] == 4 for n in body)
     check = json.loads(report.read_text())["quantization"]
     assert check["passed"] and check["mode"] == "int4" and "4-bit, block 32" in check["settings"]
+    assert "LM head 8-bit" in check["settings"]
     genai_config = json.loads((tmp_path / "o" / "genai_config.json").read_text())
     assert genai_config["model"]["decoder"]["filename"] == "model_int4.onnx"
 
@@ -53,6 +57,13 @@ def test_int8_with_its_block_size_and_accuracy_level_and_a_float_head(llama: Pat
     nodes = _nbits(out / "model_int8.onnx")
     assert nodes and all(n["bits"] == 8 and n["block_size"] == 16 and n.get("accuracy_level", 0) == 0 for n in nodes)
     assert lm_head_nodes(onnx.load(str(out / "model_int8.onnx"), load_external_data=False))  # the head stayed float
+
+
+def test_the_lm_head_at_4_bits(llama: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert main(["export", "onnx", "-m", str(llama), str(out), "--quantize", "int4", "--lm-head-bits", "4"]) == 0
+    nodes = _nbits(out / "model_int4.onnx")
+    assert nodes and all(n["bits"] == 4 for n in nodes) and any(n["N"] == 99 for n in nodes)
 
 
 def test_int4_in_the_transformers_js_layout(llama: Path, tmp_path: Path) -> None:
@@ -71,6 +82,8 @@ def test_int4_in_the_transformers_js_layout(llama: Path, tmp_path: Path) -> None
         (["--quantize", "dynamic", "--block-size", "64"], "give --quantize int4 or --quantize int8 (not dynamic)"),
         (["--accuracy-level", "0"], "give --quantize int4 or --quantize int8."),
         (["--no-quantize-lm-head"], "--no-quantize-lm-head set(s) the weight-only quantization"),
+        (["--lm-head-bits", "4"], "--lm-head-bits set(s) the weight-only quantization"),
+        (["--quantize", "int4", "--lm-head-bits", "4", "--no-quantize-lm-head"], "give one of them"),
         (["--quantize", "int4", "--dtype", "fp16"], "quantizes float32 weights"),
     ],
 )

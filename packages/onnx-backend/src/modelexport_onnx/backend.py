@@ -70,6 +70,7 @@ class OnnxOptions:
     block_size: int | None = None
     accuracy_level: int | None = None
     quantize_lm_head: bool = True
+    lm_head_bits: int | None = None
 
     def quantizing_options(self) -> dict[str, object]:
         """The weight-only quantization options asked for (their defaults left out), by command-line name."""
@@ -77,6 +78,7 @@ class OnnxOptions:
             "--block-size": self.block_size,
             "--accuracy-level": self.accuracy_level,
             "--no-quantize-lm-head": True if not self.quantize_lm_head else None,
+            "--lm-head-bits": self.lm_head_bits,
         }
         return {name: value for name, value in asked.items() if value is not None}
 
@@ -87,6 +89,7 @@ class OnnxOptions:
             block_size=self.block_size or BLOCK_SIZE,
             accuracy_level=ACCURACY_LEVEL if self.accuracy_level is None else self.accuracy_level,
             lm_head=self.quantize_lm_head,
+            lm_head_bits=self.lm_head_bits,
         )
 
     @classmethod
@@ -108,6 +111,7 @@ OPTION_TYPES: Mapping[str, tuple[type, ...]] = {
     "block_size": (int,),
     "accuracy_level": (int,),
     "quantize_lm_head": (bool,),
+    "lm_head_bits": (int,),
 }
 
 

@@ -138,6 +138,13 @@ def register(export_commands: Any) -> None:
         action="store_false",
         help="--quantize int4/int8: keep the language-model head float32 (quantized by default)",
     )
+    parser.add_argument(
+        "--lm-head-bits",
+        type=int,
+        choices=(4, 8),
+        help="--quantize int4/int8: the language-model head's bits (default 8: read whole for every token, it "
+        "keeps the float perplexity at 8 bits)",
+    )
     parser.add_argument("--report", metavar="REPORT.json", help="write the validation report as JSON")
     parser.add_argument(
         "--overwrite",
@@ -232,6 +239,7 @@ def _export(args: argparse.Namespace) -> int:
             block_size=args.block_size,
             accuracy_level=args.accuracy_level,
             quantize_lm_head=args.quantize_lm_head,
+            lm_head_bits=args.lm_head_bits,
             report=args.report,
             overwrite=args.overwrite,
             cache_dir=args.cache_dir,

@@ -67,11 +67,22 @@ def resolve_options(
     check_opset_floor(chosen, config.min_opset, floor, name)
     model_type = str(getattr(config.config, "model_type", "") or "")
     framework_converter.check_options(opset=chosen, name=name, dtype=dtype, model_type=model_type)
-    fuse = optimize in FUSING_LEVELS and name == "torchscript" and isinstance(config, DecoderOnnxConfig)
-    # The fused graph is validated on other sequence sizes than it was traced with: dynamic axes only
-    fuse = fuse and config.uses_past and config.part is None and dynamic_axes
+    asked = optimize in FUSING_LEVELS and isinstance(config, DecoderOnnxConfig) and config.uses_past
+    refusal = ""
+    if asked and name != "torchscript":
+        refusal = f"the {name} exporter: the fused attention is traced by TorchScript"
+    elif asked and not dynamic_axes:  # the fused graph is validated on other sequence sizes than it was traced with
+        refusal = "fixed axes: the fused attention is validated on other sequence lengths"
+    elif asked and config.part is not None:
+        refusal = "a part of a split export"
     options = ExportOptions(
-        opset=chosen, converter=name, dynamic_axes=dynamic_axes, dtype=dtype, shapes=shapes, fuse_attention=fuse
+        opset=chosen,
+        converter=name,
+        dynamic_axes=dynamic_axes,
+        dtype=dtype,
+        shapes=shapes,
+        fuse_attention=asked and not refusal,
+        fusion_refusal=refusal,
     )
     framework_converter.check_loaded(options)
     return options

@@ -41,6 +41,7 @@ def main_export(
     block_size: int | None = None,
     accuracy_level: int | None = None,
     quantize_lm_head: bool = True,
+    lm_head_bits: int | None = None,
     report: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     cache_dir: str | None = None,
@@ -60,8 +61,8 @@ def main_export(
     the files are (a sentence-transformers checkpoint, ``modules.json``, as its whole embedding pipeline; a timm
     folder as timm's model), ``transformers`` the transformers model alone, ``sentence_transformers`` insists on
     the pipeline. ``quantize``: ``dynamic`` (int8 weights and activations), ``int8`` or ``int4`` (weight-only
-    ``MatMulNBits``, blocks of ``block_size`` inputs, ``accuracy_level``; the LM head quantized unless
-    ``quantize_lm_head`` is off; the embedding tables stay float32).
+    ``MatMulNBits``, blocks of ``block_size`` inputs, ``accuracy_level``; the LM head at ``lm_head_bits`` (8 by
+    default) unless ``quantize_lm_head`` is off; the embedding tables stay float32).
     """
     request = onnx_request(
         output,
@@ -79,6 +80,7 @@ def main_export(
         block_size=block_size,
         accuracy_level=accuracy_level,
         quantize_lm_head=quantize_lm_head,
+        lm_head_bits=lm_head_bits,
         report=report,
         overwrite=overwrite,
         trust_remote_code=trust_remote_code,
@@ -103,6 +105,7 @@ def onnx_request(
     block_size: int | None = None,
     accuracy_level: int | None = None,
     quantize_lm_head: bool = True,
+    lm_head_bits: int | None = None,
     report: str | os.PathLike[str] | None = None,
     framework: str | None = None,
     atol: float | None = None,
@@ -124,6 +127,7 @@ def onnx_request(
         "block_size": block_size,
         "accuracy_level": accuracy_level,
         "quantize_lm_head": None if quantize_lm_head else False,
+        "lm_head_bits": lm_head_bits,
     }
     own.update({name: value for name, value in quantizing.items() if value is not None})  # only what was asked
     return ExportRequest(

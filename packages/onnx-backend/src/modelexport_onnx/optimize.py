@@ -227,6 +227,50 @@ def _drop_identity_reshapes(path: Path) -> int:
     return before - len(kept)
 
 
+def _pack_attention_projections(path: Path) -> int:
+    """One ``MatMul`` for a fused attention's query, key and value projections where they read the same input and
+    feed the operator directly: their weights side by side, the product handed to ``GroupQueryAttention`` as its
+    packed input (as onnxruntime-genai's builder writes it). One matrix product instead of three a layer; the
+    weight-only quantizer then quantizes one weight. Returns how many layers were packed."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    initializers = {t.name: t for t in model.graph.initializer}
+    producers = {output: node for node in model.graph.node for output in node.output}
+    consumers: dict[str, list[Any]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    packed = 0
+    for attention in [n for n in model.graph.node if n.op_type == "GroupQueryAttention"]:
+        projections = [producers.get(name) for name in attention.input[:3]]
+        if any(p is None or p.op_type != "MatMul" or p.input[1] not in initializers for p in projections):
+            continue
+        if len({p.input[0] for p in projections}) != 1 or any(len(consumers[p.output[0]]) != 1 for p in projections):
+            continue
+        weights = [numpy_helper.to_array(initializers[p.input[1]]) for p in projections]
+        if any(w.ndim != 2 or w.shape[0] != weights[0].shape[0] or w.dtype != weights[0].dtype for w in weights):
+            continue
+        query = projections[0]
+        name = f"{query.name or attention.name}.packed_qkv"
+        model.graph.initializer.append(numpy_helper.from_array(np.concatenate(weights, axis=1), f"{name}.weight"))
+        packed_node = helper.make_node("MatMul", [query.input[0], f"{name}.weight"], [f"{name}.output"], name=name)
+        position = list(model.graph.node).index(query)
+        for projection in projections:
+            model.graph.node.remove(projection)
+        model.graph.node.insert(position, packed_node)
+        attention.input[0], attention.input[1], attention.input[2] = f"{name}.output", "", ""
+        packed += 1
+    if packed:
+        used = {name for node in model.graph.node for name in node.input}
+        for tensor in [t for t in model.graph.initializer if t.name not in used]:
+            model.graph.initializer.remove(tensor)
+        save(model, path)
+    return packed
+
+
 def optimize_model(path: Path, level: str, config: OnnxConfig | None = None) -> OptimizationReport:
     """Optimize ``path`` in place at ``level`` (``config``: the export's, for O2/O3's fusions).
 
@@ -249,4 +293,5 @@ def optimize_model(path: Path, level: str, config: OnnxConfig | None = None) -> 
     _retie_transposed(path)
     if fused.get("GroupQueryAttention"):
         _drop_identity_reshapes(path)
+        _pack_attention_projections(path)
     return OptimizationReport(level, fused, before, _node_count(path), failure)

@@ -60,6 +60,14 @@ def check_quantizing_options(quantize: str | None, asked: Mapping[str, object]) 
     level = asked.get("--accuracy-level")
     if level is not None and level not in range(5):
         raise UnsupportedExportOptionError(f"--accuracy-level {level}: choose 0, 1, 2, 3 or 4.")
+    head_bits = asked.get("--lm-head-bits")
+    if head_bits is not None and head_bits not in (4, 8):
+        raise UnsupportedExportOptionError(f"--lm-head-bits {head_bits}: choose 4 or 8.")
+    if head_bits is not None and asked.get("--no-quantize-lm-head"):
+        raise UnsupportedExportOptionError(
+            "--lm-head-bits sets the bits of a quantized LM head, and --no-quantize-lm-head keeps it float32: "
+            "give one of them."
+        )
 
 
 def check_quantize_option(quantize: str | None, dtype: str) -> None:

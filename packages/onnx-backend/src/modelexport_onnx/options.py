@@ -36,6 +36,8 @@ class ExportOptions:
     #: A decoder's attention traced as onnxruntime's ``GroupQueryAttention`` (``--optimize O2/O3`` with TorchScript;
     #: see ``converters/pt/fused_attention.py``). The converter still keeps the plain graph where it cannot fuse.
     fuse_attention: bool = False
+    #: Why a decoder's attention is not fused though ``--optimize`` asked for the fusions ("": it is, or not asked).
+    fusion_refusal: str = ""
 
     @property
     def validation_shapes(self) -> DummyShapes:

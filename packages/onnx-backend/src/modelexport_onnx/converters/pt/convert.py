@@ -40,7 +40,7 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
     converter_arguments = _dynamo_arguments if options.converter == "dynamo" else _torchscript_arguments
     if options.converter == "torchscript":
         register_symbolics()
-    note = None
+    note = f"attention not fused ({options.fusion_refusal}): the plain graph" if options.fusion_refusal else None
     # TorchScript traces transformers' eager attention (see .attention); dynamo's SDPA needs no detour.
     traced_attention: Any = eager_attention(model) if options.converter == "torchscript" else contextlib.nullcontext()
     if options.fuse_attention:
