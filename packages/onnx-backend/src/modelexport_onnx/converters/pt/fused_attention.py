@@ -355,18 +355,29 @@ def _deferred_rotation(original: Callable[..., Any], interleaved: bool) -> Calla
     return rotation
 
 
-def _rotary_table(module: torch.nn.Module, positions: int) -> RotaryTable | None:
-    """The angles of every position from ``module`` (a transformers rotary embedding), or ``None`` where they
-    depend on more than the position or are not laid out as one of the two standard rotations."""
-    if getattr(module, "rope_type", "default") in LENGTH_DEPENDENT_ROPE:
-        return None
-    inv_freq = getattr(module, "inv_freq", None)
-    if not isinstance(inv_freq, torch.Tensor):
-        return None
+def _rotary_tables(module: torch.nn.Module, positions: int) -> dict[str | None, RotaryTable]:
+    """The angles of every position from ``module`` (a transformers rotary embedding), by layer type where it
+    computes one set per type (gemma3: local and global layers); none where they depend on more than the
+    position or are not laid out as one of the two standard rotations."""
+    layer_types = getattr(module, "layer_types", None)
+    keys: list[str | None] = list(layer_types) if isinstance(layer_types, (list, tuple)) and layer_types else [None]
+    rope_types = getattr(module, "rope_type", "default")
+    tables: dict[str | None, RotaryTable] = {}
+    for key in keys:
+        rope_type = rope_types.get(key, "default") if isinstance(rope_types, dict) else rope_types
+        frequencies = getattr(module, "inv_freq" if key is None else f"{key}_inv_freq", None)
+        if rope_type in LENGTH_DEPENDENT_ROPE or not isinstance(frequencies, torch.Tensor):
+            continue
+        table = _rotary_table(module, positions, () if key is None else (key,))
+        if table is not None:
+            tables[key] = table
+    return tables
+
+
+def _rotary_table(module: torch.nn.Module, positions: int, extra: tuple[Any, ...]) -> RotaryTable | None:
     try:
         with torch.no_grad():
-            dummy = torch.zeros(1, 1, dtype=torch.float32)
-            cos, sin = module(dummy, torch.arange(positions).unsqueeze(0))
+            cos, sin = module(torch.zeros(1, 1, dtype=torch.float32), torch.arange(positions).unsqueeze(0), *extra)
     except Exception:
         return None
     if not isinstance(cos, torch.Tensor) or cos.dim() != 3 or cos.shape[-1] % 2:
@@ -406,14 +417,18 @@ def fused_path(model: torch.nn.Module) -> Iterator[_Active]:
     positions = _context_length(model)
     for module in model.modules():
         if type(module).__name__.endswith("RotaryEmbedding"):
-            table = _rotary_table(module, positions)
-            if table is not None:
+            tables = _rotary_tables(module, positions)
+            if tables:
 
-                def remember(_: Any, __: Any, output: Any, table: RotaryTable = table) -> None:
-                    if isinstance(output, tuple) and output and isinstance(output[0], torch.Tensor):
+                def remember(
+                    _: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any, tables: Any = tables
+                ) -> None:
+                    key = kwargs.get("layer_type", args[2] if len(args) > 2 else None)
+                    table = tables.get(key) if isinstance(key, (str, type(None))) else None
+                    if table is not None and isinstance(output, tuple) and isinstance(output[0], torch.Tensor):
                         context.tables[id(output[0])] = (output[0], table)
 
-                hooks.append(module.register_forward_hook(remember))
+                hooks.append(module.register_forward_hook(remember, with_kwargs=True))
         namespace = importlib.import_module(type(module).__module__)
         original = getattr(namespace, "apply_rotary_pos_emb", None)
         if callable(original) and all(namespace is not n for n, _ in patched):
