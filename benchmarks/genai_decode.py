@@ -1,24 +1,33 @@
-"""Decoders in onnxruntime-genai: ours (fp32, int8, int4) against onnxruntime-genai's own model builder (fp32,
-int4), one run side by side on the same real checkpoint, as ratios.
+"""Decoders at run time: ours (fp32, fp32 ``--optimize O2``, int4) against onnxruntime-genai's own model builder
+(fp32, int4), all in onnxruntime-genai, and optimum's export and ours in optimum's ``ORTModelForCausalLM``; one run
+side by side on the same real checkpoint, as ratios (issue 28's targets).
 
     python benchmarks/genai_decode.py MODEL_FOLDER [--new-tokens 128] [--prompt-tokens 32] [--batch 1 4]
+        [--repeats 3] [--optimum-python PATH]
 
 Run it with an interpreter that has ``modelexport[pt,onnx]`` and ``onnxruntime-genai`` (the clients session's
-packages). For each graph: the export time, then in onnxruntime-genai, greedy decoding of ``--new-tokens`` after a
-``--prompt-tokens`` prompt: time to first token, decode tokens per second, and the greedy tokens' agreement with
-our fp32 export's (the share of positions before the first difference). Issue 28's targets: our int4 decode >= the
-builder's int4 at batch 1 and 4; our int4 agreement >= the builder's. Ours has no fused attention yet: its fp32
-decode against the builder's fp32 is the gap that fusion closes.
+packages); ``--optimum-python``: an interpreter with optimum-onnx (transformers < 4.58; see
+``benchmarks/_common.py``), for optimum's rows. Per graph: the export's time and peak RSS (one process each), then
+per batch size, in a process of its own: the time to first token after a ``--prompt-tokens`` prompt, greedy decode
+steps per second over ``--new-tokens`` (best of ``--repeats``), the process's peak RSS, and the greedy tokens'
+agreement with our fp32 export's (the share of positions before the first difference). The bandwidth column:
+the bytes of weights one decode step reads (every matrix product's weight, the LM head included; an embedding
+table is read a row per token) over a measured memory copy rate, as the tokens per second that would saturate it
+at batch 1, and the share of it each graph reaches. Targets: fp32 O2 decode >= the builder's fp32, int4 >= the
+builder's int4, at batch 1 and 4; int4 at least half the bandwidth limit at batch 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from _common import print_table
 
@@ -28,39 +37,129 @@ PROMPT = (
 )
 
 
-def export(argv: list[str]) -> float:
+#: Runs one command and prints its peak RSS (KiB) last: the peak of that process alone, not of every child so far.
+_MEASURED = (
+    "import resource, subprocess, sys; done = subprocess.run(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(done.returncode)"
+)
+
+
+def export(argv: list[str] | None) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (GiB) of the one export process, and why it failed ("" when it did not)."""
+    if argv is None:
+        return float("nan"), float("nan"), ""
     started = time.perf_counter()
-    subprocess.run(argv, check=True, capture_output=True)
-    return time.perf_counter() - started
+    done = subprocess.run([sys.executable, "-c", _MEASURED, *argv], capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    lines = done.stdout.strip().splitlines()
+    peak = int(lines[-1]) / 2**20 if lines and lines[-1].isdigit() else float("nan")
+    why = "" if done.returncode == 0 else (done.stderr.strip().splitlines() or ["failed"])[-1][:160]
+    return seconds, peak, why
 
 
-def decode(folder: Path, prompt_tokens: int, new_tokens: int, batch: int) -> tuple[float, float, list[int]]:
-    """Time to first token (s), decode tokens per second (per sequence), and the first row's new tokens."""
+def _child(argv: list[str]) -> dict[str, Any]:
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1][:160]}
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def decode_genai(folder: str, prompt_tokens: int, new_tokens: int, batch: int, repeats: int) -> dict[str, Any]:
+    """In this process: onnxruntime-genai's first-token time, best decode rate, peak RSS, first row's tokens."""
     import numpy as np
     import onnxruntime_genai as og
 
-    model = og.Model(str(folder))
-    tokenizer = og.Tokenizer(model)
-    prompt = list(tokenizer.encode(PROMPT))[:prompt_tokens]
-    params = og.GeneratorParams(model)
-    params.set_search_options(
-        max_length=prompt_tokens + new_tokens, min_length=prompt_tokens + new_tokens, batch_size=batch
-    )
-    generator = og.Generator(model, params)
-    started = time.perf_counter()
-    generator.append_tokens(np.asarray([prompt] * batch, dtype=np.int32))
-    generator.generate_next_token()
-    first = time.perf_counter() - started
-    started = time.perf_counter()
-    steps = 0
-    while not generator.is_done():
+    model = og.Model(folder)
+    prompt = list(og.Tokenizer(model).encode(PROMPT))[:prompt_tokens]
+    best_rate, best_first, tokens = 0.0, float("inf"), []
+    for _ in range(repeats):
+        params = og.GeneratorParams(model)
+        params.set_search_options(
+            max_length=prompt_tokens + new_tokens, min_length=prompt_tokens + new_tokens, batch_size=batch
+        )
+        generator = og.Generator(model, params)
+        started = time.perf_counter()
+        generator.append_tokens(np.asarray([prompt] * batch, dtype=np.int32))
         generator.generate_next_token()
-        steps += 1
-    rate = steps / (time.perf_counter() - started)
-    return first, rate, [int(t) for t in generator.get_sequence(0)[prompt_tokens:]]
+        best_first = min(best_first, time.perf_counter() - started)
+        started, steps = time.perf_counter(), 0
+        while not generator.is_done():
+            generator.generate_next_token()
+            steps += 1
+        best_rate = max(best_rate, steps / (time.perf_counter() - started))
+        tokens = [int(t) for t in generator.get_sequence(0)[prompt_tokens:]]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return {"first": best_first, "rate": best_rate, "peak": peak, "tokens": tokens}
+
+
+def decode_optimum(folder: str, prompt_tokens: int, new_tokens: int, batch: int, repeats: int) -> dict[str, Any]:
+    """In this process (optimum's venv): ``ORTModelForCausalLM.generate``, the first token timed alone."""
+    import torch
+    from optimum.onnxruntime import ORTModelForCausalLM
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(Path(folder) / "tokenizer.json"))
+    model = ORTModelForCausalLM.from_pretrained(folder, use_cache=True, use_io_binding=False)
+    ids = torch.tensor([tokenizer(PROMPT).input_ids[:prompt_tokens]] * batch)
+    mask = torch.ones_like(ids)
+    best_rate, best_first, tokens = 0.0, float("inf"), []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=1, do_sample=False)
+        first = time.perf_counter() - started
+        started = time.perf_counter()
+        out = model.generate(
+            input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False
+        )
+        total = time.perf_counter() - started
+        best_first = min(best_first, first)
+        best_rate = max(best_rate, (new_tokens - 1) / max(total - first, 1e-9))
+        tokens = [int(t) for t in out[0, prompt_tokens:]]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return {"first": best_first, "rate": best_rate, "peak": peak, "tokens": tokens}
+
+
+def weight_bytes_per_token(folder: Path) -> int:
+    """Bytes of the weights one decode step reads: every initializer a matrix product reads (an embedding table read
+    through a ``Gather`` only a row a token), from the graph genai runs."""
+    import onnx
+    from onnx import numpy_helper
+
+    config = json.loads((folder / "genai_config.json").read_text())
+    model = onnx.load(str(folder / config["model"]["decoder"]["filename"]))
+    sizes = {t.name: numpy_helper.to_array(t).nbytes for t in model.graph.initializer}
+    producers = {o: n for n in model.graph.node for o in n.output}
+    read: set[str] = set()
+    for node in model.graph.node:
+        if node.op_type not in ("MatMul", "MatMulNBits", "Gemm"):
+            continue
+        for name in node.input[1:]:
+            source = producers.get(name)
+            if source is not None and source.op_type == "Transpose":  # a head tied to the table, transposed
+                name = source.input[0]
+            if name in sizes:
+                read.add(name)
+    return sum(sizes[name] for name in read)
+
+
+def copy_bandwidth() -> float:
+    """Bytes per second of a large memory copy (read and write counted once each), best of five."""
+    import numpy as np
+
+    source = np.ones(256 * 2**20 // 8)
+    target = np.empty_like(source)
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        np.copyto(target, source)
+        best = min(best, time.perf_counter() - started)
+    return 2 * source.nbytes / best
 
 
 def agreement(tokens: list[int], reference: list[int]) -> float:
+    if not reference:
+        return float("nan")
     same = next((i for i, (a, b) in enumerate(zip(tokens, reference, strict=False)) if a != b), len(reference))
     return same / len(reference)
 
@@ -71,38 +170,89 @@ def main() -> int:
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--prompt-tokens", type=int, default=32)
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--optimum-python", help="an interpreter with optimum-onnx, for optimum's rows")
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        kind, folder, prompt, new, batch, repeats = args.child
+        run = decode_genai if kind == "genai" else decode_optimum
+        print(json.dumps(run(folder, int(prompt), int(new), int(batch), int(repeats))))
+        return 0
     work = Path(tempfile.mkdtemp(prefix="genai-bench-"))
     ours = [sys.executable, "-m", "modelexport", "export", "onnx", "-m", str(args.model)]
     builder = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(args.model), "-e", "cpu"]
-    graphs = {
-        "ours fp32": ([*ours, str(work / "fp32")], work / "fp32"),
-        "ours int8": ([*ours, str(work / "int8"), "--quantize", "int8"], work / "int8"),
-        "ours int4": ([*ours, str(work / "int4"), "--quantize", "int4"], work / "int4"),
-        "builder fp32": ([*builder, "-o", str(work / "b32"), "-p", "fp32", "-c", str(work / "cache")], work / "b32"),
-        "builder int4": ([*builder, "-o", str(work / "b4"), "-p", "int4", "-c", str(work / "cache")], work / "b4"),
+    cache = ["-c", str(work / "cache")]
+    graphs: dict[str, tuple[list[str] | None, Path, str]] = {
+        "ours fp32": ([*ours, str(work / "fp32")], work / "fp32", "genai"),
+        "ours fp32 O2": ([*ours, str(work / "o2"), "--optimize", "O2"], work / "o2", "genai"),
+        "ours int4 O2": ([*ours, str(work / "i4"), "--optimize", "O2", "--quantize", "int4"], work / "i4", "genai"),
+        "ours int4 O2 head 4-bit": (
+            [*ours, str(work / "i4h4"), "--optimize", "O2", "--quantize", "int4", "--lm-head-bits", "4"],
+            work / "i4h4",
+            "genai",
+        ),
+        "builder fp32": ([*builder, "-o", str(work / "b32"), "-p", "fp32", *cache], work / "b32", "genai"),
+        "builder int4": ([*builder, "-o", str(work / "b4"), "-p", "int4", *cache], work / "b4", "genai"),
     }
-    rows = []
-    reference: list[int] = []
-    for name, (argv, folder) in graphs.items():
-        seconds = export(argv)
+    if args.optimum_python:
+        optimum = [args.optimum_python, "-m", "optimum.exporters.onnx", "--model", str(args.model)]
+        graphs["optimum's export, ORTModelForCausalLM"] = (
+            [*optimum, "--task", "text-generation-with-past", str(work / "optimum")],
+            work / "optimum",
+            "optimum",
+        )
+        graphs["ours fp32, ORTModelForCausalLM"] = (None, work / "fp32", "optimum")  # the folder exported above
+    bandwidth = copy_bandwidth()
+    print(f"memory copy rate: {bandwidth / 1e9:.1f} GB/s", flush=True)
+    rows, reference = [], []
+    for name, (argv, folder, client) in graphs.items():
+        seconds, peak, why = export(argv)
+        if why:
+            rows.append([name, f"failed: {why}", "", "", "", "", "", "", ""])
+            continue
+        limit = ""
+        if client == "genai":
+            per_token = weight_bytes_per_token(folder)
+            limit = f"{bandwidth / per_token:.0f} ({per_token / 2**20:.0f} MiB)"
+        python = sys.executable if client == "genai" else args.optimum_python
         for batch in args.batch:
-            first, rate, tokens = decode(folder, args.prompt_tokens, args.new_tokens, batch)
+            child = [python, __file__, "--child", client, str(folder), str(args.prompt_tokens), str(args.new_tokens)]
+            measured = _child([*child, str(batch), str(args.repeats)])
+            if "error" in measured:
+                rows.append([name, f"{seconds:.1f}", f"{peak:.2f}", str(batch), f"failed: {measured['error']}"])
+                continue
             if name == "ours fp32" and batch == args.batch[0]:
-                reference = tokens
+                reference = measured["tokens"]
+            share = ""
+            if limit and batch == 1:
+                share = f"{measured['rate'] / (bandwidth / weight_bytes_per_token(folder)):.0%}"
             rows.append(
                 [
                     name,
                     f"{seconds:.1f}",
+                    f"{peak:.2f}",
                     str(batch),
-                    f"{first * 1000:.0f}",
-                    f"{rate:.1f}",
-                    f"{agreement(tokens, reference):.0%}",
+                    f"{measured['first'] * 1000:.0f}",
+                    f"{measured['rate']:.1f}",
+                    f"{measured['peak']:.2f}",
+                    f"{agreement(measured['tokens'], reference):.0%}",
+                    f"{limit} {share}".strip() if batch == 1 else "",
                 ]
             )
     print_table(
         rows,
-        ["graph", "export s", "batch", "first token ms", "decode steps/s (tokens per sequence)", "greedy = ours fp32"],
+        [
+            "graph",
+            "export s",
+            "export peak GiB",
+            "batch",
+            "first token ms",
+            "decode steps/s",
+            "run peak GiB",
+            "greedy = ours fp32",
+            "bandwidth limit tok/s (weights/token), share",
+        ],
     )
     return 0
 

@@ -65,7 +65,9 @@ def _export(model_type: str) -> tuple[Any, list[str], Any]:
     with tempfile.TemporaryDirectory() as work:
         build_model(model_type, "causal-lm").save_pretrained(Path(work) / "model")
         out = Path(work) / "onnx"
-        result = main_export(Path(work) / "model", out, task="causal-lm-with-past", optimize="O2", progress=lines.append)
+        result = main_export(
+            Path(work) / "model", out, task="causal-lm-with-past", optimize="O2", progress=lines.append
+        )
         graph = onnx.load(str(out / "model.onnx"), load_external_data=False).graph
         return result, lines, collections.Counter(n.op_type for n in graph.node)
 

@@ -67,6 +67,27 @@ def test_real_smollm2_default_export_generates_pytorchs_tokens_in_genai(
         assert genai_greedy(out, prompt, NEW_TOKENS) == expected, text
 
 
+def test_real_smollm2_fused_generates_pytorchs_tokens_in_genai(smollm2: Path, tmp_path: Path) -> None:
+    """--optimize O2: each layer's attention one GroupQueryAttention with the rotary inside, the graph as small as
+    onnxruntime-genai's builder writes it; genai shares the cache buffer with it and generates PyTorch's tokens."""
+    import onnx
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path / "fused"
+    assert main(["export", "onnx", "-m", str(smollm2), str(out), "--optimize", "O2"]) == 0
+    graph = onnx.load(str(out / "model.onnx"), load_external_data=False).graph
+    ops = [node.op_type for node in graph.node]
+    assert ops.count("GroupQueryAttention") == 30 and ops.count("SkipSimplifiedLayerNormalization") == 60
+    assert len(ops) <= 350, len(ops)  # the builder's graph of SmolLM2: 342 nodes
+    written = json.loads((out / "genai_config.json").read_text())
+    assert written["search"]["past_present_share_buffer"] is True
+    tokenizer = AutoTokenizer.from_pretrained(smollm2)
+    model = AutoModelForCausalLM.from_pretrained(smollm2).eval()
+    for text in PROMPTS:
+        prompt = tokenizer(text).input_ids
+        assert genai_greedy(out, prompt, NEW_TOKENS) == torch_greedy(model, prompt, NEW_TOKENS), text
+
+
 @pytest.mark.parametrize(("model_type", "genai_type"), [("qwen2", "qwen2"), ("bloom", "decoder")])
 def test_walk_types_generate_pytorchs_tokens_in_genai(model_type: str, genai_type: str, tmp_path: Path) -> None:
     import transformers
@@ -86,9 +107,10 @@ def test_walk_types_generate_pytorchs_tokens_in_genai(model_type: str, genai_typ
 def test_real_smollm2_int4_is_judged_by_generation_and_runs_in_genai(
     smollm2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """--quantize int4 on the real SmolLM2: judged by greedy-token agreement and a paragraph's perplexity against the
-    float export, and onnxruntime-genai (pointed at model_int4.onnx) generates what onnxruntime generates from it.
-    A quantizer whose 4-bit scales are 1.5 times too large fails the judgement and publishes nothing."""
+    """--optimize O2 --quantize int4 on the real SmolLM2 (the fused graph, quantized): judged by greedy-token agreement
+    and a paragraph's perplexity against the float export, and onnxruntime-genai (pointed at model_int4.onnx)
+    generates what onnxruntime generates from it. A quantizer whose 4-bit scales are 1.5 times too large fails the
+    judgement and publishes nothing."""
     import onnx
     from modelexport_onnx import quantize as quantization
     from modelexport_onnx.config import DecoderOnnxConfig
@@ -98,7 +120,8 @@ def test_real_smollm2_int4_is_judged_by_generation_and_runs_in_genai(
     from transformers import AutoConfig, AutoTokenizer
 
     out, report = tmp_path / "int4", tmp_path / "report.json"
-    assert main(["export", "onnx", "-m", str(smollm2), str(out), "--quantize", "int4", "--report", str(report)]) == 0
+    argv = ["--optimize", "O2", "--quantize", "int4", "--report", str(report)]
+    assert main(["export", "onnx", "-m", str(smollm2), str(out), *argv]) == 0
     check = json.loads(report.read_text())["quantization"]
     metrics = {output["metric"]: output for output in check["outputs"]}
     assert check["passed"] and set(metrics) == {"greedy", "perplexity"}, check
@@ -112,6 +135,8 @@ def test_real_smollm2_int4_is_judged_by_generation_and_runs_in_genai(
     prompt = AutoTokenizer.from_pretrained(smollm2)(PROMPTS[0]).input_ids
     config = DecoderOnnxConfig(AutoConfig.from_pretrained(smollm2), "causal-lm-with-past")
     ids = np.asarray([prompt], dtype=np.int64)
+    quantized = onnx.load(str(out / "model_int4.onnx"), load_external_data=False).graph.node
+    assert sum(node.op_type == "GroupQueryAttention" for node in quantized) == 30
     ours = greedy_generate(onnx_session(out / "model_int4.onnx"), config, ids, np.ones_like(ids), 16, 0)
     assert genai_greedy(out, prompt, 16) == [int(t) for t in ours[0, len(prompt) :]]
 

@@ -96,8 +96,12 @@ def test_the_fused_graph_generates_pytorchs_tokens_step_by_step(llama: Path, tmp
     produced = greedy_generate(session, config, prompt, mask, 20, 0)
     with torch.inference_mode():
         expected = model.generate(
-            torch.from_numpy(prompt), attention_mask=torch.from_numpy(mask), max_new_tokens=20, min_new_tokens=20,
-            do_sample=False, pad_token_id=0,
+            torch.from_numpy(prompt),
+            attention_mask=torch.from_numpy(mask),
+            max_new_tokens=20,
+            min_new_tokens=20,
+            do_sample=False,
+            pad_token_id=0,
         )
     assert produced.tolist() == expected.tolist()
 
@@ -138,7 +142,9 @@ def test_a_window_with_a_softcap_keeps_the_plain_graph(tmp_path: Path) -> None:
     lines: list[str] = []
     result = main_export(folder, tmp_path / "onnx", optimize="O2", progress=lines.append)
     assert result.validation.passed and not _attention_nodes(tmp_path / "onnx" / "model.onnx")
-    assert "attention not fused (a sliding window with a logit softcap" in next(x for x in lines if x.startswith("[5/7]"))
+    assert "attention not fused (a sliding window with a logit softcap" in next(
+        x for x in lines if x.startswith("[5/7]")
+    )
 
 
 def test_heads_the_kernel_cannot_compute_keep_the_plain_graph_and_say_why(tmp_path: Path) -> None:
@@ -204,3 +210,49 @@ def test_the_model_is_left_as_it_was(llama: Path) -> None:
         assert modeling.apply_rotary_pos_emb is not rotation
     assert model.config._attn_implementation == "sdpa" and modeling.apply_rotary_pos_emb is rotation
     assert fused_attention.active() is None
+
+
+def test_the_graph_around_the_operator_is_as_small_as_the_builders(llama: Path, tmp_path: Path) -> None:
+    """No reshape into heads and back around the operator, one packed projection for query, key and value."""
+    main_export(llama, tmp_path / "onnx", optimize="O2", generation_check=False, progress=None)
+    graph = onnx.load(str(tmp_path / "onnx" / "model.onnx"), load_external_data=False).graph
+    producers = {output: node for node in graph.node for output in node.output}
+    for node in [n for n in graph.node if n.op_type == "GroupQueryAttention"]:
+        assert list(node.input[1:3]) == ["", ""]  # key and value packed with the query
+        assert producers[node.input[0]].op_type == "MatMul"
+        consumer = next(n for n in graph.node if node.output[0] in n.input)
+        assert consumer.op_type == "MatMul"  # straight into the output projection
+    assert not any(n.op_type in ("Reshape", "Shape", "Transpose") for n in graph.node)
+
+
+def test_a_transposed_copy_of_a_weight_is_tied_again(tmp_path: Path) -> None:
+    """onnxruntime's constant folding writes a tied head's transposed table as a second weight: tied again, the
+    file holds it once and computes the same."""
+    from modelexport_onnx.optimize import RETIE_MIN_ELEMENTS, _retie_transposed
+    from onnx import TensorProto, helper, numpy_helper
+
+    rows, cols = 1024, RETIE_MIN_ELEMENTS // 1024
+    table = np.random.default_rng(0).standard_normal((rows, cols)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["table", "ids"], ["embedded"]),
+            helper.make_node("MatMul", ["embedded", "head"], ["logits"]),
+        ],
+        "tied",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["n"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", rows])],
+        [numpy_helper.from_array(table, "table"), numpy_helper.from_array(table.T.copy(), "head")],
+    )
+    path = tmp_path / "tied.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    ids = np.array([3, 7], dtype=np.int64)
+    before = onnx_session(path).run(None, {"ids": ids})[0]
+    assert _retie_transposed(path) == 1
+    model = onnx.load(str(path))
+    assert [t.name for t in model.graph.initializer] == ["table"] and model.graph.node[0].op_type == "Transpose"
+    assert np.array_equal(onnx_session(path).run(None, {"ids": ids})[0], before)
+    different = table.T.copy()
+    different[0, 0] += 1  # a weight that is not the transpose stays
+    graph.initializer[1].CopyFrom(numpy_helper.from_array(different, "head"))
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    assert _retie_transposed(path) == 0

@@ -22,8 +22,8 @@ from modelexport_pipeline.staging import staging_folder
 
 from .config import DecoderOnnxConfig, OnnxConfig
 from .converters import converter_for
-from .option_checks import check_opset_floor
 from .optimize import FUSING_LEVELS
+from .option_checks import check_opset_floor
 from .options import CONVERTERS, DEFAULT_CONVERTER, DTYPES, ExportOptions
 from .postprocess import PostprocessReport, postprocess
 from .validation import fused_attention_feeds, validate

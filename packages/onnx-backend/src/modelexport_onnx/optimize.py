@@ -9,6 +9,13 @@
 
 Where no pattern fuses (an architecture whose graph onnxruntime's patterns do not match), the export
 still gets O1's rewrites and a note saying nothing fused. The optimized model replaces each file.
+
+A decoder with its cache comes to O2/O3 with its attention already one ``GroupQueryAttention`` a layer (the
+converter traces it so, see ``converters/pt/fused_attention.py``). Here, after onnxruntime's fusions: the
+reshapes into heads and back around the operator, identities by symbolic shapes, go with their shape arithmetic;
+the query, key and value projections that read one input become one matrix product the operator takes packed;
+and a weight onnxruntime's constant folding copied transposed (a head tied to the embedding table) is tied again.
+SmolLM2-135M: 6896 nodes traced plainly, 342 fused (onnxruntime-genai's builder writes 342).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from modelexport_pipeline.errors import UnsupportedExportOptionError
 
@@ -245,8 +253,9 @@ def _pack_attention_projections(path: Path) -> int:
             consumers.setdefault(name, []).append(node)
     packed = 0
     for attention in [n for n in model.graph.node if n.op_type == "GroupQueryAttention"]:
-        projections = [producers.get(name) for name in attention.input[:3]]
-        if any(p is None or p.op_type != "MatMul" or p.input[1] not in initializers for p in projections):
+        found = [producers.get(name) for name in attention.input[:3]]
+        projections = [p for p in found if p is not None and p.op_type == "MatMul" and p.input[1] in initializers]
+        if len(projections) != 3:
             continue
         if len({p.input[0] for p in projections}) != 1 or any(len(consumers[p.output[0]]) != 1 for p in projections):
             continue

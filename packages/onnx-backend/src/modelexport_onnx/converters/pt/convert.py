@@ -20,8 +20,7 @@ from modelexport_pipeline.errors import ExportError
 from ...config import OnnxConfig
 from ...options import ExportOptions
 from ...postprocess import PROTOBUF_LIMIT
-from . import dynamo_only_reason
-from . import fused_attention
+from . import dynamo_only_reason, fused_attention
 from .attention import eager_attention
 from .dynamo_translations import translation_table
 from .float64 import float64_unavailable, float64_weights, parameter_bytes

@@ -68,7 +68,7 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleaved: 
     return torch.cat((rotated, x[..., width:]), dim=-1) if width < x.shape[-1] else rotated
 
 
-@torch.library.custom_op(OPERATOR, mutates_args=())
+@torch.library.custom_op(OPERATOR, mutates_args=())  # type: ignore[untyped-decorator]
 def group_query_attention(
     query: torch.Tensor,
     key: torch.Tensor,
@@ -137,9 +137,7 @@ def _symbolic(g: Any, *values: Any) -> Any:
         attributes["local_window_size_i"] = int(window)  # both count the keys a query sees, itself included
     if softcap > 0:
         attributes["softcap_f"] = softcap
-    output, present_key, present_value = g.op(
-        "com.microsoft::GroupQueryAttention", *inputs, outputs=3, **attributes
-    )
+    output, present_key, present_value = g.op("com.microsoft::GroupQueryAttention", *inputs, outputs=3, **attributes)
     # Types without sizes (the sequence axes are dynamic): torch.onnx has no shape inference for the operator.
     output.setType(query.type().with_sizes([None, None, None]))
     present_key.setType(past_key.type().with_sizes([None, None, None, None]))
@@ -258,7 +256,9 @@ def _attention(
     if not isinstance(layer, int) or not 0 <= layer < len(state.past):
         raise NotFusable(f"an attention module without a cache layer index ({layer!r})")
     if key.shape[-1] != head or value.shape[-1] != head:
-        raise NotFusable(f"keys or values of another width than the queries ({key.shape[-1]}, {value.shape[-1]}, {head})")
+        raise NotFusable(
+            f"keys or values of another width than the queries ({key.shape[-1]}, {value.shape[-1]}, {head})"
+        )
     if head % HEAD_SIZE_MULTIPLE:
         raise NotFusable(f"heads of {head}: onnxruntime's GroupQueryAttention takes multiples of {HEAD_SIZE_MULTIPLE}")
     if heads % kv_heads:
@@ -328,7 +328,9 @@ def _deferred_rotation(original: Callable[..., Any], interleaved: bool) -> Calla
     """``apply_rotary_pos_emb`` that leaves the rotation to the operator when the angles come from a tabled rotary
     module and the call is the plain one; otherwise the family's own function runs."""
 
-    def rotation(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+    def rotation(
+        q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> Any:
         context = _ACTIVE
         plain = all(a is None for a in args) and kwargs.get("unsqueeze_dim", 1) == 1
         plain = plain and all(v is None for n, v in kwargs.items() if n != "unsqueeze_dim")
@@ -392,7 +394,7 @@ def _rotary_table(module: torch.nn.Module, positions: int, extra: tuple[Any, ...
 
 
 def _context_length(model: torch.nn.Module) -> int:
-    config = getattr(model, "config", None)
+    config: Any = getattr(model, "config", None)
     text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
     positions = getattr(text, "max_position_embeddings", None)
     return min(int(positions), MAX_ROTARY_POSITIONS) if isinstance(positions, int) and positions > 0 else 4096

@@ -33,7 +33,7 @@ def skeleton(model_class: Any, directory: Path, trust_remote_code: bool = False)
     except ImportError:
         raise ExportError(
             "A model larger than the memory allowed is built without its weights through accelerate: "
-            "pip install -c constraints/pt.txt accelerate."
+            'pip install -c constraints/pt.txt accelerate (from a clone; `pip install ".[pt,onnx]"` brings it).'
         ) from None
     config = transformers.AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
     build = getattr(model_class, "from_config", None) or model_class._from_config
