@@ -99,7 +99,10 @@ def decode_optimum(folder: str, prompt_tokens: int, new_tokens: int, batch: int,
     from optimum.onnxruntime import ORTModelForCausalLM
     from transformers import PreTrainedTokenizerFast
 
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(Path(folder) / "tokenizer.json"))
+    # optimum's own export of a transformers 5 folder writes no tokenizer (its transformers cannot read it): the
+    # tokenizer file of ours, the same checkpoint's
+    files = [Path(folder) / "tokenizer.json", Path(folder).parent / "fp32" / "tokenizer.json"]
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(next(f for f in files if f.is_file())))
     model = ORTModelForCausalLM.from_pretrained(folder, use_cache=True, use_io_binding=False)
     ids = torch.tensor([tokenizer(PROMPT).input_ids[:prompt_tokens]] * batch)
     mask = torch.ones_like(ids)
@@ -166,12 +169,16 @@ def agreement(tokens: list[int], reference: list[int]) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path)
+    parser.add_argument("model", type=Path, nargs="?")
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--prompt-tokens", type=int, default=32)
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--optimum-python", help="an interpreter with optimum-onnx, for optimum's rows")
+    parser.add_argument(
+        "--work", type=Path, help="the exports' folder; those already in it are reused (their export not timed)"
+    )
+    parser.add_argument("--only", nargs="*", help="measure these graphs only (names as in the table)")
     parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -179,7 +186,9 @@ def main() -> int:
         run = decode_genai if kind == "genai" else decode_optimum
         print(json.dumps(run(folder, int(prompt), int(new), int(batch), int(repeats))))
         return 0
-    work = Path(tempfile.mkdtemp(prefix="genai-bench-"))
+    if args.model is None:
+        parser.error("the model folder is required")
+    work = args.work or Path(tempfile.mkdtemp(prefix="genai-bench-"))
     ours = [sys.executable, "-m", "modelexport", "export", "onnx", "-m", str(args.model)]
     builder = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(args.model), "-e", "cpu"]
     cache = ["-c", str(work / "cache")]
@@ -205,11 +214,30 @@ def main() -> int:
         graphs["ours fp32, ORTModelForCausalLM"] = (None, work / "fp32", "optimum")  # the folder exported above
     bandwidth = copy_bandwidth()
     print(f"memory copy rate: {bandwidth / 1e9:.1f} GB/s", flush=True)
-    rows, reference = [], []
+    header = [
+        "graph",
+        "export s",
+        "export peak GiB",
+        "batch",
+        "first token ms",
+        "decode steps/s",
+        "run peak GiB",
+        "greedy = ours fp32",
+        "bandwidth limit tok/s (weights/token), share",
+    ]
+    rows: list[list[str]] = []
+    reference: list[int] = []
+
+    def add(row: list[str]) -> None:
+        rows.append(row + [""] * (len(header) - len(row)))
+        print(" | ".join(row), flush=True)  # as it comes: a later failure keeps what was measured
+
     for name, (argv, folder, client) in graphs.items():
-        seconds, peak, why = export(argv)
+        if args.only and name not in args.only:
+            continue
+        seconds, peak, why = export(None if folder.is_dir() else argv)
         if why:
-            rows.append([name, f"failed: {why}", "", "", "", "", "", "", ""])
+            add([name, f"failed: {why}"])
             continue
         limit = ""
         if client == "genai":
@@ -220,14 +248,14 @@ def main() -> int:
             child = [python, __file__, "--child", client, str(folder), str(args.prompt_tokens), str(args.new_tokens)]
             measured = _child([*child, str(batch), str(args.repeats)])
             if "error" in measured:
-                rows.append([name, f"{seconds:.1f}", f"{peak:.2f}", str(batch), f"failed: {measured['error']}"])
+                add([name, f"{seconds:.1f}", f"{peak:.2f}", str(batch), f"failed: {measured['error']}"])
                 continue
             if name == "ours fp32" and batch == args.batch[0]:
                 reference = measured["tokens"]
             share = ""
             if limit and batch == 1:
                 share = f"{measured['rate'] / (bandwidth / weight_bytes_per_token(folder)):.0%}"
-            rows.append(
+            add(
                 [
                     name,
                     f"{seconds:.1f}",
@@ -240,20 +268,7 @@ def main() -> int:
                     f"{limit} {share}".strip() if batch == 1 else "",
                 ]
             )
-    print_table(
-        rows,
-        [
-            "graph",
-            "export s",
-            "export peak GiB",
-            "batch",
-            "first token ms",
-            "decode steps/s",
-            "run peak GiB",
-            "greedy = ours fp32",
-            "bandwidth limit tok/s (weights/token), share",
-        ],
-    )
+    print_table(rows, header)
     return 0
 
 

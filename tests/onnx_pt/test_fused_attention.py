@@ -222,7 +222,8 @@ def test_the_graph_around_the_operator_is_as_small_as_the_builders(llama: Path, 
         assert producers[node.input[0]].op_type == "MatMul"
         consumer = next(n for n in graph.node if node.output[0] in n.input)
         assert consumer.op_type == "MatMul"  # straight into the output projection
-    assert not any(n.op_type in ("Reshape", "Shape", "Transpose") for n in graph.node)
+    assert not any(n.op_type in ("Reshape", "Transpose") for n in graph.node)
+    assert sum(n.op_type == "Shape" for n in graph.node) == 1  # the mask's width: the operator's total length
 
 
 def test_a_transposed_copy_of_a_weight_is_tied_again(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from .attention import eager_attention
 from .dynamo_translations import translation_table
 from .float64 import float64_unavailable, float64_weights, parameter_bytes
 from .symbolics import register as register_symbolics
-from .wrappers import preserved_training_flags, wrapper_for
+from .wrappers import PlainWrapper, preserved_training_flags, wrapper_for
 
 
 def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) -> str | None:
@@ -43,7 +43,12 @@ def convert(model: Any, config: OnnxConfig, path: Path, options: ExportOptions) 
     # TorchScript traces transformers' eager attention (see .attention); dynamo's SDPA needs no detour.
     traced_attention: Any = eager_attention(model) if options.converter == "torchscript" else contextlib.nullcontext()
     if options.fuse_attention:
-        verdict = fused_attention.verdict(model, config, args)
+        with preserved_training_flags(model):
+            wrapper = wrapper_for(model, config).eval()
+            if isinstance(wrapper, PlainWrapper):
+                verdict = fused_attention.verdict(model, wrapper, output_names, args)
+            else:
+                verdict = fused_attention.Verdict(f"{type(wrapper).__name__} exports this model its own way")
         note = verdict.describe()
         if verdict.refusal is None:
             fused_attention.register_symbolic()

@@ -480,16 +480,12 @@ class Verdict:
 DRY_RUN_TOLERANCE = 1e-3
 
 
-def verdict(model: torch.nn.Module, config: Any, args: tuple[torch.Tensor, ...]) -> Verdict:
-    """Run the export wrapper of ``model`` on ``args`` plainly and fused; the fused path is kept only where every
-    layer went through it and every output agrees (a family whose code around the attention call the fused path
-    does not preserve is refused here, before tracing, rather than failing validation)."""
-    from .wrappers import _ExportWrapper, preserved_training_flags, wrapper_for
-
-    with preserved_training_flags(model), torch.no_grad():
-        wrapper = wrapper_for(model, config).eval()
-        if not isinstance(wrapper, _ExportWrapper):
-            return Verdict(f"{type(wrapper).__name__} exports this model its own way")
+def verdict(model: torch.nn.Module, wrapper: torch.nn.Module, outputs: list[str], args: tuple[Any, ...]) -> Verdict:
+    """Run ``wrapper`` (the export module of ``model``, returning ``outputs``) on ``args`` plainly and fused; the
+    fused path is kept only where every layer went through it and every output agrees (a family whose code around
+    the attention call the fused path does not preserve is refused here, before tracing, rather than failing
+    validation). The caller keeps the model's training flags."""
+    with torch.no_grad():
         plain = wrapper(*args)
         try:
             with fused_path(model) as context:
@@ -504,12 +500,12 @@ def verdict(model: torch.nn.Module, config: Any, args: tuple[torch.Tensor, ...])
         except Exception as exc:
             message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
             return Verdict(f"the fused path failed in PyTorch: {type(exc).__name__}: {message}")
-    for name, want, got in zip(config.outputs, plain, fused, strict=True):
+    for name, want, got in zip(outputs, plain, fused, strict=True):
         if want.shape != got.shape:
             return Verdict(f"{name} has shape {tuple(got.shape)} fused, {tuple(want.shape)} plain")
         scale = float(want.abs().max()) if want.numel() else 0.0
         difference = float((want - got).abs().max()) if want.numel() else 0.0
         if not difference <= DRY_RUN_TOLERANCE * max(scale, 1.0):
             return Verdict(f"the fused path differs from the model's attention on {name} by {difference:.3g}")
-    layers = sum(1 for name in config.outputs if name.startswith("present.") and name.endswith(".key"))
+    layers = sum(1 for name in outputs if name.startswith("present.") and name.endswith(".key"))
     return Verdict(None, layers, rotary_layers, traced_rotations)

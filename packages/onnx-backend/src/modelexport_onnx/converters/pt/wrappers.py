@@ -210,3 +210,7 @@ def preserved_training_flags(model: torch.nn.Module) -> Iterator[None]:
         for name, module in model.named_modules():
             if name in flags:
                 module.training = flags[name]
+
+
+#: The export module of a model that has no special kind: the one whose cache the fused attention can stand in for.
+PlainWrapper = _ExportWrapper
