@@ -305,43 +305,57 @@ def _attention(
     return output.view(batch, length, heads, head), None
 
 
-def _standard_rotation(function: Callable[..., Any]) -> bool | None:
-    """Whether ``function`` (a family's ``apply_rotary_pos_emb``) rotates half-split (False) or interleaved (True)
-    features, as :func:`_rotate` does; ``None``: neither (or another signature)."""
+def _laid_out(angles: torch.Tensor, interleaved: bool) -> torch.Tensor:
+    """Per-pair angles (..., rotary width / 2) as a rotary module hands them out: each repeated in place
+    (interleaved) or the whole set twice (half-split)."""
+    return angles.repeat_interleave(2, -1) if interleaved else torch.cat((angles, angles), -1)
+
+
+def _rotation_style(function: Callable[..., Any], layout: bool) -> bool | None:
+    """Which standard rotation ``function`` (a family's ``apply_rotary_pos_emb``) computes from angles laid out as
+    ``layout`` (interleaved or not) gives: interleaved pairs (True) or half-split (False); ``None``: neither, or
+    another signature. (glm and helium take half-split angles and rotate interleaved pairs.)"""
     generator = torch.Generator().manual_seed(0)
     q, k = torch.randn(1, 2, 3, 8, generator=generator), torch.randn(1, 1, 3, 8, generator=generator)
     angles = torch.randn(1, 3, 4, generator=generator)
-    for interleaved in (False, True):
-        cos = angles.cos().repeat_interleave(2, -1) if interleaved else torch.cat((angles.cos(), angles.cos()), -1)
-        sin = angles.sin().repeat_interleave(2, -1) if interleaved else torch.cat((angles.sin(), angles.sin()), -1)
-        try:
-            got_q, got_k = function(q, k, cos, sin)
-        except Exception:
-            return None
+    try:
+        got_q, got_k = function(q, k, _laid_out(angles.cos(), layout), _laid_out(angles.sin(), layout))
+    except Exception:
+        return None
+    for interleaved in (layout, not layout):
+        cos, sin = _laid_out(angles.cos(), interleaved), _laid_out(angles.sin(), interleaved)
         want_q, want_k = _rotate(q, cos, sin, interleaved), _rotate(k, cos, sin, interleaved)
         if torch.allclose(got_q, want_q, atol=1e-6) and torch.allclose(got_k, want_k, atol=1e-6):
             return interleaved
     return None
 
 
-def _deferred_rotation(original: Callable[..., Any], interleaved: bool) -> Callable[..., Any]:
+def _deferred_rotation(original: Callable[..., Any]) -> Callable[..., Any] | None:
     """``apply_rotary_pos_emb`` that leaves the rotation to the operator when the angles come from a tabled rotary
-    module and the call is the plain one; otherwise the family's own function runs."""
+    module, the call is the plain one and the family's rotation is a standard one; otherwise the family's own
+    function runs."""
+    # decided before any trace (a trial run inside one would record its operations)
+    styles = {layout: _rotation_style(original, layout) for layout in (False, True)}
+    if all(style is None for style in styles.values()):
+        return None  # not a rotation this path knows (another signature, another formula): left alone
 
-    def rotation(
-        q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *args: Any, **kwargs: Any
-    ) -> Any:
+    def rotation(*args: Any, **kwargs: Any) -> Any:
+        if len(args) < 4 or any(not isinstance(a, torch.Tensor) for a in args[:4]):  # another signature: its own
+            return original(*args, **kwargs)
+        q, k, cos, sin = args[:4]
+        args = args[4:]
         context = _ACTIVE
         plain = all(a is None for a in args) and kwargs.get("unsqueeze_dim", 1) == 1
         plain = plain and all(v is None for n, v in kwargs.items() if n != "unsqueeze_dim")
         known = context.tables.get(id(cos)) if context is not None else None
         state = context.state if context is not None else None
         table = known[1] if known is not None and known[0] is cos else None
+        style = styles[table.interleaved] if table is not None else None
         if (
             state is None
             or table is None
+            or style is None
             or not plain
-            or table.interleaved != interleaved
             or cos.dim() != 3
             or cos.shape[-1] != table.width
             or (cos.shape[-1] // 2) % ROTARY_TABLE_MULTIPLE
@@ -351,7 +365,11 @@ def _deferred_rotation(original: Callable[..., Any], interleaved: bool) -> Calla
             if state is not None:
                 state.traced_rotations += 1
             return original(q, k, cos, sin, *args, **kwargs)
-        state.pending_rotary = (cos, sin, table)
+        if style != table.interleaved:  # the operator's reference reads angles laid out as it rotates
+            half = cos.shape[-1] // 2
+            pairs = (lambda t: t[..., 0::2]) if table.interleaved else (lambda t: t[..., :half])
+            cos, sin = _laid_out(pairs(cos), style), _laid_out(pairs(sin), style)
+        state.pending_rotary = (cos, sin, RotaryTable(table.cos, table.sin, style))
         return q, k
 
     return rotation
@@ -434,10 +452,10 @@ def fused_path(model: torch.nn.Module) -> Iterator[_Active]:
         namespace = importlib.import_module(type(module).__module__)
         original = getattr(namespace, "apply_rotary_pos_emb", None)
         if callable(original) and all(namespace is not n for n, _ in patched):
-            interleaved = _standard_rotation(original)
-            if interleaved is not None:
+            deferred = _deferred_rotation(original)
+            if deferred is not None:
                 patched.append((namespace, original))
-                namespace.apply_rotary_pos_emb = _deferred_rotation(original, interleaved)  # type: ignore[attr-defined]
+                namespace.apply_rotary_pos_emb = deferred  # type: ignore[attr-defined]
     for config in configs.values():
         config._attn_implementation_internal = IMPLEMENTATION
     _ACTIVE = context
