@@ -136,20 +136,17 @@ def _fuse(path: Path, config: OnnxConfig) -> dict[str, int]:
 RETIE_MIN_ELEMENTS = 1 << 20
 
 
-def _retie_transposed(path: Path) -> int:
+def _retie_transposed(model: Any) -> int:
     """Undo onnxruntime's folding of a large weight's transpose into a second copy (a language-model head tied to
     the embedding table: 113 MB more for SmolLM2, and a head the weight-only quantizer would then quantize as if
     untied); the copy becomes a ``Transpose`` node again. Returns how many were re-tied."""
     import numpy as np
-    import onnx
     from onnx import helper, numpy_helper
 
-    model = onnx.load(str(path), load_external_data=False)
     large = [t for t in model.graph.initializer if len(t.dims) == 2 and t.dims[0] * t.dims[1] >= RETIE_MIN_ELEMENTS]
     pairs = [(a, b) for a in large for b in large if a is not b and list(a.dims) == list(reversed(b.dims))]
     if not pairs:
         return 0
-    model = onnx.load(str(path), load_external_data=True)
     by_name = {t.name: t for t in model.graph.initializer}
     retied = 0
     for source, copy in pairs:
@@ -160,8 +157,6 @@ def _retie_transposed(path: Path) -> int:
         model.graph.initializer.remove(by_name.pop(copy.name))
         model.graph.node.insert(0, helper.make_node("Transpose", [source.name], [copy.name], perm=[1, 0]))
         retied += 1
-    if retied:
-        save(model, path)
     return retied
 
 
@@ -180,16 +175,13 @@ def _symbolic_shapes(model: Any) -> dict[str, tuple[Any, ...]]:
     return shapes
 
 
-def _drop_identity_reshapes(path: Path) -> int:
+def _drop_identity_reshapes(model: Any) -> int:
     """Bypass every ``Reshape`` (or chain of them) whose output has its first input's shape, symbol for symbol,
     and remove the shape arithmetic only it used. A traced decoder reshapes each projection into heads and back
     around the fused attention: 4 reshapes and some 30 shape nodes a layer, which at int4 decode speed cost as
     much as the matrix products they surround. Returns how many nodes went."""
-    import onnx
-
-    model = onnx.load(str(path))
     try:
-        shapes = _symbolic_shapes(model)
+        shapes = _symbolic_shapes(_without_weights(model))
     except Exception:  # a graph the inference cannot follow: left as it is
         return 0
     producers = {output: node for node in model.graph.node for output in node.output}
@@ -228,23 +220,19 @@ def _drop_identity_reshapes(path: Path) -> int:
     kept.reverse()
     del model.graph.node[:]
     model.graph.node.extend(kept)
-    unused = [t for t in model.graph.initializer if t.name not in used]
-    for tensor in unused:
+    for tensor in [t for t in model.graph.initializer if t.name not in used]:
         model.graph.initializer.remove(tensor)
-    save(model, path)
     return before - len(kept)
 
 
-def _pack_attention_projections(path: Path) -> int:
+def _pack_attention_projections(model: Any) -> int:
     """One ``MatMul`` for a fused attention's query, key and value projections where they read the same input and
     feed the operator directly: their weights side by side, the product handed to ``GroupQueryAttention`` as its
     packed input (as onnxruntime-genai's builder writes it). One matrix product instead of three a layer; the
     weight-only quantizer then quantizes one weight. Returns how many layers were packed."""
     import numpy as np
-    import onnx
     from onnx import helper, numpy_helper
 
-    model = onnx.load(str(path))
     initializers = {t.name: t for t in model.graph.initializer}
     producers = {output: node for node in model.graph.node for output in node.output}
     consumers: dict[str, list[Any]] = {}
@@ -276,8 +264,42 @@ def _pack_attention_projections(path: Path) -> int:
         used = {name for node in model.graph.node for name in node.input}
         for tensor in [t for t in model.graph.initializer if t.name not in used]:
             model.graph.initializer.remove(tensor)
-        save(model, path)
     return packed
+
+
+def _without_weights(model: Any) -> Any:
+    """``model``'s graph with its large initializers as typed, shaped inputs instead: what shape inference reads of
+    them (a decoder's weights are most of its bytes, and the inference copies the model it is given)."""
+    from onnx import helper
+
+    small = [t for t in model.graph.initializer if len(t.raw_data) <= LIGHT_INITIALIZER_BYTES]
+    large = [
+        helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+        for t in model.graph.initializer
+        if len(t.raw_data) > LIGHT_INITIALIZER_BYTES
+    ]
+    graph = helper.make_graph(
+        list(model.graph.node), model.graph.name, [*model.graph.input, *large], list(model.graph.output), small
+    )
+    return helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+
+
+#: Initializers up to this size stay in the copy shape inference reads (shapes, axes, small constants).
+LIGHT_INITIALIZER_BYTES = 1 << 16
+
+
+def _rewrite(path: Path, attention: bool) -> None:
+    """The passes after onnxruntime's, on one load of ``path`` and one save: the re-tied weights; for a fused
+    attention, the reshapes around it and its packed projections."""
+    import onnx
+
+    model = onnx.load(str(path))
+    changed = _retie_transposed(model)
+    if attention:
+        changed += _drop_identity_reshapes(model)
+        changed += _pack_attention_projections(model)
+    if changed:
+        save(model, path)
 
 
 def optimize_model(path: Path, level: str, config: OnnxConfig | None = None) -> OptimizationReport:
@@ -299,8 +321,5 @@ def optimize_model(path: Path, level: str, config: OnnxConfig | None = None) -> 
         except Exception as exc:  # onnxruntime's pattern code on a graph it does not expect: the file is untouched
             failure = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}" if str(exc) else type(exc).__name__
     _session_optimize(path, "ORT_ENABLE_ALL" if level == "O3" else "ORT_ENABLE_BASIC")
-    _retie_transposed(path)
-    if fused.get("GroupQueryAttention"):
-        _drop_identity_reshapes(path)
-        _pack_attention_projections(path)
+    _rewrite(path, attention=bool(fused.get("GroupQueryAttention")))
     return OptimizationReport(level, fused, before, _node_count(path), failure)
