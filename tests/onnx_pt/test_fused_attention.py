@@ -25,6 +25,11 @@ from modelexport_onnx.main_export import main_export
 from modelexport_onnx.validation import onnx_session
 from modelexport_pipeline.errors import ValidationError
 
+if int(transformers.__version__.split(".")[0]) < 5:
+    # transformers 4.x decoders export through dynamo (their masks use torch.vmap, which TorchScript cannot trace):
+    # the fused attention is traced by TorchScript, and says so (tested in the pt session)
+    pytest.skip("decoders of transformers 4.x export through dynamo", allow_module_level=True)
+
 #: Heads of 16 (onnxruntime's kernel takes multiples of 16), grouped 4 over 2, two layers.
 SIZES: dict[str, Any] = {
     "vocab_size": 99,
