@@ -311,6 +311,12 @@ def _laid_out(angles: torch.Tensor, interleaved: bool) -> torch.Tensor:
     return angles.repeat_interleave(2, -1) if interleaved else torch.cat((angles, angles), -1)
 
 
+def _pairs(angles: torch.Tensor, interleaved: bool) -> torch.Tensor:
+    """The per-pair angles of a rotary module's output laid out interleaved or half-split (the inverse of
+    :func:`_laid_out`)."""
+    return angles[..., 0::2] if interleaved else angles[..., : angles.shape[-1] // 2]
+
+
 def _rotation_style(function: Callable[..., Any], layout: bool) -> bool | None:
     """Which standard rotation ``function`` (a family's ``apply_rotary_pos_emb``) computes from angles laid out as
     ``layout`` (interleaved or not) gives: interleaved pairs (True) or half-split (False); ``None``: neither, or
@@ -366,9 +372,10 @@ def _deferred_rotation(original: Callable[..., Any]) -> Callable[..., Any] | Non
                 state.traced_rotations += 1
             return original(q, k, cos, sin, *args, **kwargs)
         if style != table.interleaved:  # the operator's reference reads angles laid out as it rotates
-            half = cos.shape[-1] // 2
-            pairs = (lambda t: t[..., 0::2]) if table.interleaved else (lambda t: t[..., :half])
-            cos, sin = _laid_out(pairs(cos), style), _laid_out(pairs(sin), style)
+            cos, sin = (
+                _laid_out(_pairs(cos, table.interleaved), style),
+                _laid_out(_pairs(sin, table.interleaved), style),
+            )
         state.pending_rotary = (cos, sin, RotaryTable(table.cos, table.sin, style))
         return q, k
 
