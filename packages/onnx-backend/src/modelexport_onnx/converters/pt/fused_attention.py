@@ -160,8 +160,11 @@ def register_symbolic() -> None:
 class RotaryTable:
     """One rotary module's angles for every position: what the operator reads at a position it computes itself."""
 
+    #: The angle of each rotated pair at each position (positions, rotary width / 2).
     cos: torch.Tensor
     sin: torch.Tensor
+    #: A module's table: how it lays the angles out (each repeated in place, or the set twice). A layer's pending
+    #: rotation: how the operator rotates (interleaved pairs or halves); they differ for glm and helium.
     interleaved: bool
 
     @property
