@@ -27,6 +27,7 @@ from typing import Any
 from modelexport_core.tasks import Task
 
 from .config import DecoderOnnxConfig, OnnxConfig
+from .validation import FUSED_ATTENTION
 
 CONFIG_FILE = "genai_config.json"
 #: The walk's measured table: per decoder model type, onnxruntime-genai's type name or why it failed.
@@ -181,10 +182,10 @@ def genai_config(
 def write_genai_config(
     staging: Path, config: DecoderOnnxConfig, model_type: str, filename: str = "model.onnx"
 ) -> list[str]:
-    import onnx
-
     """Write ``genai_config.json`` into ``staging`` (beside the copied generation config) where the walk measured
     ``model_type``, for the graph ``filename`` (a quantized one where ``--quantize`` wrote it); the files written."""
+    import onnx
+
     name = genai_type(model_type)
     if name is None or token_problem(config.config) is not None:
         return []
@@ -192,7 +193,7 @@ def write_genai_config(
     generation = json.loads(generation_file.read_text()) if generation_file.is_file() else None
     graph = onnx.load(str(staging / filename), load_external_data=False).graph
     inputs = {i.name for i in graph.input}
-    fused = any(node.op_type == "GroupQueryAttention" for node in graph.node)
+    fused = any(node.op_type == FUSED_ATTENTION for node in graph.node)
     written = genai_config(
         config, name, generation, filename, position_ids="position_ids" in inputs, share_buffer=fused
     )
